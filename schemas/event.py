@@ -1,0 +1,80 @@
+"""The validated event: what every adapter hands to the journey core.
+
+An `Event` is produced only by `schemas.decode`; by the time one exists, every rule of the
+contract holds (ids present and bounded, timestamp in range and normalised to UTC milliseconds,
+typed properties valid for canonical event types). The core therefore never re-validates.
+
+`ts_ms` (epoch milliseconds) is what the core computes with: integers compare and hash fast and
+serialise without ambiguity, while `occurred_at` stays available for humans and for storage.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Channel(StrEnum):
+    """Where an event happened. Derived from the Kafka topic, never trusted from the payload."""
+
+    WEB = "web"
+    APP = "app"
+    STORE = "store"
+
+
+#: Topic name -> channel. The channel of an event is a property of the stream it came from.
+TOPIC_CHANNELS: dict[str, Channel] = {
+    "clickstream": Channel.WEB,
+    "app-events": Channel.APP,
+    "store-events": Channel.STORE,
+}
+
+
+class Event(BaseModel):
+    """One validated event of contract version 1."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=128)
+    event_type: str = Field(min_length=1, max_length=64)
+    occurred_at: datetime
+    channel: Channel
+    device_id: str | None = Field(default=None, max_length=128)
+    customer_id: str | None = Field(default=None, max_length=128)
+    properties: dict[str, Any] = Field(default_factory=dict)
+    schema_version: int = 1
+    #: Epoch milliseconds of `occurred_at` (UTC); always derived, never given.
+    ts_ms: int = 0
+
+    @model_validator(mode="after")
+    def _normalise_time(self) -> Event:
+        # Normalise once here so that every Event, however built, agrees with its ts_ms.
+        # Naive datetimes are refused by the decoder; here they are taken as UTC.
+        at = self.occurred_at
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        ts_ms = datetime_to_ms(at)
+        object.__setattr__(self, "occurred_at", ms_to_datetime(ts_ms))
+        object.__setattr__(self, "ts_ms", ts_ms)
+        return self
+
+    @property
+    def device_type(self) -> str | None:
+        """`properties.device_type` when given (desktop | mobile | tablet | kiosk | pos)."""
+        value = self.properties.get("device_type")
+        return value if isinstance(value, str) else None
+
+
+def ms_to_datetime(ts_ms: int) -> datetime:
+    """Epoch milliseconds -> aware UTC datetime (the inverse of `Event.ts_ms`)."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+
+
+def datetime_to_ms(value: datetime) -> int:
+    """Aware datetime -> epoch milliseconds, truncated to the millisecond."""
+    return (value - _EPOCH) // timedelta(milliseconds=1)

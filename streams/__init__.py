@@ -1,0 +1,1 @@
+"""Parcours: the journey pipeline (pure core in `streams.core`, adapters around it)."""
