@@ -1,0 +1,1 @@
+"""The `parcours` command line (typer + rich)."""

@@ -1,0 +1,116 @@
+"""Per-minute aggregates of one shard of the stream.
+
+Intuition: counts are kept per (minute, channel, metric, key) and written out once the watermark
+has passed the minute, so a minute is normally written once, complete. Late input that still
+falls within the retention period updates the minute's totals and writes the *whole* row again
+with a higher `version`; storage keeps the newest version, so rewriting is idempotent and no
+delta is ever counted twice. Shards (stream partitions) keep their own rows; readers add shards.
+
+Metrics: `events` (key = event_type), `late_events`, `conversions` and `revenue` (purchase
+events), `sessions_started` and `sessions_ended` (channel `omni` when a session touched several
+channels), `friction` (key = signal type).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streams.core.config import MINUTE_MS, JourneyConfig
+from streams.core.records import EventRow, FrictionSignal, MinuteAggregate, SessionSummary
+
+BucketKey = tuple[int, str, str, str]
+
+
+@dataclass(slots=True)
+class Bucket:
+    count: int = 0
+    amount: float = 0.0
+    version: int = 0
+
+
+@dataclass(slots=True)
+class AggregateState:
+    shard: str = "0"
+    buckets: dict[BucketKey, Bucket] = field(default_factory=dict)
+    #: Buckets changed since they were last written out.
+    dirty: set[BucketKey] = field(default_factory=set)
+    last_cleanup_ms: int = 0
+    #: Contributions older than the retention period: counted here, not in any minute.
+    dropped: int = 0
+    watermark_ms: int = 0
+
+
+def _add(
+    state: AggregateState, ts_ms: int, channel: str, metric: str, key: str, amount: float = 0.0
+) -> None:
+    bucket_key = (ts_ms - ts_ms % MINUTE_MS, channel, metric, key)
+    bucket = state.buckets.get(bucket_key)
+    if bucket is None:
+        bucket = state.buckets[bucket_key] = Bucket()
+    bucket.count += 1
+    bucket.amount += amount
+    state.dirty.add(bucket_key)
+
+
+def _session_channel(channels: tuple[str, ...]) -> str:
+    return channels[0] if len(channels) == 1 else "omni"
+
+
+def aggregate_step(
+    state: AggregateState, record: object, config: JourneyConfig
+) -> tuple[AggregateState, list[MinuteAggregate]]:
+    """Count one emitted record into its minute (records of other kinds are ignored)."""
+    horizon = state.watermark_ms - config.aggregate_retention_ms
+    if isinstance(record, EventRow):
+        if record.occurred_at_ms < horizon:
+            state.dropped += 1
+            return state, []
+        _add(state, record.occurred_at_ms, record.channel, "events", record.event_type)
+        if record.late:
+            _add(state, record.occurred_at_ms, record.channel, "late_events", "")
+        if record.event_type == "purchase":
+            _add(state, record.occurred_at_ms, record.channel, "conversions", "")
+            _add(state, record.occurred_at_ms, record.channel, "revenue", "", record.value or 0.0)
+    elif isinstance(record, SessionSummary):
+        channel = _session_channel(record.channels)
+        if record.started_at_ms >= horizon:
+            _add(state, record.started_at_ms, channel, "sessions_started", "")
+        if record.ended_at_ms >= horizon:
+            _add(state, record.ended_at_ms, channel, "sessions_ended", "")
+    elif isinstance(record, FrictionSignal) and record.occurred_at_ms >= horizon:
+        _add(state, record.occurred_at_ms, record.channel, "friction", record.type)
+    return state, []
+
+
+def flush_aggregates(
+    state: AggregateState, watermark_ms: int, config: JourneyConfig
+) -> tuple[AggregateState, list[MinuteAggregate]]:
+    """Write out every changed minute the watermark has passed; forget minutes past retention."""
+    state.watermark_ms = max(state.watermark_ms, watermark_ms)
+    out: list[MinuteAggregate] = []
+    horizon = state.watermark_ms - config.aggregate_retention_ms
+    for key in [k for k in state.dirty if k[0] + MINUTE_MS <= state.watermark_ms]:
+        state.dirty.discard(key)
+        bucket = state.buckets[key]
+        bucket.version += 1
+        minute, channel, metric, name = key
+        out.append(
+            MinuteAggregate(
+                minute_ms=minute,
+                channel=channel,
+                metric=metric,
+                key=name,
+                count=bucket.count,
+                amount=round(bucket.amount, 2),
+                shard=state.shard,
+                version=bucket.version,
+            )
+        )
+    if state.watermark_ms - state.last_cleanup_ms >= 60 * MINUTE_MS:
+        state.last_cleanup_ms = state.watermark_ms
+        for key in [
+            k for k in state.buckets if k[0] + MINUTE_MS < horizon and k not in state.dirty
+        ]:
+            del state.buckets[key]
+    out.sort(key=lambda a: (a.minute_ms, a.channel, a.metric, a.key))
+    return state, out

@@ -1,0 +1,35 @@
+"""Deterministic identifiers: the same input always yields the same ids.
+
+Intuition: an id is a short hash of the facts that define the thing (a session is defined by its
+person and the event that opened it; a signal by its type, session and the event that raised it).
+Replaying a stream therefore regenerates identical ids, which is what lets storage deduplicate
+re-inserted rows instead of counting them twice.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+
+_SEP = b"\x1f"
+
+
+def stable_hash64(*parts: str) -> int:
+    """A 64-bit hash stable across processes and machines (unlike Python's salted `hash`)."""
+    h = blake2b(digest_size=8)
+    for part in parts:
+        h.update(part.encode())
+        h.update(_SEP)
+    return int.from_bytes(h.digest(), "big")
+
+
+def session_id_for(person_id: str, first_event_id: str, first_ts_ms: int) -> str:
+    return "s-" + format(stable_hash64(person_id, first_event_id, str(first_ts_ms)), "016x")
+
+
+def signal_id_for(signal_type: str, person_id: str, anchor: str, ts_ms: int) -> str:
+    return "f-" + format(stable_hash64(signal_type, person_id, anchor, str(ts_ms)), "016x")
+
+
+def event_key(event_id: str) -> int:
+    """Compact dedup key of an event id (8 bytes of state instead of the whole string)."""
+    return stable_hash64(event_id)

@@ -1,0 +1,113 @@
+"""Identity resolution: which person does an event belong to?
+
+Intuition: a person is the customer when the event names one, else the device it came from
+(`anon:<device_id>`). An event naming both links the device to the customer. Each device keeps a
+short, time-ordered history of links, so the person of a device-only event at time t is the
+customer linked latest at or before t; an event from before the device's *first* link (within
+the retro window) belongs to that first customer. Two customers are never merged: a shared
+device simply re-links to whoever logged in last, from that event on, and its earlier history
+stays where it was.
+
+The step is keyed by device (in Faust, a table partitioned by device id). Its outputs:
+`Routed` (the event and its person, for the per-person journey step), `IdentityLink` (stored so
+queries re-attribute rows written before the link) and `LinkNotice` (tells the anonymous person
+of a device that it now belongs to a customer, so its open session can join the customer's).
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from dataclasses import dataclass, field
+
+from schemas import Event
+from streams.core.config import JourneyConfig
+from streams.core.records import IdentityLink
+
+
+@dataclass(slots=True)
+class DeviceIdentity:
+    """Links of one device: (linked_at_ms, customer_id), oldest first."""
+
+    links: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """An event on its way to the journey step of `person_id`.
+
+    `watermark_ms` is the stream watermark when the event was routed: the journey step uses it to
+    tell an on-time event from a late one without any clock of its own.
+    """
+
+    person_id: str
+    event: Event
+    watermark_ms: int
+    received_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkNotice:
+    """`anon_person_id`'s device now belongs to `customer_id` (sent to the anonymous person)."""
+
+    anon_person_id: str
+    customer_id: str
+    device_id: str
+    linked_at_ms: int
+
+
+def anonymous_person(device_id: str) -> str:
+    return f"anon:{device_id}"
+
+
+def person_of_device(state: DeviceIdentity | None, ts_ms: int, config: JourneyConfig) -> str | None:
+    """The customer a device-only event at `ts_ms` belongs to, or None if still anonymous."""
+    if state is None or not state.links:
+        return None
+    current: str | None = None
+    for linked_at, customer in state.links:
+        if linked_at > ts_ms:
+            break
+        current = customer
+    if current is not None:
+        return current
+    first_at, first_customer = state.links[0]
+    return first_customer if ts_ms >= first_at - config.retro_window_ms else None
+
+
+def resolve_person(event: Event, state: DeviceIdentity | None, config: JourneyConfig) -> str:
+    """Person of an event given the device's links (no state change)."""
+    if event.customer_id:
+        return event.customer_id
+    if event.device_id:
+        return person_of_device(state, event.ts_ms, config) or anonymous_person(event.device_id)
+    # A store receipt with neither a loyalty card nor a device: a one-off guest.
+    return f"guest:{event.event_id}"
+
+
+def identity_step(
+    state: DeviceIdentity | None,
+    event: Event,
+    config: JourneyConfig,
+    *,
+    watermark_ms: int,
+    received_at_ms: int,
+) -> tuple[DeviceIdentity | None, list[Routed | IdentityLink | LinkNotice]]:
+    """Resolve one event's person; link its device when it names a customer too."""
+    outputs: list[Routed | IdentityLink | LinkNotice] = []
+    device, customer, ts = event.device_id, event.customer_id, event.ts_ms
+    if device and customer:
+        state = state or DeviceIdentity()
+        in_force = person_of_device(state, ts, config)
+        first_link = not state.links
+        earliest = bool(state.links) and ts < state.links[0][0]
+        if in_force != customer or earliest:
+            insort(state.links, (ts, customer))
+            if len(state.links) > config.max_links_per_device:
+                # Keep the first link (it anchors retro-attribution) and the newest ones.
+                del state.links[1]
+            outputs.append(IdentityLink(device, customer, ts, config.retro_window_ms))
+            if first_link:
+                outputs.append(LinkNotice(anonymous_person(device), customer, device, ts))
+    person = resolve_person(event, state, config)
+    outputs.append(Routed(person, event, watermark_ms, received_at_ms))
+    return state, outputs

@@ -1,0 +1,176 @@
+"""The core steps composed in one process: identity -> journey -> aggregates.
+
+Intuition: in Faust each step runs in its own agent on its own partitioning (identity by device,
+journey by person) and messages travel through topics. Here the same messages travel through a
+small in-memory queue instead, in the same order, so the embedded runner and the tests exercise
+exactly the logic the workers run. Nothing here does I/O.
+
+Closing is driven by the watermark (newest event time minus grace): whenever it enters a new
+minute, every person whose next deadline it has passed is advanced. Deadlines are indexed by
+minute, so advancing costs the number of persons due, not the number of persons known.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from schemas import Event
+from streams.core.aggregates import AggregateState, aggregate_step, flush_aggregates
+from streams.core.config import MINUTE_MS, JourneyConfig
+from streams.core.identity import DeviceIdentity, LinkNotice, Routed, identity_step
+from streams.core.journey import (
+    Duplicate,
+    Handover,
+    JourneyInput,
+    Output,
+    PersonState,
+    advance,
+    journey_step,
+    next_deadline,
+)
+from streams.core.records import EventRow, FrictionSignal, IdentityLink, Record, SessionSummary
+
+#: A watermark beyond any event: used at the end of a finite input to close everything.
+END_OF_TIME_MS = 2**62
+
+
+@dataclass(slots=True)
+class PipelineCounters:
+    events: int = 0
+    duplicates: int = 0
+    late: int = 0
+    sessions: int = 0
+    signals: Counter[str] = field(default_factory=Counter)
+
+
+class JourneyPipeline:
+    """Feed validated events in arrival order; get storable records back."""
+
+    def __init__(self, config: JourneyConfig | None = None, shard: str = "0") -> None:
+        self.config = config or JourneyConfig()
+        self.devices: dict[str, DeviceIdentity] = {}
+        self.persons: dict[str, PersonState] = {}
+        self.aggregates = AggregateState(shard=shard)
+        self.counters = PipelineCounters()
+        self.max_event_ms: int | None = None
+        self.watermark_ms = -END_OF_TIME_MS
+        self._due: dict[int, set[str]] = {}
+        self._due_heap: list[int] = []
+
+    # -- input ----------------------------------------------------------------------------
+
+    def process(self, event: Event, received_at_ms: int | None = None) -> list[Record]:
+        """One event through identity and journey; may also close what the watermark passed."""
+        out: list[Record] = []
+        if self.max_event_ms is None or event.ts_ms > self.max_event_ms:
+            self.max_event_ms = event.ts_ms
+        watermark = self.max_event_ms - self.config.grace_ms
+        if watermark // MINUTE_MS > self.watermark_ms // MINUTE_MS:
+            out.extend(self.advance(watermark))
+        elif watermark > self.watermark_ms:
+            self.watermark_ms = watermark
+        received = event.ts_ms if received_at_ms is None else received_at_ms
+        key = event.device_id
+        state = self.devices.get(key) if key else None
+        state, routed = identity_step(
+            state, event, self.config, watermark_ms=self.watermark_ms, received_at_ms=received
+        )
+        if key and state is not None:
+            self.devices[key] = state
+        self.counters.events += 1
+        queue: deque[JourneyInput | IdentityLink] = deque(routed)
+        while queue:
+            msg = queue.popleft()
+            if isinstance(msg, IdentityLink):
+                out.append(msg)
+                continue
+            for result in self._journey(msg):
+                if isinstance(result, Handover):
+                    queue.appendleft(result)  # the anonymous session joins before anything else
+                else:
+                    self._emit(result, out)
+        return out
+
+    def advance(self, watermark_ms: int) -> list[Record]:
+        """Move the watermark (never backwards) and close everything it has passed."""
+        out: list[Record] = []
+        if watermark_ms <= self.watermark_ms:
+            return out
+        self.watermark_ms = watermark_ms
+        while self._due_heap and self._due_heap[0] <= watermark_ms // MINUTE_MS:
+            minute = heapq.heappop(self._due_heap)
+            for person_id in sorted(self._due.pop(minute, ())):
+                state = self.persons.get(person_id)
+                if state is None:
+                    continue
+                deadline = next_deadline(state, self.config)
+                if deadline is None or deadline > watermark_ms:
+                    self._schedule(person_id, deadline)
+                    continue
+                new_state, results = advance(state, watermark_ms, self.config)
+                self._store(person_id, new_state)
+                for result in results:
+                    if not isinstance(result, Handover):
+                        self._emit(result, out)
+        self.aggregates, rows = flush_aggregates(self.aggregates, watermark_ms, self.config)
+        out.extend(rows)
+        return out
+
+    def finish(self) -> list[Record]:
+        """End of a finite input: close every open session and checkout attempt."""
+        return self.advance(END_OF_TIME_MS)
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    @property
+    def open_sessions(self) -> int:
+        return sum(1 for p in self.persons.values() if p.session is not None)
+
+    @property
+    def open_checkouts(self) -> int:
+        return sum(1 for p in self.persons.values() if p.checkout is not None)
+
+    def _journey(self, msg: JourneyInput) -> list[Output]:
+        if isinstance(msg, Routed):
+            person_id = msg.person_id
+        elif isinstance(msg, LinkNotice):
+            person_id = msg.anon_person_id
+        else:
+            person_id = msg.into_person
+        state, results = journey_step(self.persons.get(person_id), msg, self.config)
+        self._store(person_id, state)
+        return results
+
+    def _store(self, person_id: str, state: PersonState | None) -> None:
+        if state is None:
+            self.persons.pop(person_id, None)
+            return
+        self.persons[person_id] = state
+        self._schedule(person_id, next_deadline(state, self.config))
+
+    def _schedule(self, person_id: str, deadline: int | None) -> None:
+        if deadline is None:
+            return
+        minute = deadline // MINUTE_MS
+        bucket = self._due.get(minute)
+        if bucket is None:
+            bucket = self._due[minute] = set()
+            heapq.heappush(self._due_heap, minute)
+        bucket.add(person_id)
+
+    def _emit(self, result: Output, out: list[Record]) -> None:
+        if isinstance(result, Duplicate):
+            self.counters.duplicates += 1
+            return
+        if isinstance(result, Handover):
+            return
+        if isinstance(result, EventRow) and result.late:
+            self.counters.late += 1
+        elif isinstance(result, SessionSummary):
+            self.counters.sessions += 1
+        elif isinstance(result, FrictionSignal):
+            self.counters.signals[result.type] += 1
+        self.aggregates, _ = aggregate_step(self.aggregates, result, self.config)
+        out.append(result)

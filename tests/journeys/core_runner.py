@@ -1,0 +1,61 @@
+"""Run a story through the pure core (`JourneyPipeline`) and collect its `Outcome`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from schemas import TOPIC_CHANNELS, Event
+from streams.core.config import JourneyConfig
+from streams.core.pipeline import JourneyPipeline
+from streams.core.records import (
+    EventRow,
+    FrictionSignal,
+    IdentityLink,
+    SessionMerge,
+    SessionSummary,
+)
+from tests.journeys.outcome import Outcome, resolve_person
+from tests.journeys.story import S, Story
+
+
+def event_from_message(topic: str, value: bytes) -> Event:
+    doc: dict[str, Any] = orjson.loads(value)
+    doc["occurred_at"] = datetime.fromisoformat(doc["occurred_at"])
+    return Event(channel=TOPIC_CHANNELS[topic], **doc)
+
+
+def run_core(story: Story, config: JourneyConfig | None = None) -> tuple[Outcome, list[object]]:
+    pipeline = JourneyPipeline(config)
+    records: list[object] = []
+    for topic, value in story.messages():
+        records.extend(pipeline.process(event_from_message(topic, value)))
+    records.extend(pipeline.finish())
+    return outcome_from_records(records, pipeline.counters.duplicates), records
+
+
+def outcome_from_records(records: list[object], duplicates: int) -> Outcome:
+    links = [r for r in records if isinstance(r, IdentityLink)]
+    link_rows = [(r.device_id, r.customer_id, r.linked_at_ms, r.retro_window_ms) for r in links]
+    events = [r for r in records if isinstance(r, EventRow)]
+    return Outcome(
+        sessions=[
+            S(r.person_id, r.events, r.channels, r.bounced, r.converted)
+            for r in records
+            if isinstance(r, SessionSummary)
+        ],
+        signals=Counter(r.type for r in records if isinstance(r, FrictionSignal)),
+        links=[(r.device_id, r.customer_id) for r in links],
+        late=sum(1 for r in events if r.late),
+        duplicates=duplicates,
+        merges=sum(1 for r in records if isinstance(r, SessionMerge)),
+        resolved_persons={
+            r.event_id: resolve_person(
+                r.customer_id, r.device_id, r.person_id, r.occurred_at_ms, link_rows
+            )
+            for r in events
+        },
+    )
