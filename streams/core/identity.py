@@ -21,14 +21,29 @@ from dataclasses import dataclass, field
 
 from schemas import Event
 from streams.core.config import JourneyConfig
+from streams.core.identifiers import event_key
 from streams.core.records import IdentityLink
 
 
 @dataclass(slots=True)
 class DeviceIdentity:
-    """Links of one device: (linked_at_ms, customer_id), oldest first."""
+    """Links of one device: (linked_at_ms, customer_id), oldest first, and its recent event ids.
+
+    Duplicates are caught here, before routing: a re-sent event must not reach another person
+    because the device was re-linked in between.
+    """
 
     links: list[tuple[int, str]] = field(default_factory=list)
+    #: Dedup memory: stable 64-bit key of each recent event id -> its event time.
+    seen: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """An event id already processed: counted, not processed again."""
+
+    event_id: str
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +99,9 @@ def resolve_person(event: Event, state: DeviceIdentity | None, config: JourneyCo
     return f"guest:{event.event_id}"
 
 
+IdentityOutput = Routed | IdentityLink | LinkNotice | Duplicate
+
+
 def identity_step(
     state: DeviceIdentity | None,
     event: Event,
@@ -91,12 +109,18 @@ def identity_step(
     *,
     watermark_ms: int,
     received_at_ms: int,
-) -> tuple[DeviceIdentity | None, list[Routed | IdentityLink | LinkNotice]]:
+) -> tuple[DeviceIdentity | None, list[IdentityOutput]]:
     """Resolve one event's person; link its device when it names a customer too."""
-    outputs: list[Routed | IdentityLink | LinkNotice] = []
+    outputs: list[IdentityOutput] = []
     device, customer, ts = event.device_id, event.customer_id, event.ts_ms
-    if device and customer:
+    if device:
         state = state or DeviceIdentity()
+        key = event_key(event.event_id)
+        if key in state.seen:
+            return state, [Duplicate(event.event_id, device)]
+        state.seen[key] = ts
+    if device and customer:
+        assert state is not None
         in_force = person_of_device(state, ts, config)
         first_link = not state.links
         earliest = bool(state.links) and ts < state.links[0][0]
@@ -111,3 +135,13 @@ def identity_step(
     person = resolve_person(event, state, config)
     outputs.append(Routed(person, event, watermark_ms, received_at_ms))
     return state, outputs
+
+
+def prune_device(
+    state: DeviceIdentity, watermark_ms: int, config: JourneyConfig
+) -> DeviceIdentity | None:
+    """Forget event ids past the dedup horizon; None when nothing is left worth keeping."""
+    horizon = watermark_ms - config.dedup_horizon_ms
+    if state.seen and min(state.seen.values()) < horizon:
+        state.seen = {k: t for k, t in state.seen.items() if t >= horizon}
+    return state if state.links or state.seen else None

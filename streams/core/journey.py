@@ -23,7 +23,7 @@ from streams.core import checkout as co
 from streams.core.config import JourneyConfig
 from streams.core.friction import Details
 from streams.core.identifiers import event_key, session_id_for, signal_id_for
-from streams.core.identity import LinkNotice, Routed
+from streams.core.identity import Duplicate, LinkNotice, Routed
 from streams.core.records import EventRow, FrictionSignal, SessionMerge, SessionSummary
 from streams.core.session import (
     CHECKOUT_ACTIVITY,
@@ -46,7 +46,8 @@ class PersonState:
     checkout: co.CheckoutAttempt | None = None
     #: Support contacts of the last day: (ts_ms, medium, channel).
     contacts: list[tuple[int, str, str]] = field(default_factory=list)
-    #: Dedup memory: stable 64-bit key of each recent event id -> its event time.
+    #: Dedup memory for events without a device (the identity step dedups the others):
+    #: stable 64-bit key of each recent event id -> its event time.
     seen: dict[int, int] = field(default_factory=dict)
     max_ts: int = 0
 
@@ -59,16 +60,7 @@ class Handover:
     from_person: str
     session: SessionState | None
     checkout: co.CheckoutAttempt | None
-    seen: dict[int, int]
     at_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Duplicate:
-    """An event id already processed for this person: counted, not processed again."""
-
-    event_id: str
-    person_id: str
 
 
 Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate
@@ -101,7 +93,7 @@ def advance(
     state.recent = [r for r in state.recent if r[2] >= horizon]
     window = config.rules.repeat_contact.window_ms
     state.contacts = [c for c in state.contacts if c[0] >= watermark_ms - window]
-    if state.session is None and state.checkout is None and not state.seen and not state.contacts:
+    if not (state.session or state.checkout or state.seen or state.contacts or state.recent):
         return None, out
     return state, out
 
@@ -116,11 +108,12 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         )
     if state.checkout is not None:
         candidates.append(state.checkout.last_ms + config.rules.checkout_abandoned.timeout_ms + 1)
-    if state.seen or state.contacts:
-        oldest = min([*state.seen.values(), *(c[0] for c in state.contacts)])
-        candidates.append(
-            oldest + max(config.dedup_horizon_ms, config.rules.repeat_contact.window_ms) + 1
-        )
+    if state.seen or state.recent:
+        oldest = min([*state.seen.values(), *(r[2] for r in state.recent)])
+        candidates.append(oldest + config.dedup_horizon_ms + 1)
+    if state.contacts:
+        oldest_contact = min(c[0] for c in state.contacts)
+        candidates.append(oldest_contact + config.rules.repeat_contact.window_ms + 1)
     return min(candidates) if candidates else None
 
 
@@ -144,11 +137,12 @@ def _on_event(
 ) -> tuple[PersonState, list[Output]]:
     ev = msg.event
     out: list[Output] = []
-    key = event_key(ev.event_id)
-    if key in state.seen:
-        return state, [Duplicate(ev.event_id, state.person_id)]
     ts = ev.ts_ms
-    state.seen[key] = ts
+    if ev.device_id is None:
+        key = event_key(ev.event_id)
+        if key in state.seen:
+            return state, [Duplicate(ev.event_id, state.person_id)]
+        state.seen[key] = ts
     state.max_ts = max(state.max_ts, ts)
     watermark = max(msg.watermark_ms, state.max_ts - config.grace_ms)
     # The event itself proves its own time has come: a purchase 61 min after the last checkout
@@ -331,7 +325,6 @@ def _on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | 
         from_person=state.person_id,
         session=state.session,
         checkout=state.checkout,
-        seen=dict(state.seen),
         at_ms=msg.linked_at_ms,
     )
     state.session, state.checkout = None, None
@@ -342,8 +335,6 @@ def _on_handover(
     state: PersonState, msg: Handover, config: JourneyConfig
 ) -> tuple[PersonState, list[Output]]:
     out: list[Output] = []
-    for key, ts in msg.seen.items():
-        state.seen.setdefault(key, ts)
     state.checkout = co.combine(state.checkout, msg.checkout)
     incoming = msg.session
     if incoming is None:

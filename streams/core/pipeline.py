@@ -19,9 +19,15 @@ from dataclasses import dataclass, field
 from schemas import Event
 from streams.core.aggregates import AggregateState, aggregate_step, flush_aggregates
 from streams.core.config import MINUTE_MS, JourneyConfig
-from streams.core.identity import DeviceIdentity, LinkNotice, Routed, identity_step
-from streams.core.journey import (
+from streams.core.identity import (
+    DeviceIdentity,
     Duplicate,
+    LinkNotice,
+    Routed,
+    identity_step,
+    prune_device,
+)
+from streams.core.journey import (
     Handover,
     JourneyInput,
     Output,
@@ -58,6 +64,7 @@ class JourneyPipeline:
         self.watermark_ms = -END_OF_TIME_MS
         self._due: dict[int, set[str]] = {}
         self._due_heap: list[int] = []
+        self._devices_pruned_at = -END_OF_TIME_MS
 
     # -- input ----------------------------------------------------------------------------
 
@@ -80,11 +87,14 @@ class JourneyPipeline:
         if key and state is not None:
             self.devices[key] = state
         self.counters.events += 1
-        queue: deque[JourneyInput | IdentityLink] = deque(routed)
+        queue: deque[JourneyInput | IdentityLink | Duplicate] = deque(routed)
         while queue:
             msg = queue.popleft()
             if isinstance(msg, IdentityLink):
                 out.append(msg)
+                continue
+            if isinstance(msg, Duplicate):
+                self.counters.duplicates += 1
                 continue
             for result in self._journey(msg):
                 if isinstance(result, Handover):
@@ -99,6 +109,9 @@ class JourneyPipeline:
         if watermark_ms <= self.watermark_ms:
             return out
         self.watermark_ms = watermark_ms
+        # Buckets are minutes: a person in the current minute may not be due yet. Those are
+        # re-scheduled after the loop, or the loop would pop them again forever.
+        not_yet: list[tuple[str, int | None]] = []
         while self._due_heap and self._due_heap[0] <= watermark_ms // MINUTE_MS:
             minute = heapq.heappop(self._due_heap)
             for person_id in sorted(self._due.pop(minute, ())):
@@ -107,13 +120,20 @@ class JourneyPipeline:
                     continue
                 deadline = next_deadline(state, self.config)
                 if deadline is None or deadline > watermark_ms:
-                    self._schedule(person_id, deadline)
+                    not_yet.append((person_id, deadline))
                     continue
                 new_state, results = advance(state, watermark_ms, self.config)
                 self._store(person_id, new_state)
                 for result in results:
                     if not isinstance(result, Handover):
                         self._emit(result, out)
+        for person_id, deadline in not_yet:
+            self._schedule(person_id, deadline)
+        if watermark_ms - self._devices_pruned_at >= self.config.dedup_horizon_ms // 2:
+            self._devices_pruned_at = watermark_ms
+            for device_id, device in list(self.devices.items()):
+                if prune_device(device, watermark_ms, self.config) is None:
+                    del self.devices[device_id]
         self.aggregates, rows = flush_aggregates(self.aggregates, watermark_ms, self.config)
         out.extend(rows)
         return out
