@@ -1,0 +1,154 @@
+"""Every Prometheus object of Parcours, in one registry and one place.
+
+Names follow Prometheus conventions: `parcours_` prefix, `_total` for counters, base units
+(`_seconds`), labels with bounded values only (topic, channel, event type, reason, table, signal
+type, partition): never a person, device or event id.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as CollectionsCounter
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from streams.core.records import EventRow, FrictionSignal, SessionSummary
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+EVENTS_CONSUMED = Counter(
+    "parcours_events_consumed_total",
+    "Messages read from an input topic (a message may hold a batch of events).",
+    ["topic"],
+    registry=REGISTRY,
+)
+EVENTS_PROCESSED = Counter(
+    "parcours_events_processed_total",
+    "Valid events processed by the journey core.",
+    ["channel", "event_type"],
+    registry=REGISTRY,
+)
+EVENTS_REJECTED = Counter(
+    "parcours_events_rejected_total",
+    "Events rejected by the contract, sent to the dead-letter topic/table.",
+    ["topic", "reason"],
+    registry=REGISTRY,
+)
+EVENTS_DUPLICATE = Counter(
+    "parcours_events_duplicate_total",
+    "Re-sent events (same event_id) dropped by deduplication.",
+    registry=REGISTRY,
+)
+EVENTS_LATE = Counter(
+    "parcours_events_late_total",
+    "Events that arrived after their session had closed (kept, flagged late).",
+    registry=REGISTRY,
+)
+PROCESSING_LAG = Histogram(
+    "parcours_processing_lag_seconds",
+    "Wall-clock time when processed minus the event's occurred_at.",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+END_TO_END_LATENCY = Histogram(
+    "parcours_end_to_end_latency_seconds",
+    "Kafka message timestamp to ClickHouse insert acknowledged.",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+SINK_ROWS = Counter(
+    "parcours_sink_rows_total",
+    "Rows written to ClickHouse, per table.",
+    ["table"],
+    registry=REGISTRY,
+)
+SINK_INSERT_DURATION = Histogram(
+    "parcours_sink_insert_duration_seconds",
+    "Duration of one ClickHouse insert of a batch.",
+    ["table"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+SINK_ERRORS = Counter(
+    "parcours_sink_errors_total",
+    "Failed ClickHouse inserts (each is retried).",
+    ["table"],
+    registry=REGISTRY,
+)
+SINK_RETRIES = Counter(
+    "parcours_sink_retries_total",
+    "Retries of ClickHouse inserts after an error.",
+    ["table"],
+    registry=REGISTRY,
+)
+OPEN_SESSIONS = Gauge(
+    "parcours_open_sessions",
+    "Sessions currently open in this process.",
+    registry=REGISTRY,
+)
+OPEN_CHECKOUTS = Gauge(
+    "parcours_open_checkout_attempts",
+    "Checkout attempts currently open in this process.",
+    registry=REGISTRY,
+)
+FRICTION_SIGNALS = Counter(
+    "parcours_friction_signals_total",
+    "Friction signals raised, per type and channel.",
+    ["type", "channel"],
+    registry=REGISTRY,
+)
+SESSIONS_CLOSED = Counter(
+    "parcours_sessions_closed_total",
+    "Sessions closed, by whether they bounced.",
+    ["bounced"],
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "parcours_consumer_lag_messages",
+    "Messages behind the end of the partition (high watermark - committed offset).",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
+DLQ_MESSAGES = Counter(
+    "parcours_dlq_messages_total",
+    "Messages written to the dead-letter topic.",
+    ["topic", "reason"],
+    registry=REGISTRY,
+)
+WATERMARK = Gauge(
+    "parcours_watermark_timestamp_seconds",
+    "Event-time watermark of this process (epoch seconds).",
+    registry=REGISTRY,
+)
+
+
+def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
+    """Expose /metrics on `addr:port` from a background thread."""
+    start_http_server(port, addr=addr, registry=REGISTRY)
+
+
+def observe_records(records: Iterable[object], now_s: float) -> None:
+    """Count what the core emitted. Tallies per batch first: `labels()` per row is costly."""
+    processed: CollectionsCounter[tuple[str, str]] = CollectionsCounter()
+    signals: CollectionsCounter[tuple[str, str]] = CollectionsCounter()
+    closed: CollectionsCounter[str] = CollectionsCounter()
+    late = 0
+    for record in records:
+        if isinstance(record, EventRow):
+            processed[(record.channel, record.event_type)] += 1
+            late += record.late
+            PROCESSING_LAG.observe(max(0.0, now_s - record.occurred_at_ms / 1000))
+        elif isinstance(record, FrictionSignal):
+            signals[(record.type, record.channel)] += 1
+        elif isinstance(record, SessionSummary):
+            closed["true" if record.bounced else "false"] += 1
+    for (channel, event_type), n in processed.items():
+        EVENTS_PROCESSED.labels(channel, event_type).inc(n)
+    for (signal_type, channel), n in signals.items():
+        FRICTION_SIGNALS.labels(signal_type, channel).inc(n)
+    for bounced, n in closed.items():
+        SESSIONS_CLOSED.labels(bounced).inc(n)
+    if late:
+        EVENTS_LATE.inc(late)
