@@ -5,11 +5,13 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import Channel, Event
+from streams.core.codec import device_from_dict, device_to_dict, person_from_dict, person_to_dict
 from streams.core.journey import PersonState
 from streams.core.pipeline import JourneyPipeline
 from streams.core.records import FrictionSignal, SessionSummary
@@ -138,3 +140,7 @@ def test_state_is_plain_serialisable_data(evs: list[Event]) -> None:
         assert pickle.loads(pickle.dumps(person)) == person
         if person.session is not None:
             assert session_from_dict(session_to_dict(person.session)) == person.session
+        wire = orjson.loads(orjson.dumps(person_to_dict(person)))
+        assert person_from_dict(wire) == person
+    for device in pipeline.devices.values():
+        assert device_from_dict(orjson.loads(orjson.dumps(device_to_dict(device)))) == device

@@ -1,0 +1,137 @@
+"""Plain-data forms of the core's state and messages, for changelog tables and topics.
+
+Intuition: state and messages are slotted dataclasses in memory (compact, fast) and JSON-able
+dicts on the wire. Tuples become lists in JSON, so decoding turns them back; nothing else is
+needed because the state holds only primitives, lists and dicts by design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from schemas import Event
+from streams.core.checkout import CheckoutAttempt
+from streams.core.identity import DeviceIdentity, LinkNotice, Routed
+from streams.core.journey import Handover, PersonState
+from streams.core.session import SessionState
+
+
+def device_to_dict(state: DeviceIdentity) -> dict[str, Any]:
+    return {"links": state.links, "seen": {str(k): t for k, t in state.seen.items()}}
+
+
+def device_from_dict(data: dict[str, Any]) -> DeviceIdentity:
+    return DeviceIdentity(
+        links=[(int(at), str(c)) for at, c in data["links"]],
+        seen={int(k): int(t) for k, t in data["seen"].items()},
+    )
+
+
+def _session_from(data: dict[str, Any] | None) -> SessionState | None:
+    return None if data is None else SessionState(**data)
+
+
+def _checkout_from(data: dict[str, Any] | None) -> CheckoutAttempt | None:
+    return None if data is None else CheckoutAttempt(**data)
+
+
+def person_to_dict(state: PersonState) -> dict[str, Any]:
+    return {
+        "person_id": state.person_id,
+        "session": asdict(state.session) if state.session else None,
+        "recent": state.recent,
+        "checkout": asdict(state.checkout) if state.checkout else None,
+        "contacts": state.contacts,
+        "seen": {str(k): t for k, t in state.seen.items()},
+        "max_ts": state.max_ts,
+    }
+
+
+def person_from_dict(data: dict[str, Any]) -> PersonState:
+    return PersonState(
+        person_id=data["person_id"],
+        session=_session_from(data["session"]),
+        recent=[(str(i), int(a), int(b)) for i, a, b in data["recent"]],
+        checkout=_checkout_from(data["checkout"]),
+        contacts=[(int(t), str(m), str(c)) for t, m, c in data["contacts"]],
+        seen={int(k): int(t) for k, t in data["seen"].items()},
+        max_ts=int(data["max_ts"]),
+    )
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "ts_ms": event.ts_ms,
+        "channel": event.channel.value,
+        "device_id": event.device_id,
+        "customer_id": event.customer_id,
+        "properties": event.properties,
+        "schema_version": event.schema_version,
+    }
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    from schemas import ms_to_datetime
+
+    return Event(
+        event_id=data["event_id"],
+        event_type=data["event_type"],
+        occurred_at=ms_to_datetime(int(data["ts_ms"])),
+        channel=data["channel"],
+        device_id=data["device_id"],
+        customer_id=data["customer_id"],
+        properties=data["properties"],
+        schema_version=data["schema_version"],
+    )
+
+
+def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
+    """A journey-step input as a tagged dict (`kind` says which)."""
+    if isinstance(msg, Routed):
+        return {
+            "kind": "event",
+            "person_id": msg.person_id,
+            "event": event_to_dict(msg.event),
+            "watermark_ms": msg.watermark_ms,
+            "received_at_ms": msg.received_at_ms,
+        }
+    if isinstance(msg, LinkNotice):
+        return {"kind": "link", **asdict(msg)}
+    return {
+        "kind": "handover",
+        "into_person": msg.into_person,
+        "from_person": msg.from_person,
+        "session": asdict(msg.session) if msg.session else None,
+        "checkout": asdict(msg.checkout) if msg.checkout else None,
+        "at_ms": msg.at_ms,
+    }
+
+
+def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
+    kind = data["kind"]
+    if kind == "event":
+        return Routed(
+            data["person_id"],
+            event_from_dict(data["event"]),
+            int(data["watermark_ms"]),
+            int(data["received_at_ms"]),
+        )
+    if kind == "link":
+        return LinkNotice(
+            data["anon_person_id"],
+            data["customer_id"],
+            data["device_id"],
+            int(data["linked_at_ms"]),
+        )
+    if kind == "handover":
+        return Handover(
+            into_person=data["into_person"],
+            from_person=data["from_person"],
+            session=_session_from(data["session"]),
+            checkout=_checkout_from(data["checkout"]),
+            at_ms=int(data["at_ms"]),
+        )
+    raise ValueError(f"unknown journey message kind {kind!r}")
