@@ -1,0 +1,327 @@
+"""Decoding: raw bytes from a topic -> validated events, or rejections with a reason.
+
+Intuition: decoding is a total function. Whatever the bytes, the answer is a list with one
+result per event the producer meant to send: an `Event`, or a `Rejection` carrying a reason
+code, a message naming the field, and the original bytes. Nothing raises and nothing vanishes,
+so the dead-letter topic can account for every input.
+
+The envelope is checked by hand (it is on every event's hot path, and hand-written checks give
+the exact reason codes); canonical properties are checked by the strict pydantic models of
+`schemas.properties`, whose errors map onto the same reason codes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.event import TOPIC_CHANNELS, Channel, Event, datetime_to_ms, ms_to_datetime
+from schemas.properties import CANONICAL, IDENTIFYING_TYPES, Properties
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_PROPERTIES_BYTES = 32 * 1024
+MAX_FUTURE = timedelta(hours=24)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+ENVELOPE_FIELDS = frozenset(
+    {
+        "event_id",
+        "event_type",
+        "occurred_at",
+        "device_id",
+        "customer_id",
+        "properties",
+        "schema_version",
+    }
+)
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+_SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+
+
+class RejectReason(StrEnum):
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    INVALID_VALUE = "invalid_value"
+    TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+    TOO_LARGE = "too_large"
+    UNKNOWN_TOPIC = "unknown_topic"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An input that broke the contract. `raw` is the whole original message, byte for byte;
+    `index` is the element's position when the message was a JSON array."""
+
+    reason: RejectReason
+    message: str
+    field: str | None
+    topic: str
+    raw: bytes
+    index: int | None = None
+    event_id: str | None = None
+
+
+class _Invalid(Exception):
+    """Internal: one check failed (turned into a Rejection before leaving this module)."""
+
+    def __init__(self, reason: RejectReason, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.field, self.message = reason, field, message
+
+
+DecodeResult = Event | Rejection
+
+
+def decode(raw: bytes, topic: str, *, now: datetime | None = None) -> list[DecodeResult]:
+    """Decode one message value from `topic`. Never raises."""
+    try:
+        return _decode(raw, topic, now or datetime.now(UTC))
+    except Exception as exc:  # a bug must still not lose the input
+        return [
+            _reject(raw, topic, RejectReason.INVALID_VALUE, None, f"undecodable input: {exc!r}")
+        ]
+
+
+def _reject(
+    raw: bytes,
+    topic: str,
+    reason: RejectReason,
+    field: str | None,
+    message: str,
+    index: int | None = None,
+    event_id: str | None = None,
+) -> Rejection:
+    return Rejection(reason, message, field, topic, bytes(raw), index, event_id)
+
+
+def _decode(raw: bytes, topic: str, now: datetime) -> list[DecodeResult]:
+    channel = TOPIC_CHANNELS.get(topic)
+    if channel is None:
+        known = ", ".join(sorted(TOPIC_CHANNELS))
+        return [
+            _reject(
+                raw,
+                topic,
+                RejectReason.UNKNOWN_TOPIC,
+                None,
+                f"unknown topic {topic!r}; expected one of {known}",
+            )
+        ]
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return [
+            _reject(
+                raw,
+                topic,
+                RejectReason.TOO_LARGE,
+                None,
+                f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}",
+            )
+        ]
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return [_reject(raw, topic, RejectReason.INVALID_JSON, None, f"not valid JSON: {exc}")]
+    if isinstance(doc, list):
+        if not doc:
+            return [
+                _reject(
+                    raw,
+                    topic,
+                    RejectReason.INVALID_VALUE,
+                    None,
+                    "empty batch: the array holds no event",
+                )
+            ]
+        return [_decode_one(el, channel, raw, topic, i, now) for i, el in enumerate(doc)]
+    return [_decode_one(doc, channel, raw, topic, None, now)]
+
+
+def _decode_one(
+    doc: Any, channel: Channel, raw: bytes, topic: str, index: int | None, now: datetime
+) -> DecodeResult:
+    where = "" if index is None else f"[{index}] "
+    if not isinstance(doc, dict):
+        kind = _kind(doc)
+        return _reject(
+            raw,
+            topic,
+            RejectReason.NOT_AN_OBJECT,
+            None,
+            f"{where}an event must be a JSON object, got {kind}",
+            index,
+        )
+    event_id = doc.get("event_id")
+    known_id = event_id if isinstance(event_id, str) else None
+    try:
+        return _event(doc, channel, raw, len(raw) > MAX_PROPERTIES_BYTES, now)
+    except _Invalid as bad:
+        return _reject(raw, topic, bad.reason, bad.field, where + bad.message, index, known_id)
+
+
+def _string(doc: dict[str, Any], name: str, *, required: bool, max_len: int) -> str | None:
+    value = doc.get(name)
+    if value is None:
+        if required:
+            raise _Invalid(RejectReason.MISSING_FIELD, name, f"{name}: required")
+        return None
+    if not isinstance(value, str):
+        raise _Invalid(
+            RejectReason.WRONG_TYPE, name, f"{name}: expected a string, got {_kind(value)}"
+        )
+    if not value:
+        raise _Invalid(RejectReason.INVALID_VALUE, name, f"{name}: must not be empty")
+    if len(value) > max_len:
+        raise _Invalid(
+            RejectReason.INVALID_VALUE, name, f"{name}: {len(value)} characters; at most {max_len}"
+        )
+    return value
+
+
+def _event(
+    doc: dict[str, Any], channel: Channel, raw: bytes, check_size: bool, now: datetime
+) -> Event:
+    unknown = doc.keys() - ENVELOPE_FIELDS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise _Invalid(
+            RejectReason.INVALID_VALUE,
+            name,
+            f"{name}: unknown field (put free-form data in properties)",
+        )
+    event_id = _string(doc, "event_id", required=True, max_len=128)
+    event_type = _string(doc, "event_type", required=True, max_len=64)
+    assert event_id is not None and event_type is not None
+    if not _SNAKE_CASE.fullmatch(event_type):
+        raise _Invalid(
+            RejectReason.INVALID_VALUE,
+            "event_type",
+            f"event_type: {event_type!r} is not snake_case",
+        )
+    ts_ms = _timestamp(doc.get("occurred_at"), now)
+    device_id = _string(doc, "device_id", required=channel is not Channel.STORE, max_len=128)
+    customer_id = _string(doc, "customer_id", required=False, max_len=128)
+    if event_type in IDENTIFYING_TYPES:
+        for name, value in (("device_id", device_id), ("customer_id", customer_id)):
+            if value is None:
+                raise _Invalid(
+                    RejectReason.MISSING_FIELD,
+                    name,
+                    f"{name}: required on {event_type} (it links the device to the customer)",
+                )
+    version = doc.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _Invalid(
+            RejectReason.WRONG_TYPE,
+            "schema_version",
+            f"schema_version: expected an integer, got {_kind(version)}",
+        )
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise _Invalid(
+            RejectReason.INVALID_VALUE,
+            "schema_version",
+            f"schema_version: {version} is not supported (supported: 1)",
+        )
+    properties = doc.get("properties")
+    if properties is None:
+        properties = {}
+    elif not isinstance(properties, dict):
+        raise _Invalid(
+            RejectReason.WRONG_TYPE,
+            "properties",
+            f"properties: expected an object, got {_kind(properties)}",
+        )
+    elif check_size and (size := len(orjson.dumps(properties))) > MAX_PROPERTIES_BYTES:
+        raise _Invalid(
+            RejectReason.TOO_LARGE,
+            "properties",
+            f"properties: {size} bytes serialised; at most {MAX_PROPERTIES_BYTES}",
+        )
+    _check_properties(CANONICAL.get(event_type, Properties), properties)
+    return Event.model_construct(
+        event_id=event_id,
+        event_type=event_type,
+        occurred_at=ms_to_datetime(ts_ms),
+        channel=channel,
+        device_id=device_id,
+        customer_id=customer_id,
+        properties=properties,
+        schema_version=version,
+        ts_ms=ts_ms,
+    )
+
+
+def _timestamp(value: Any, now: datetime) -> int:
+    if value is None:
+        raise _Invalid(RejectReason.MISSING_FIELD, "occurred_at", "occurred_at: required")
+    if not isinstance(value, str):
+        raise _Invalid(
+            RejectReason.WRONG_TYPE,
+            "occurred_at",
+            f"occurred_at: expected an RFC 3339 string, got {_kind(value)}",
+        )
+    if not _RFC3339.fullmatch(value):
+        raise _Invalid(
+            RejectReason.INVALID_VALUE,
+            "occurred_at",
+            f"occurred_at: {value!r} is not an RFC 3339 timestamp with an offset (e.g. 2026-11-02T10:15:30.123Z)",
+        )
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _Invalid(
+            RejectReason.INVALID_VALUE, "occurred_at", f"occurred_at: {value!r}: {exc}"
+        ) from None
+    if at < EARLIEST:
+        raise _Invalid(
+            RejectReason.TIMESTAMP_OUT_OF_RANGE,
+            "occurred_at",
+            f"occurred_at: {value} is before 2000-01-01",
+        )
+    if at > now + MAX_FUTURE:
+        raise _Invalid(
+            RejectReason.TIMESTAMP_OUT_OF_RANGE,
+            "occurred_at",
+            f"occurred_at: {value} is more than 24 h in the future",
+        )
+    return datetime_to_ms(at)
+
+
+def _check_properties(model: type[Properties], properties: dict[str, Any]) -> None:
+    if model is Properties and "device_type" not in properties:
+        return
+    try:
+        model.model_validate(properties)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in error["loc"])
+        field = f"properties.{loc}"
+        kind = error["type"]
+        if kind == "missing":
+            raise _Invalid(RejectReason.MISSING_FIELD, field, f"{field}: required") from None
+        wrong_type = kind.endswith("_type") or (
+            kind == "literal_error" and not isinstance(error["input"], str)
+        )
+        reason = RejectReason.WRONG_TYPE if wrong_type else RejectReason.INVALID_VALUE
+        got = f", got {_kind(error['input'])}" if reason is RejectReason.WRONG_TYPE else ""
+        raise _Invalid(reason, field, f"{field}: {error['msg'].lower()}{got}") from None
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,93 @@
+"""JSON Schema files of the contract, for producers written in other languages.
+
+One file for the envelope, one per canonical event type (its `properties`), and an index. The
+output is deterministic (sorted keys, two-space indent, trailing newline) so the committed
+copies in `schemas/json/` can be compared byte for byte with freshly generated ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.errors import ExportError
+from schemas.event import TOPIC_CHANNELS
+from schemas.properties import CANONICAL, IDENTIFYING_TYPES
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+class EventEnvelopeV1(BaseModel):
+    """One event of contract version 1 (a message holds one, or a JSON array of them)."""
+
+    model_config = ConfigDict(extra="forbid", title="ParcoursEventV1")
+
+    event_id: str = Field(min_length=1, max_length=128, description="Unique id; the dedup key.")
+    event_type: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$",
+        description="snake_case; canonical types have typed properties, others are custom events.",
+    )
+    occurred_at: datetime = Field(
+        description="RFC 3339 with offset; not more than 24 h in the future, not before 2000-01-01."
+    )
+    device_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Required on clickstream and app-events; optional on store-events.",
+    )
+    customer_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="A known customer (login, card)."
+    )
+    properties: dict[str, Any] = Field(
+        default_factory=dict, description="At most 32 KiB serialised; see the per-type schemas."
+    )
+    schema_version: Literal[1] = 1
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def json_schemas() -> dict[str, bytes]:
+    """File name -> content of every schema file."""
+    files: dict[str, bytes] = {}
+    envelope = EventEnvelopeV1.model_json_schema()
+    envelope["$schema"] = SCHEMA_DIALECT
+    envelope["$id"] = "parcours-event-v1.json"
+    files["event.json"] = _dump(envelope)
+    index: dict[str, Any] = {
+        "contract_version": 1,
+        "topics": {topic: channel.value for topic, channel in sorted(TOPIC_CHANNELS.items())},
+        "envelope": "event.json",
+        "event_types": {},
+        "identifying_types": sorted(IDENTIFYING_TYPES),
+    }
+    for event_type, model in sorted(CANONICAL.items()):
+        schema = model.model_json_schema()
+        schema["$schema"] = SCHEMA_DIALECT
+        schema["title"] = f"{event_type} properties"
+        name = f"properties/{event_type}.json"
+        files[name] = _dump(schema)
+        index["event_types"][event_type] = name
+    files["index.json"] = _dump(index)
+    return files
+
+
+def export_json_schemas(directory: Path) -> list[Path]:
+    """Write every schema file under `directory` (created if missing); returns the paths."""
+    if directory.exists() and not directory.is_dir():
+        raise ExportError(f"{directory} exists and is not a directory")
+    written: list[Path] = []
+    for name, content in sorted(json_schemas().items()):
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        written.append(path)
+    return written

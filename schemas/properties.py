@@ -1,0 +1,132 @@
+"""Typed properties of the canonical event types (GA4's e-commerce vocabulary).
+
+Each model lists the properties Parcours relies on, with `*` required ones as fields without a
+default. Models are strict (a string "3" is not a number, a bool is not an integer) and allow
+extra properties: tracking plans add their own, and Parcours keeps them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DeviceType = Literal["desktop", "mobile", "tablet", "kiosk", "pos"]
+NonNegative = Field(ge=0)
+
+
+class Properties(BaseModel):
+    """Properties any event may carry."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    device_type: DeviceType | None = None
+
+
+class PageView(Properties):
+    page: str = Field(min_length=1)
+    referrer: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+
+
+class ScreenView(Properties):
+    screen: str = Field(min_length=1)
+
+
+class ViewItemList(Properties):
+    item_list_id: str | None = None
+
+
+class ViewItem(Properties):
+    item_id: str = Field(min_length=1)
+
+
+class Search(Properties):
+    search_term: str
+    results_count: int = Field(ge=0)
+
+
+class AddToWishlist(Properties):
+    item_id: str | None = None
+
+
+class CartChange(Properties):
+    item_id: str = Field(min_length=1)
+    quantity: int | None = Field(default=None, ge=1)
+    price: float | None = Field(default=None, ge=0)
+
+
+class BeginCheckout(Properties):
+    value: float | None = Field(default=None, ge=0)
+
+
+class Purchase(Properties):
+    transaction_id: str = Field(min_length=1)
+    value: float = Field(ge=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class Refund(Properties):
+    transaction_id: str | None = None
+    value: float | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+
+class Click(Properties):
+    element: str = Field(min_length=1)
+
+
+class ExceptionRaised(Properties):
+    description: str
+    fatal: bool | None = None
+
+
+class PaymentError(Properties):
+    reason: str | None = None
+
+
+class SupportContact(Properties):
+    medium: Literal["chat", "phone", "email", "in_store"]
+    topic: str | None = None
+
+
+class StoreVisit(Properties):
+    store_id: str = Field(min_length=1)
+
+
+class SurveyResponse(Properties):
+    kind: Literal["nps", "csat", "ces"]
+    score: float
+    touchpoint: str | None = None
+
+
+#: Canonical event type -> the model of its properties.
+CANONICAL: dict[str, type[Properties]] = {
+    "page_view": PageView,
+    "screen_view": ScreenView,
+    "view_item_list": ViewItemList,
+    "view_item": ViewItem,
+    "search": Search,
+    "add_to_wishlist": AddToWishlist,
+    "add_to_cart": CartChange,
+    "remove_from_cart": CartChange,
+    "view_cart": Properties,
+    "begin_checkout": BeginCheckout,
+    "add_shipping_info": Properties,
+    "add_payment_info": Properties,
+    "purchase": Purchase,
+    "refund": Refund,
+    "login": Properties,
+    "sign_up": Properties,
+    "click": Click,
+    "exception": ExceptionRaised,
+    "payment_error": PaymentError,
+    "support_contact": SupportContact,
+    "store_visit": StoreVisit,
+    "survey_response": SurveyResponse,
+}
+
+#: Types whose envelope must name both the device and the customer (they create the link).
+IDENTIFYING_TYPES = frozenset({"login", "sign_up"})
