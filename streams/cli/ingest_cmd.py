@@ -1,0 +1,95 @@
+"""`parcours ingest FILE…`: JSON-lines files through the embedded pipeline into ClickHouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+from rich.table import Table
+
+from schemas import TOPIC_CHANNELS
+from streams.cli.app import app
+from streams.embedded.runner import EmbeddedRunner, RunStats
+from streams.embedded.wiring import open_embedded_sink
+from streams.settings import load_settings
+
+console = Console(stderr=True)
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def ingest_files(
+    files: list[Path], topic: str | None, *, show_progress: bool, metrics_port: int | None = None
+) -> RunStats:
+    """Run files through the embedded pipeline; returns the run's statistics."""
+    settings = load_settings()
+    if metrics_port is not None:
+        from streams.metrics import serve_metrics
+
+        serve_metrics(metrics_port)
+    with open_embedded_sink(settings) as sink:
+        runner = EmbeddedRunner(sink)
+        total = sum(f.stat().st_size for f in files)
+        with _progress(show_progress) as progress:
+            task = progress.add_task("ingesting", total=total)
+            for path in files:
+                source = f"file:{path.name}"
+                with path.open("rb") as fh:
+                    for number, line in enumerate(fh, 1):
+                        if topic is None:
+                            runner.feed_ingest_line(line, source, number)
+                        else:
+                            runner.feed_event_line(line, topic, source, number)
+                        if number % 2048 == 0:
+                            progress.update(task, completed=fh.tell())
+                    progress.update(task, completed=fh.tell())
+        return runner.finish()
+
+
+def print_summary(stats: RunStats, out: Console) -> None:
+    table = Table(title="Ingest summary", show_header=False)
+    table.add_row("lines read", f"{stats.lines:,}")
+    table.add_row("messages", f"{stats.messages:,}")
+    table.add_row("events processed", f"{stats.events:,}")
+    table.add_row("duplicates dropped", f"{stats.duplicates:,}")
+    table.add_row("late events (kept)", f"{stats.late:,}")
+    table.add_row("rejected", f"{stats.rejected_total:,}")
+    for reason, count in sorted(stats.rejected.items()):
+        table.add_row(f"  {reason}", f"{count:,}")
+    table.add_row("sessions", f"{stats.sessions:,}")
+    table.add_row("friction signals", f"{sum(stats.signals.values()):,}")
+    for kind, count in sorted(stats.signals.items()):
+        table.add_row(f"  {kind}", f"{count:,}")
+    out.print(table)
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    topic: Annotated[
+        str | None,
+        typer.Option(help="The files hold bare events of this topic (one event or array a line)."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port while ingesting.")
+    ] = None,
+) -> None:
+    """Ingest JSON-lines files ({"topic": …, "value": …} per line) into ClickHouse."""
+    if topic is not None and topic not in TOPIC_CHANNELS:
+        raise typer.BadParameter(f"unknown topic {topic!r}; one of {sorted(TOPIC_CHANNELS)}")
+    stats = ingest_files(files, topic, show_progress=console.is_terminal, metrics_port=metrics_port)
+    print_summary(stats, Console())

@@ -1,0 +1,13 @@
+"""Entry point of the `parcours` command: imports every command module so they register."""
+
+from __future__ import annotations
+
+from streams.cli import ingest_cmd as ingest_cmd
+from streams.cli import schema_cmd as schema_cmd
+from streams.cli import simulate_cmd as simulate_cmd
+from streams.cli.app import app
+
+__all__ = ["app", "ingest_cmd", "schema_cmd", "simulate_cmd"]
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The ClickHouse adapter: one client factory and the migration runner."""

@@ -1,0 +1,68 @@
+"""One way to get a ClickHouse client, whichever backend the DSN names.
+
+`chdb:///abs/path` opens an embedded, on-disk database in this process (clickhouse-connect's
+chDB backend); `http(s)://user:pass@host:port/db` talks to a server. Nothing else in Parcours
+knows which one it has. chDB allows one process per database directory and one database per
+process, so embedded clients are cached per path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from streams.clickhouse.errors import ConnectionFailed
+
+_EMBEDDED: dict[tuple[str, str | None], Client] = {}
+
+
+def connect(dsn: str, database: str | None = None) -> Client:
+    """A client for `dsn` (see the module docstring); `database` overrides the DSN's one
+    (the database is created when missing)."""
+    scheme = urlparse(dsn).scheme
+    if scheme == "chdb":
+        path = dsn[len("chdb://") :]
+        if not path.startswith("/"):
+            raise ConnectionFailed(
+                f"chDB DSN needs an absolute path (chdb:///abs/path), got {dsn!r}"
+            )
+        if (path, database) in _EMBEDDED:
+            return _EMBEDDED[(path, database)]
+        other = next((p for p, _ in _EMBEDDED if p != path), None)
+        if other is not None:
+            raise ConnectionFailed(
+                f"this process already uses the embedded database {other}; chDB allows one per process"
+            )
+        Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+            if database is not None:
+                client.command(f"CREATE DATABASE IF NOT EXISTS `{_identifier(database)}`")
+                client = clickhouse_connect.get_client(dsn=f"chdb://{path}", database=database)
+        except Exception as exc:
+            raise ConnectionFailed(f"cannot open embedded ClickHouse at {path}: {exc}") from exc
+        _EMBEDDED[(path, database)] = client
+        return client
+    if scheme in ("http", "https", "clickhouse", "clickhouses"):
+        try:
+            if database is not None:
+                admin = clickhouse_connect.get_client(dsn=dsn)
+                admin.command(f"CREATE DATABASE IF NOT EXISTS `{_identifier(database)}`")
+                return clickhouse_connect.get_client(dsn=dsn, database=database)
+            return clickhouse_connect.get_client(dsn=dsn)
+        except Exception as exc:
+            parsed = urlparse(dsn)
+            safe = f"{parsed.scheme}://{parsed.hostname}:{parsed.port}{parsed.path}"
+            raise ConnectionFailed(f"cannot connect to ClickHouse at {safe}: {exc}") from exc
+    raise ConnectionFailed(
+        f"unsupported ClickHouse DSN scheme {scheme!r}: use chdb:///path or http(s)://…"
+    )
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ConnectionFailed(f"database name {name!r}: letters, digits and _ only")
+    return name

@@ -1,0 +1,17 @@
+"""Storage errors: one hierarchy for everything that talks to ClickHouse."""
+
+
+class StorageError(Exception):
+    """Base of every storage exception."""
+
+
+class ConnectionFailed(StorageError):
+    """ClickHouse (server or embedded) could not be reached or opened."""
+
+
+class MigrationError(StorageError):
+    """A migration failed, or an applied migration file was changed afterwards."""
+
+
+class SinkError(StorageError):
+    """Rows could not be written after every retry."""

@@ -1,0 +1,1 @@
+"""The embedded pipeline: files or the simulator -> decode -> journey core -> ClickHouse (chDB)."""

@@ -1,0 +1,180 @@
+"""Session stories: what one customer does in one visit, as a list of timed events.
+
+Intuition: a visit is a small state machine walked with random choices: land, browse, maybe
+search, maybe add to cart, maybe check out, maybe pay. Friction stories (bounces, quick backs,
+fruitless searches, rage clicks, payment errors, checkout loops, abandoned carts and checkouts,
+finishing in store, repeated support contacts) are branches of that walk with realistic odds,
+raised inside incident windows.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.simulate.config import Incident
+from streams.simulate.population import Customer
+
+PAGES = ["/", "/women", "/men", "/kids", "/home-deco", "/sale", "/new", "/brands"]
+ITEMS = [f"sku-{i:04d}" for i in range(400)]
+TERMS = ["red dress", "sneakers", "linen shirt", "lamp", "kids jacket", "gift card", "wool coat"]
+NO_RESULT_TERMS = ["xqzt", "blue unicorn lamp", "size 52 boots", "zzz"]
+STORES = ["paris-01", "lyon-02", "lille-03", "nantes-04"]
+UTM = [None, None, ("newsletter", "email"), ("google", "cpc"), ("instagram", "social")]
+
+
+@dataclass(slots=True)
+class Step:
+    ts_ms: int
+    channel: str
+    event_type: str
+    device_id: str | None
+    customer_id: str | None
+    properties: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Visit:
+    """Builds one visit's steps while moving a clock forward."""
+
+    rng: random.Random
+    now: int
+    channel: str
+    device: str | None
+    customer: str | None
+    device_type: str
+    incidents: tuple[Incident, ...]
+    steps: list[Step] = field(default_factory=list)
+
+    def wait(self, low_s: float, high_s: float) -> None:
+        self.now += int(self.rng.uniform(low_s, high_s) * 1000)
+
+    def emit(self, event_type: str, **props: Any) -> None:
+        if self.device_type:
+            props.setdefault("device_type", self.device_type)
+        self.steps.append(
+            Step(self.now, self.channel, event_type, self.device, self.customer, props)
+        )
+
+    def incident(self, kind: str) -> bool:
+        return any(i.kind == kind and i.active(self.now, self.channel) for i in self.incidents)
+
+    def view(self, page: str) -> None:
+        if self.channel == "app":
+            self.emit("screen_view", screen=page.strip("/") or "home")
+        else:
+            self.emit("page_view", page=page)
+
+
+def browse(v: Visit, pages: int) -> None:
+    for _ in range(pages):
+        v.wait(4, 60)
+        roll = v.rng.random()
+        if roll < 0.35:
+            v.view(v.rng.choice(PAGES))
+        elif roll < 0.55:
+            v.emit("view_item_list", item_list_id=v.rng.choice(PAGES).strip("/") or "home")
+        else:
+            v.emit("view_item", item_id=v.rng.choice(ITEMS))
+
+
+def land(v: Visit) -> None:
+    page = v.rng.choice(PAGES)
+    if v.channel == "web":
+        utm = v.rng.choice(UTM)
+        props: dict[str, Any] = {"page": page}
+        if utm:
+            props.update(utm_source=utm[0], utm_medium=utm[1], utm_campaign="w47")
+        v.emit("page_view", **props)
+    else:
+        v.view(page)
+
+
+def search(v: Visit, fruitless: bool) -> None:
+    for i in range(3 if fruitless else 1):
+        v.wait(3, 20)
+        if fruitless:
+            v.emit("search", search_term=v.rng.choice(NO_RESULT_TERMS), results_count=0)
+        else:
+            v.emit("search", search_term=v.rng.choice(TERMS), results_count=v.rng.randint(1, 80))
+        if fruitless and i == 1 and v.rng.random() < 0.3:
+            break
+
+
+def rage(v: Visit) -> None:
+    element = v.rng.choice(["add-to-cart-button", "pay-button", "size-selector", "promo-banner"])
+    for _ in range(v.rng.randint(3, 6)):
+        v.emit("click", element=element)
+        v.now += v.rng.randint(80, 300)
+
+
+def quick_back(v: Visit) -> None:
+    v.wait(3, 10)
+    first = v.rng.choice(PAGES)
+    v.view(first)
+    v.wait(2, 15)
+    v.view(v.rng.choice([p for p in PAGES if p != first]))
+    v.now += v.rng.randint(800, 4500)
+    v.view(first)
+
+
+def add_to_cart(v: Visit) -> float:
+    total = 0.0
+    for _ in range(v.rng.randint(1, 3)):
+        v.wait(5, 40)
+        price = round(v.rng.uniform(9, 180), 2)
+        total += price
+        v.emit("add_to_cart", item_id=v.rng.choice(ITEMS), quantity=1, price=price)
+    return round(total, 2)
+
+
+def checkout(v: Visit, value: float, customer: Customer) -> str:
+    """Walk the checkout; returns how it ended: purchased | abandoned | failed."""
+    v.wait(5, 30)
+    v.emit("view_cart")
+    v.wait(5, 30)
+    v.emit("begin_checkout", value=value)
+    bug = v.incident("checkout_bug")
+    loops = 2 if bug or v.rng.random() < 0.04 else 0
+    for _ in range(loops):
+        v.wait(5, 20)
+        v.emit("add_shipping_info")
+        if bug and v.rng.random() < 0.6:
+            v.emit("exception", description="CheckoutView: address form crashed", fatal=False)
+        v.wait(3, 10)
+        v.emit("view_cart")
+        v.wait(3, 10)
+        v.emit("begin_checkout", value=value)
+    v.wait(10, 60)
+    v.emit("add_shipping_info")
+    if v.rng.random() < 0.18:
+        return "abandoned"
+    v.wait(10, 60)
+    v.emit("add_payment_info")
+    outage = v.incident("payment_outage")
+    errors = 0
+    while (outage and v.rng.random() < 0.85) or (not outage and v.rng.random() < 0.05):
+        v.wait(3, 15)
+        v.emit("payment_error", reason="gateway_timeout" if outage else "card_declined")
+        errors += 1
+        if errors >= v.rng.randint(1, 3):
+            return "failed"
+    v.wait(5, 20)
+    v.emit(
+        "purchase",
+        transaction_id=f"T-{v.now:x}-{v.rng.randint(0, 9999)}",
+        value=value,
+        currency="EUR",
+    )
+    return "purchased"
+
+
+def store_receipt(v: Visit, value: float) -> None:
+    v.emit(
+        "purchase",
+        transaction_id=f"R-{v.now:x}-{v.rng.randint(0, 9999)}",
+        value=value,
+        currency="EUR",
+        store_id=v.rng.choice(STORES),
+    )

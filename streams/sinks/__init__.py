@@ -1,0 +1,1 @@
+"""Sinks: where the core's records go (ClickHouse)."""
