@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from streams.cli import demo_cmd as demo_cmd
 from streams.cli import ingest_cmd as ingest_cmd
+from streams.cli import query_cmds as query_cmds
 from streams.cli import schema_cmd as schema_cmd
 from streams.cli import simulate_cmd as simulate_cmd
 from streams.cli.app import app
 
-__all__ = ["app", "ingest_cmd", "schema_cmd", "simulate_cmd"]
+__all__ = ["app", "demo_cmd", "ingest_cmd", "query_cmds", "schema_cmd", "simulate_cmd"]
 
 if __name__ == "__main__":
     app()

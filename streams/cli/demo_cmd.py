@@ -1,0 +1,137 @@
+"""`parcours demo`: a week of simulated omnichannel traffic, end to end, with the reports.
+
+It simulates ~5,000 customers over 7 days with a payment outage, runs the embedded pipeline
+(decode -> journey core -> chDB) with a progress bar, and prints what a product team would look
+at first. Everything goes to the `demo` database of the embedded ClickHouse, so the demo never
+mixes with data you ingested yourself.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from streams.cli.app import app
+from streams.cli.output import render_table
+from streams.clickhouse.client import connect
+from streams.clickhouse.migrations import apply_migrations
+from streams.embedded.runner import EmbeddedRunner
+from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
+from streams.queries.kpi import kpi_query
+from streams.queries.query import Query, run_query
+from streams.settings import load_settings
+from streams.simulate import SimulationConfig, generate, parse_incident
+from streams.sinks.clickhouse import ClickHouseSink
+
+DEMO_DATABASE = "demo"
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=10)] = 5_000,
+    days: Annotated[float, typer.Option(min=1)] = 7.0,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Simulate a week of traffic with a payment outage, process it, print the reports."""
+    console = Console() if Console().is_terminal else Console(width=150)
+    settings = load_settings()
+    start = SimulationConfig().start
+    outage = parse_incident("payment_outage:+3d18h:+3d22h", start)
+    config = SimulationConfig(customers=customers, days=days, seed=seed, incidents=(outage,))
+    began = time.perf_counter()
+    client = connect(settings.resolved_clickhouse_dsn(), DEMO_DATABASE)
+    apply_migrations(client)
+    sink = ClickHouseSink(client, batch_rows=settings.sink_batch_rows, flush_interval_s=None)
+    runner = EmbeddedRunner(sink)
+    expected = int(customers * config.sessions_per_week * days / 7 * 6.1)
+    console.print(
+        Panel.fit(
+            f"Simulating [bold]{customers:,}[/bold] customers over [bold]{days:g}[/bold] days "
+            f"(web, app, store) with a payment outage on {outage.start:%a %d %b %H:%M}–{outage.end:%H:%M} UTC,\n"
+            f"into the embedded ClickHouse database [bold]{DEMO_DATABASE}[/bold] under {settings.data_dir}/.",
+            title="Parcours demo",
+        )
+    )
+    progress = Progress(
+        TextColumn("[bold]processing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("events", total=expected)
+        for position, msg in enumerate(generate(config), 1):
+            value = msg.payload if isinstance(msg.payload, bytes) else orjson.dumps(msg.payload)
+            runner.feed_message(msg.topic, value, f"simulate:{seed}", position)
+            if position % 2000 == 0:
+                progress.update(task, completed=runner.pipeline.counters.events)
+        stats = runner.finish()
+        progress.update(task, completed=stats.events, total=stats.events)
+    elapsed = time.perf_counter() - began
+    console.print(
+        f"[green]done[/green] in {elapsed:.1f}s: {stats.events:,} events, {stats.rejected_total:,} rejected "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(stats.rejected.items()))}), {stats.duplicates:,} duplicates dropped, "
+        f"{stats.late:,} late, {stats.sessions:,} sessions, {sum(stats.signals.values()):,} friction signals.\n"
+    )
+    date_from, date_to = start, start + timedelta(days=days + 1)
+    spec = FunnelSpec(
+        tuple(Step(t) for t in ("view_item", "add_to_cart", "begin_checkout", "purchase")),
+        3600,
+        date_from,
+        date_to,
+        breakdown="channel",
+    )
+    console.print(
+        render_table(
+            funnel_result(spec, run_query(client, funnel_query(spec))),
+            "Funnel view_item → purchase within 1 h, by channel of entry (persons)",
+        )
+    )
+    for name, title in (
+        ("conversion", "Conversion per channel (sessions touching the channel)"),
+        ("bounce", "Bounce rate of the top landing pages"),
+        ("abandonment", "Cart and checkout abandonment by device type"),
+        ("channel_switch", "Checkouts started online, finished in store"),
+    ):
+        console.print(
+            render_table(run_query(client, kpi_query(name, date_from, date_to, limit=8)), title)
+        )
+    per_day = Query(
+        """SELECT toDate(occurred_at) AS day,
+           uniqExactIf(signal_id, type = 'payment_failure') AS payment_failure,
+           uniqExactIf(signal_id, type = 'checkout_abandoned') AS checkout_abandoned,
+           uniqExactIf(signal_id, type = 'cart_abandoned') AS cart_abandoned,
+           uniqExactIf(signal_id, type = 'bounce') AS bounce,
+           uniqExactIf(signal_id, type = 'rage_click') AS rage_click,
+           uniqExactIf(signal_id, type = 'search_frustration') AS search_frustration,
+           uniqExactIf(signal_id, type = 'channel_switch') AS channel_switch
+        FROM friction WHERE {date_from:DateTime64(3)} <= occurred_at AND occurred_at < {date_to:DateTime64(3)}
+        GROUP BY day ORDER BY day""",
+        {"date_from": date_from, "date_to": date_to},
+    )
+    console.print(
+        render_table(
+            run_query(client, per_day),
+            f"Friction per day (the payment outage was on {outage.start:%a %d %b})",
+        )
+    )
+    console.print(
+        Panel.fit(
+            "Query the data further (the demo wrote to the database 'demo'):\n"
+            '  .venv/bin/parcours sql "SELECT type, count() FROM demo.friction GROUP BY type"\n'
+            '  .venv/bin/parcours sql "SELECT * FROM demo.sessions ORDER BY started_at LIMIT 5" --format json\n'
+            "Your own data: .venv/bin/parcours simulate --out traffic.jsonl && .venv/bin/parcours ingest traffic.jsonl\n"
+            "  then .venv/bin/parcours funnel --steps view_item,add_to_cart,purchase --by channel\n"
+            "Tables and columns: docs/storage.md",
+            title="Next",
+        )
+    )

@@ -1,0 +1,187 @@
+"""`parcours funnel | kpi | friction | sql | migrate`: questions product teams ask."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from clickhouse_connect.driver.client import Client
+from rich.console import Console
+
+from streams.cli.app import app
+from streams.cli.output import FORMATS, print_result
+from streams.clickhouse.client import connect
+from streams.clickhouse.errors import StorageError
+from streams.clickhouse.migrations import apply_migrations
+from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
+from streams.queries.kpi import KPIS, friction_query, kpi_query
+from streams.queries.query import Query, QueryError, run_query
+from streams.settings import load_settings
+
+err = Console(stderr=True)
+FromOpt = Annotated[
+    str | None,
+    typer.Option("--from", help="Start (ISO date/time, UTC). Default: 30 days before --to."),
+]
+ToOpt = Annotated[
+    str | None, typer.Option("--to", help="End, exclusive (ISO date/time, UTC). Default: now.")
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="table | json | csv")]
+
+
+def _client() -> Client:
+    try:
+        client = connect(load_settings().resolved_clickhouse_dsn())
+        apply_migrations(client)
+        return client
+    except StorageError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _range(date_from: str | None, date_to: str | None) -> tuple[datetime, datetime]:
+    def parse(text: str) -> datetime:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not an ISO date or date-time") from None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    end = parse(date_to) if date_to else datetime.now(UTC) + timedelta(days=1)
+    start = parse(date_from) if date_from else datetime(2000, 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def _window(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise typer.BadParameter(f"window {text!r}: use a number and a unit, e.g. 90s, 30m, 1h, 7d")
+    return int(text[:-1]) * units[text[-1]]
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+
+
+def _run(query: Query) -> object:
+    try:
+        return run_query(_client(), query)
+    except QueryError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except Exception as exc:  # ClickHouse reports a bad query as an exception
+        err.print(f"[red]query failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def funnel(
+    steps: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated event types; filter a step with type[channel=store,properties.coupon=X]."
+        ),
+    ],
+    window: Annotated[
+        str, typer.Option(help="Conversion window from step 1, e.g. 30m, 1h, 7d.")
+    ] = "1h",
+    by: Annotated[
+        str | None, typer.Option(help="Breakdown: channel, device_type or property:NAME.")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="No other step events in between (strict order).")
+    ] = False,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Ordered funnel over persons (resolved across devices), per step and breakdown."""
+    _check_format(fmt)
+    start, end = _range(date_from, date_to)
+    try:
+        parsed = tuple(Step.parse(s) for s in _split_steps(steps))
+        spec = FunnelSpec(parsed, _window(window), start, end, by, strict)
+        query = funnel_query(spec)
+    except QueryError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    result = _run(query)
+    print_result(funnel_result(spec, result), fmt, "Funnel")  # type: ignore[arg-type]
+
+
+def _split_steps(text: str) -> list[str]:
+    """Split on commas outside [...] filters."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return [p for p in (s.strip() for s in parts) if p]
+
+
+@app.command()
+def kpi(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(KPIS)}, or all.")] = "all",
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    limit: Annotated[int, typer.Option(help="Rows at most (bounce by landing page).")] = 20,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Conversion per channel, bounce by landing page, abandonment by device, channel switches."""
+    _check_format(fmt)
+    start, end = _range(date_from, date_to)
+    names = list(KPIS) if name == "all" else [name]
+    for kpi_name in names:
+        try:
+            query = kpi_query(kpi_name, start, end, limit=limit)
+        except QueryError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        print_result(_run(query), fmt, kpi_name)  # type: ignore[arg-type]
+
+
+@app.command()
+def friction(
+    by: Annotated[str, typer.Option(help="day or hour")] = "day",
+    signal_type: Annotated[
+        str | None, typer.Option("--type", help="Only this signal type.")
+    ] = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Friction signals over time, by type and channel."""
+    _check_format(fmt)
+    start, end = _range(date_from, date_to)
+    try:
+        query = friction_query(start, end, by, signal_type)
+    except QueryError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    print_result(_run(query), fmt, "Friction")  # type: ignore[arg-type]
+
+
+@app.command()
+def sql(
+    statement: Annotated[str, typer.Argument(help="A SELECT over the public tables.")],
+    fmt: FormatOpt = "table",
+) -> None:
+    """Run a SQL query against the Parcours database (embedded or server)."""
+    _check_format(fmt)
+    print_result(_run(Query(statement)), fmt)  # type: ignore[arg-type]
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending ClickHouse migrations (also done automatically at start-up)."""
+    try:
+        client = connect(load_settings().resolved_clickhouse_dsn())
+        applied = apply_migrations(client)
+    except StorageError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    Console().print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")

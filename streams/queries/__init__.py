@@ -1,0 +1,1 @@
+"""SQL builders for product teams: each returns SQL plus bound parameters, never formatted input."""

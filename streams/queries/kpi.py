@@ -1,0 +1,140 @@
+"""The KPIs of the product brief, each one query with bound parameters.
+
+Counts are distinct ids (uniqExact), never row counts, so a duplicate row not yet merged away by
+ReplacingMergeTree cannot inflate a figure (see infra/clickhouse/0001_tables.sql). Sessions are
+counted under every channel they touched: a web-then-store session counts for web and for store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from streams.queries.query import Query, QueryError
+
+_RANGE = "{date_from:DateTime64(3)} <= {col} AND {col} < {date_to:DateTime64(3)}"
+
+
+def _range(column: str) -> str:
+    return _RANGE.replace("{col}", column)
+
+
+def conversion_by_channel() -> str:
+    return f"""SELECT
+    channel,
+    uniqExact(session_id) AS sessions,
+    uniqExactIf(session_id, converted) AS converted_sessions,
+    round(converted_sessions / sessions, 4) AS conversion_rate,
+    round(sumIf(revenue, converted), 2) AS revenue
+FROM sessions
+ARRAY JOIN channels AS channel
+WHERE {_range("started_at")}
+GROUP BY channel
+ORDER BY sessions DESC"""
+
+
+def bounce_by_landing_page() -> str:
+    return f"""SELECT
+    landing_page,
+    if(length(channels) = 1, channels[1], 'omni') AS channel,
+    uniqExact(session_id) AS sessions,
+    uniqExactIf(session_id, bounced) AS bounces,
+    round(bounces / sessions, 4) AS bounce_rate
+FROM sessions
+WHERE {_range("started_at")} AND landing_page != ''
+GROUP BY landing_page, channel
+HAVING sessions >= {{min_sessions:UInt32}}
+ORDER BY sessions DESC
+LIMIT {{limit:UInt32}}"""
+
+
+def abandonment_by_device_type() -> str:
+    """Cart abandonment: cart_abandoned signals / sessions with an add_to_cart; checkout
+    abandonment: checkout_abandoned signals / sessions with a begin_checkout; per device type
+    of the event (signal) concerned."""
+    return f"""SELECT
+    device_type,
+    carts,
+    carts_abandoned,
+    round(if(carts = 0, 0, carts_abandoned / carts), 4) AS cart_abandonment_rate,
+    checkouts,
+    checkouts_abandoned,
+    round(if(checkouts = 0, 0, checkouts_abandoned / checkouts), 4) AS checkout_abandonment_rate
+FROM
+(
+    SELECT device_type,
+           uniqExactIf(session_id, event_type = 'add_to_cart') AS carts,
+           uniqExactIf(session_id, event_type = 'begin_checkout') AS checkouts
+    FROM events
+    WHERE {_range("occurred_at")} AND event_type IN ('add_to_cart', 'begin_checkout')
+    GROUP BY device_type
+) AS e
+LEFT JOIN
+(
+    SELECT device_type,
+           uniqExactIf(signal_id, type = 'cart_abandoned') AS carts_abandoned,
+           uniqExactIf(signal_id, type = 'checkout_abandoned') AS checkouts_abandoned
+    FROM friction
+    WHERE {_range("occurred_at")} AND type IN ('cart_abandoned', 'checkout_abandoned')
+    GROUP BY device_type
+) AS f USING device_type
+ORDER BY carts DESC"""
+
+
+def channel_switches() -> str:
+    return f"""SELECT
+    JSONExtractString(details, 'checkout_channel') AS checkout_channel,
+    JSONExtractString(details, 'purchase_channel') AS purchase_channel,
+    uniqExact(signal_id) AS switches,
+    round(median(JSONExtractFloat(details, 'minutes_after_checkout')), 1) AS median_minutes
+FROM friction
+WHERE type = 'channel_switch' AND {_range("occurred_at")}
+GROUP BY checkout_channel, purchase_channel
+ORDER BY switches DESC"""
+
+
+def friction_over_time(by: str = "day", signal_type: str | None = None) -> str:
+    bucket = {"day": "toDate(occurred_at)", "hour": "toStartOfHour(occurred_at)"}.get(by)
+    if bucket is None:
+        raise QueryError("friction can be grouped --by day or hour")
+    type_filter = " AND type = {signal_type:String}" if signal_type else ""
+    return f"""SELECT
+    {bucket} AS {by},
+    type,
+    channel,
+    uniqExact(signal_id) AS signals
+FROM friction
+WHERE {_range("occurred_at")}{type_filter}
+GROUP BY {by}, type, channel
+ORDER BY {by}, type, channel"""
+
+
+KPIS = {
+    "conversion": conversion_by_channel,
+    "bounce": bounce_by_landing_page,
+    "abandonment": abandonment_by_device_type,
+    "channel_switch": channel_switches,
+}
+
+
+def kpi_query(
+    name: str, date_from: datetime, date_to: datetime, *, limit: int = 20, min_sessions: int = 1
+) -> Query:
+    builder = KPIS.get(name)
+    if builder is None:
+        raise QueryError(f"unknown KPI {name!r}; one of {', '.join(KPIS)}")
+    params = {
+        "date_from": date_from,
+        "date_to": date_to,
+        "limit": limit,
+        "min_sessions": min_sessions,
+    }
+    return Query(builder(), params)
+
+
+def friction_query(
+    date_from: datetime, date_to: datetime, by: str = "day", signal_type: str | None = None
+) -> Query:
+    params: dict[str, object] = {"date_from": date_from, "date_to": date_to}
+    if signal_type:
+        params["signal_type"] = signal_type
+    return Query(friction_over_time(by, signal_type), params)
