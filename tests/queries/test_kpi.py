@@ -1,0 +1,160 @@
+"""KPIs on a small hand-made dataset with hand-computed answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from streams.core.records import EventRow, FrictionSignal, SessionSummary
+from streams.queries.kpi import friction_query, kpi_query
+from streams.queries.query import QueryError, run_query
+from streams.sinks.clickhouse import ClickHouseSink
+
+pytestmark = pytest.mark.integration
+
+T0 = int(datetime(2026, 11, 2, 9, tzinfo=UTC).timestamp() * 1000)
+FROM, TO = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 10, tzinfo=UTC)
+H = 3_600_000
+
+
+def session(
+    sid: str,
+    channels: tuple[str, ...],
+    landing: str,
+    *,
+    bounced: bool = False,
+    converted: bool = False,
+    revenue: float = 0.0,
+) -> SessionSummary:
+    return SessionSummary(
+        sid,
+        f"p-{sid}",
+        T0,
+        T0 + 60_000,
+        60.0,
+        3,
+        2,
+        channels,
+        ("d",),
+        landing,
+        landing,
+        not bounced,
+        bounced,
+        converted,
+        revenue,
+        0,
+    )
+
+
+def signal(
+    sid: str, kind: str, channel: str, device_type: str, ts: int, **details: object
+) -> FrictionSignal:
+    return FrictionSignal(
+        f"f-{sid}-{kind}", kind, "p", sid, channel, "d", device_type, ts, dict(details)
+    )
+
+
+def event(eid: str, sid: str, kind: str, device_type: str) -> EventRow:
+    return EventRow(
+        eid,
+        kind,
+        T0,
+        T0,
+        "web",
+        "d",
+        device_type,
+        None,
+        "p",
+        sid,
+        None,
+        None,
+        None,
+        None,
+        {},
+        False,
+    )
+
+
+@pytest.fixture
+def data(ch: Client) -> Client:
+    sink = ClickHouseSink(ch, flush_interval_s=None)
+    sink.add(
+        [
+            session("s1", ("web",), "/b", converted=True, revenue=10.0),
+            session("s2", ("store", "web"), "/b", converted=True, revenue=30.0),
+            session("s3", ("app",), "/a", bounced=True),
+            session("s4", ("web",), "/a", bounced=True),
+            event("e1", "s1", "add_to_cart", "mobile"),
+            event("e2", "s4", "add_to_cart", "mobile"),
+            event("e3", "s5", "add_to_cart", "desktop"),
+            event("e4", "s1", "begin_checkout", "mobile"),
+            signal("s4", "cart_abandoned", "web", "mobile", T0),
+            signal("s5", "cart_abandoned", "web", "desktop", T0 + 25 * H),
+            signal("s6", "checkout_abandoned", "web", "mobile", T0 + 25 * H),
+            signal(
+                "s2",
+                "channel_switch",
+                "store",
+                "pos",
+                T0,
+                checkout_channel="web",
+                purchase_channel="store",
+                minutes_after_checkout=20.0,
+            ),
+        ]
+    )
+    sink.flush()
+    return ch
+
+
+def rows(client: Client, name: str) -> list[tuple[object, ...]]:
+    return run_query(client, kpi_query(name, FROM, TO)).rows
+
+
+def test_conversion_per_channel(data: Client) -> None:
+    assert rows(data, "conversion") == [
+        ("web", 3, 2, 0.6667, 40.0),
+        ("app", 1, 0, 0.0, 0.0),
+        ("store", 1, 1, 1.0, 30.0),
+    ]
+
+
+def test_bounce_by_landing_page(data: Client) -> None:
+    assert sorted(rows(data, "bounce")) == [
+        ("/a", "app", 1, 1, 1.0),
+        ("/a", "web", 1, 1, 1.0),
+        ("/b", "omni", 1, 0, 0.0),
+        ("/b", "web", 1, 0, 0.0),
+    ]
+
+
+def test_abandonment_by_device_type(data: Client) -> None:
+    assert sorted(rows(data, "abandonment")) == [
+        ("desktop", 1, 1, 1.0, 0, 0, 0.0),
+        ("mobile", 2, 1, 0.5, 1, 1, 1.0),
+    ]
+
+
+def test_channel_switches(data: Client) -> None:
+    assert rows(data, "channel_switch") == [("web", "store", 1, 20.0)]
+
+
+def test_friction_per_day_by_type_and_channel(data: Client) -> None:
+    result = run_query(data, friction_query(FROM, TO, "day"))
+    assert [(str(r[0]), r[1], r[2], r[3]) for r in result.rows] == [
+        ("2026-11-02", "cart_abandoned", "web", 1),
+        ("2026-11-02", "channel_switch", "store", 1),
+        ("2026-11-03", "cart_abandoned", "web", 1),
+        ("2026-11-03", "checkout_abandoned", "web", 1),
+    ]
+    only = run_query(data, friction_query(FROM, TO, "hour", "checkout_abandoned"))
+    assert [r[1:] for r in only.rows] == [("checkout_abandoned", "web", 1)]
+
+
+def test_unknown_kpi_and_grouping_are_refused() -> None:
+    with pytest.raises(QueryError):
+        kpi_query("happiness", FROM, TO)
+    with pytest.raises(QueryError):
+        friction_query(FROM, TO, "week")

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from streams.clickhouse.client import connect
+from streams.clickhouse.errors import ConnectionFailed, MigrationError
+from streams.clickhouse.migrations import MIGRATIONS_DIR, apply_migrations, load_migrations
+
+pytestmark = pytest.mark.integration
+
+PUBLIC = {
+    "events",
+    "sessions",
+    "friction",
+    "identity_links",
+    "session_merges",
+    "minute_aggregates",
+    "rejected_events",
+    "events_resolved",
+    "sessions_resolved",
+    "events_per_minute",
+    "schema_migrations",
+}
+
+
+def test_migrations_apply_to_an_empty_database_and_are_idempotent(chdb_dsn: str) -> None:
+    client = connect(chdb_dsn, "migrations_empty")
+    assert apply_migrations(client) == [m.name for m in load_migrations()]
+    assert apply_migrations(client) == []
+    tables = {r[0] for r in client.query("SHOW TABLES").result_rows}
+    assert PUBLIC <= tables
+    assert client.query("SELECT count() FROM schema_migrations").result_rows[0][0] == len(
+        load_migrations()
+    )
+
+
+def test_a_changed_migration_is_refused(
+    fresh_database: Callable[[], tuple[str, Client]], tmp_path: Path
+) -> None:
+    _, client = fresh_database()
+    for source in MIGRATIONS_DIR.glob("*.sql"):
+        (tmp_path / source.name).write_text(source.read_text())
+    first = sorted(tmp_path.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited after the fact\n")
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        apply_migrations(client, tmp_path)
+
+
+def test_badly_named_migration_files_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "create-things.sql").write_text("SELECT 1")
+    with pytest.raises(MigrationError, match="NNNN_name.sql"):
+        load_migrations(tmp_path)
+
+
+def test_unsupported_dsn_is_a_clear_error() -> None:
+    with pytest.raises(ConnectionFailed, match="unsupported"):
+        connect("mysql://localhost/x")
+    with pytest.raises(ConnectionFailed, match="absolute path"):
+        connect("chdb://relative/path")
