@@ -114,10 +114,10 @@ def rows(client: Client, name: str) -> list[tuple[object, ...]]:
 
 
 def test_conversion_per_channel(data: Client) -> None:
-    assert rows(data, "conversion") == [
-        ("web", 3, 2, 0.6667, 40.0),
+    assert sorted(rows(data, "conversion")) == [
         ("app", 1, 0, 0.0, 0.0),
         ("store", 1, 1, 1.0, 30.0),
+        ("web", 3, 2, 0.6667, 40.0),
     ]
 
 
