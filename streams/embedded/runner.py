@@ -9,6 +9,7 @@ every open session and checkout attempt, so the tables end complete and determin
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ class EmbeddedRunner:
         received_ms = int(now_s * 1000)
         records: list[Record] = []
         rejections: list[Rejection] = []
-        for result in decode(value, topic):
+        for result in decode(value, topic, now=datetime.fromtimestamp(now_s, UTC)):
             if isinstance(result, Event):
                 records.extend(self.pipeline.process(result, received_ms))
             else:
