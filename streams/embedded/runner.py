@@ -9,10 +9,10 @@ every open session and checkout attempt, so the tables end complete and determin
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import orjson
 

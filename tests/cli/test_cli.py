@@ -1,0 +1,94 @@
+"""The command line, end to end: simulate a file, ingest it, ask questions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from streams.cli.main import app
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in (
+        "demo",
+        "ingest",
+        "simulate",
+        "funnel",
+        "kpi",
+        "friction",
+        "sql",
+        "migrate",
+        "schema",
+    ):
+        assert command in result.output
+
+
+def test_simulate_ingest_and_query(tmp_path: Path) -> None:
+    traffic = tmp_path / "traffic.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--customers",
+            "40",
+            "--days",
+            "1",
+            "--out",
+            str(traffic),
+            "--incident",
+            "payment_outage:+10h:+14h",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert traffic.stat().st_size > 0
+    result = runner.invoke(app, ["ingest", str(traffic)])
+    assert result.exit_code == 0, result.output
+    assert "events processed" in result.output and "rejected" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "funnel",
+            "--steps",
+            "view_item,add_to_cart,purchase",
+            "--by",
+            "channel",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = orjson.loads(result.output)
+    assert rows and {r["step"] for r in rows} == {1, 2, 3}
+    result = runner.invoke(app, ["kpi", "conversion", "--format", "csv"])
+    assert result.exit_code == 0 and result.output.startswith("channel,sessions")
+    result = runner.invoke(app, ["sql", "SELECT count() AS n FROM events", "--format", "json"])
+    assert result.exit_code == 0 and orjson.loads(result.output)[0]["n"] > 0
+    result = runner.invoke(app, ["friction", "--by", "hour", "--format", "json"])
+    assert result.exit_code == 0
+
+
+def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["simulate", "--incident", "flood:+1d:+2d", "--out", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 2 and "flood" in result.output
+    result = runner.invoke(app, ["funnel", "--steps", "view_item", "--window", "1h"])
+    assert result.exit_code != 0
+    result = runner.invoke(app, ["funnel", "--steps", "a,b", "--window", "soon"])
+    assert result.exit_code != 0 and "window" in result.output
+    result = runner.invoke(app, ["ingest", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code != 0
+
+
+def test_schema_export(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["schema", "export", str(tmp_path / "json")])
+    assert result.exit_code == 0
+    assert (tmp_path / "json" / "event.json").exists()

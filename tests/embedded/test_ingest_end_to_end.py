@@ -1,0 +1,213 @@
+"""simulate -> ingest -> ClickHouse, checked against an independent batch computation."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from schemas import Event, decode
+from streams.embedded.runner import EmbeddedRunner
+from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_rows
+from streams.queries.query import run_query
+from streams.simulate import SimulationConfig, write_ingest_file
+from streams.sinks.clickhouse import ClickHouseSink
+from tests.embedded.oracle import OracleEvent, key, sessions_of
+from tests.queries.funnel_oracle import reference_levels
+
+pytestmark = pytest.mark.integration
+
+NOW = 1_800_000_000.0  # a fixed clock for the runner: 2027-01-15
+RETRO_MS = 30 * 86_400_000
+
+
+def simulate(tmp_path: Path, **overrides: object) -> Path:
+    config = SimulationConfig(customers=150, days=2, seed=11, **overrides)  # type: ignore[arg-type]
+    path = tmp_path / "traffic.jsonl"
+    write_ingest_file(config, path)
+    return path
+
+
+def ingest(path: Path, client: Client) -> EmbeddedRunner:
+    runner = EmbeddedRunner(ClickHouseSink(client, flush_interval_s=None), clock=lambda: NOW)
+    with path.open("rb") as fh:
+        runner.feed_lines(fh, source=f"file:{path.name}")
+    runner.finish()
+    return runner
+
+
+def valid_events(path: Path) -> list[Event]:
+    """Independent of the core: decode each line and keep the first copy of each event id."""
+    seen: set[str] = set()
+    out = []
+    now = datetime.fromtimestamp(NOW, UTC)
+    for line in path.read_bytes().splitlines():
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(doc, dict) or not isinstance(doc.get("topic"), str) or "value" not in doc:
+            continue
+        for result in decode(orjson.dumps(doc["value"]), doc["topic"], now=now):
+            if isinstance(result, Event) and result.event_id not in seen:
+                seen.add(result.event_id)
+                out.append(result)
+    return out
+
+
+def resolved_person(ev: Event, links: dict[str, list[tuple[int, str]]]) -> str:
+    """The identity rule, re-implemented from its definition (README, 'People')."""
+    if ev.customer_id:
+        return ev.customer_id
+    if ev.device_id is None:
+        return f"guest:{ev.event_id}"
+    mine = sorted(links.get(ev.device_id, []))
+    current = [c for at, c in mine if at <= ev.ts_ms]
+    if current:
+        return current[-1]
+    if mine and ev.ts_ms >= mine[0][0] - RETRO_MS:
+        return mine[0][1]
+    return f"anon:{ev.device_id}"
+
+
+def test_tables_match_an_independent_computation(tmp_path: Path, ch: Client) -> None:
+    # No late arrivals: the batch oracle has no notion of "late".
+    path = simulate(tmp_path, jitter_rate=0.0, late_rate=0.0)
+    runner = ingest(path, ch)
+    events = valid_events(path)
+    # every valid event stored once; every bad input rejected with a reason
+    assert ch.query("SELECT count(), uniqExact(event_id) FROM events").result_rows[0] == (
+        len(events),
+        len(events),
+    )
+    stats = runner.stats
+    assert stats.events == len(events) + stats.duplicates
+    assert (
+        ch.query("SELECT count() FROM rejected_events").result_rows[0][0]
+        == stats.rejected_total
+        > 0
+    )
+    # identity links: every (device, customer) pair seen together
+    links: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for ev in sorted(events, key=lambda e: e.ts_ms):
+        if ev.device_id and ev.customer_id:
+            mine = links[ev.device_id]
+            current = [c for at, c in sorted(mine) if at <= ev.ts_ms]
+            if not mine or (current[-1] if current else None) != ev.customer_id:
+                mine.append((ev.ts_ms, ev.customer_id))
+    stored_pairs = set(ch.query("SELECT device_id, customer_id FROM identity_links").result_rows)
+    assert stored_pairs == {(d, c) for d, ls in links.items() for _, c in ls}
+    # sessions, re-derived per resolved person by gap and cap
+    oracle = sessions_of(
+        [
+            OracleEvent(ev.event_id, ev.event_type, ev.ts_ms, resolved_person(ev, links))
+            for ev in events
+        ]
+    )
+    stored = ch.query(
+        "SELECT resolved_person_id, toUnixTimestamp64Milli(started_at), toUnixTimestamp64Milli(ended_at), "
+        "events, views, bounced, converted FROM sessions_resolved"
+    ).result_rows
+    assert len(oracle) > 300
+    assert Counter(map(tuple, stored)) == Counter(map(key, oracle))
+    # bounce signals = bounced sessions; cart abandonments re-derived from the events
+    signals = dict(
+        ch.query("SELECT type, uniqExact(signal_id) FROM friction GROUP BY type").result_rows
+    )
+    assert signals["bounce"] == sum(s.bounced for s in oracle) > 50
+    # funnel counts = the reference funnel over the same events and persons
+    steps = ["view_item", "add_to_cart", "begin_checkout", "purchase"]
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    end = datetime(2026, 11, 5, tzinfo=UTC)
+    spec = FunnelSpec(tuple(Step(s) for s in steps), 3600, start, end)
+    rows = funnel_rows(spec, run_query(ch, funnel_query(spec)))
+    levels = reference_levels(
+        [(resolved_person(ev, links), ev.ts_ms, ev.event_type) for ev in events],
+        steps,
+        3_600_000,
+        int(start.timestamp() * 1000),
+        int(end.timestamp() * 1000),
+    )
+    assert [r.persons for r in rows] == [sum(v >= k for v in levels.values()) for k in range(1, 5)]
+
+
+def test_ingesting_the_same_file_twice_changes_nothing(tmp_path: Path, ch: Client) -> None:
+    path = simulate(tmp_path)
+    tables = [
+        "events",
+        "sessions",
+        "friction",
+        "identity_links",
+        "session_merges",
+        "minute_aggregates",
+        "rejected_events",
+    ]
+
+    def snapshot() -> dict[str, object]:
+        return {
+            t: ch.query(
+                f"SELECT count(), cityHash64(groupArraySorted(100000)(cityHash64(*))) FROM (SELECT * EXCEPT received_at FROM {t})"
+                if t in ("events", "rejected_events")
+                else f"SELECT count(), cityHash64(groupArraySorted(100000)(cityHash64(*))) FROM {t}"
+            ).result_rows[0]
+            for t in tables
+        }
+
+    ingest(path, ch)
+    first = snapshot()
+    ingest(path, ch)
+    assert snapshot() == first
+
+
+BAD_LINES = [
+    (b"this is not json", "invalid_json"),
+    (b"[1, 2]", "not_an_object"),
+    (b'{"value": {}}', "missing_field"),
+    (b'{"topic": 7, "value": {}}', "wrong_type"),
+    (b'{"topic": "clickstream"}', "missing_field"),
+    (b'{"topic": "pageviews", "value": {}}', "unknown_topic"),
+    (b'{"topic": "clickstream", "value": "text"}', "not_an_object"),
+    (b'{"topic": "clickstream", "value": {"event_type": "page_view"}}', "missing_field"),
+    (
+        b'{"topic": "clickstream", "value": {"event_id": 1, "event_type": "page_view", "occurred_at": "2026-11-02T10:00:00Z", "device_id": "d"}}',
+        "wrong_type",
+    ),
+    (
+        b'{"topic": "clickstream", "value": {"event_id": "b1", "event_type": "Page View", "occurred_at": "2026-11-02T10:00:00Z", "device_id": "d"}}',
+        "invalid_value",
+    ),
+    (
+        b'{"topic": "clickstream", "value": {"event_id": "b2", "event_type": "page_view", "occurred_at": "1999-01-01T00:00:00Z", "device_id": "d", "properties": {"page": "/"}}}',
+        "timestamp_out_of_range",
+    ),
+    (
+        b'{"topic": "clickstream", "value": {"event_id": "b3", "event_type": "page_view", "occurred_at": "2026-11-02T10:00:00Z", "device_id": "d", "properties": {"page": "/", "x": "'
+        + b"y" * 33_000
+        + b'"}}}',
+        "too_large",
+    ),
+    (b'{"topic": "app-events", "value": []}', "invalid_value"),
+]
+GOOD = b'{"topic": "clickstream", "value": [{"event_id": "g1", "event_type": "page_view", "occurred_at": "2026-11-02T10:00:00Z", "device_id": "d", "properties": {"page": "/"}}, {"event_id": "g2", "event_type": "page_view", "occurred_at": "2026-11-02T10:00:05Z", "device_id": "d", "properties": {"page": "/x"}}, {"event_id": "g3"}]}'
+
+
+def test_every_kind_of_bad_line_is_rejected_with_its_reason(ch: Client) -> None:
+    lines = [GOOD] + [line for line, _ in BAD_LINES]
+    runner = EmbeddedRunner(ClickHouseSink(ch, flush_interval_s=None), clock=lambda: NOW)
+    runner.feed_lines(io.BytesIO(b"\n".join(lines) + b"\n"), source="file:bad.jsonl")
+    runner.finish()
+    stored = ch.query("SELECT count() FROM events").result_rows[0][0]
+    rejected = ch.query(
+        "SELECT position, reason, raw FROM rejected_events ORDER BY position"
+    ).result_rows
+    assert stored == 2
+    expected = [(1, "missing_field")] + [(i + 2, reason) for i, (_, reason) in enumerate(BAD_LINES)]
+    assert [(p, r) for p, r, _ in rejected] == expected
+    # counts in = events stored + rejected (the good line held 3 events, one of them bad)
+    assert 3 + len(BAD_LINES) == stored + len(rejected)
+    assert rejected[1][2].encode() == BAD_LINES[0][0]
