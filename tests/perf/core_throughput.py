@@ -13,19 +13,14 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from streams.simulate import SimulationConfig, generate
-
 from schemas import Event, decode
 from streams.core.pipeline import JourneyPipeline
+from streams.simulate import SimulationConfig, generate
 
 
 def simulated_messages(n_events: int, seed: int) -> list[tuple[str, bytes]]:
