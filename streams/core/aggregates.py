@@ -32,8 +32,10 @@ class Bucket:
 class AggregateState:
     shard: str = "0"
     buckets: dict[BucketKey, Bucket] = field(default_factory=dict)
-    #: Buckets changed since they were last written out.
-    dirty: set[BucketKey] = field(default_factory=set)
+    #: Buckets changed since they were last written out, by minute (flushing pops whole minutes).
+    dirty: dict[int, set[BucketKey]] = field(default_factory=dict)
+    #: Every bucket key by minute, so forgetting old minutes never scans the live ones.
+    minutes: dict[int, list[BucketKey]] = field(default_factory=dict)
     last_cleanup_ms: int = 0
     #: Contributions older than the retention period: counted here, not in any minute.
     dropped: int = 0
@@ -47,9 +49,14 @@ def _add(
     bucket = state.buckets.get(bucket_key)
     if bucket is None:
         bucket = state.buckets[bucket_key] = Bucket()
+        state.minutes.setdefault(bucket_key[0], []).append(bucket_key)
     bucket.count += 1
     bucket.amount += amount
-    state.dirty.add(bucket_key)
+    dirty = state.dirty.get(bucket_key[0])
+    if dirty is None:
+        state.dirty[bucket_key[0]] = {bucket_key}
+    else:
+        dirty.add(bucket_key)
 
 
 def _session_channel(channels: tuple[str, ...]) -> str:
@@ -89,28 +96,28 @@ def flush_aggregates(
     state.watermark_ms = max(state.watermark_ms, watermark_ms)
     out: list[MinuteAggregate] = []
     horizon = state.watermark_ms - config.aggregate_retention_ms
-    for key in [k for k in state.dirty if k[0] + MINUTE_MS <= state.watermark_ms]:
-        state.dirty.discard(key)
-        bucket = state.buckets[key]
-        bucket.version += 1
-        minute, channel, metric, name = key
-        out.append(
-            MinuteAggregate(
-                minute_ms=minute,
-                channel=channel,
-                metric=metric,
-                key=name,
-                count=bucket.count,
-                amount=round(bucket.amount, 2),
-                shard=state.shard,
-                version=bucket.version,
+    for minute in [m for m in state.dirty if m + MINUTE_MS <= state.watermark_ms]:
+        for key in state.dirty.pop(minute):
+            bucket = state.buckets[key]
+            bucket.version += 1
+            _, channel, metric, name = key
+            out.append(
+                MinuteAggregate(
+                    minute_ms=minute,
+                    channel=channel,
+                    metric=metric,
+                    key=name,
+                    count=bucket.count,
+                    amount=round(bucket.amount, 2),
+                    shard=state.shard,
+                    version=bucket.version,
+                )
             )
-        )
     if state.watermark_ms - state.last_cleanup_ms >= 60 * MINUTE_MS:
         state.last_cleanup_ms = state.watermark_ms
-        for key in [
-            k for k in state.buckets if k[0] + MINUTE_MS < horizon and k not in state.dirty
-        ]:
-            del state.buckets[key]
+        old = [m for m in state.minutes if m + MINUTE_MS < horizon and m not in state.dirty]
+        for minute in old:
+            for key in state.minutes.pop(minute):
+                del state.buckets[key]
     out.sort(key=lambda a: (a.minute_ms, a.channel, a.metric, a.key))
     return state, out

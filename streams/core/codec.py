@@ -14,6 +14,15 @@ from schemas import Event
 from streams.core.checkout import CheckoutAttempt
 from streams.core.identity import DeviceIdentity, LinkNotice, Routed
 from streams.core.journey import Handover, PersonState
+from streams.core.records import (
+    EventRow,
+    FrictionSignal,
+    IdentityLink,
+    MinuteAggregate,
+    Record,
+    SessionMerge,
+    SessionSummary,
+)
 from streams.core.session import SessionState
 
 
@@ -135,3 +144,35 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             at_ms=int(data["at_ms"]),
         )
     raise ValueError(f"unknown journey message kind {kind!r}")
+
+
+def record_to_dict(record: object) -> dict[str, Any]:
+    """A core output record as a tagged dict for the records topic (`kind` = class name)."""
+    data: dict[str, Any] = asdict(record)  # type: ignore[call-overload]
+    data["kind"] = type(record).__name__
+    return data
+
+
+def record_from_dict(data: dict[str, Any]) -> Record:
+    kind = data.pop("kind")
+    cls = _RECORD_TYPES.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown record kind {kind!r}")
+    if cls is SessionSummary:
+        data["channels"] = tuple(data["channels"])
+        data["devices"] = tuple(data["devices"])
+    record: Record = cls(**data)
+    return record
+
+
+_RECORD_TYPES: dict[str, Any] = {
+    cls.__name__: cls
+    for cls in (
+        EventRow,
+        SessionSummary,
+        FrictionSignal,
+        IdentityLink,
+        SessionMerge,
+        MinuteAggregate,
+    )
+}
