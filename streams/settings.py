@@ -55,3 +55,30 @@ class Settings(BaseSettings):
 def load_settings() -> Settings:
     """Read settings from the environment (a function so tests can set env vars first)."""
     return Settings()
+
+
+class StreamSettings(BaseSettings):
+    """Kafka topics and worker behaviour (`PARCOURS_STREAM_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PARCOURS_STREAM_", extra="ignore")
+
+    app_id: str = "parcours"
+    clickstream_topic: str = "clickstream"
+    app_events_topic: str = "app-events"
+    store_events_topic: str = "store-events"
+    #: Internal topics; the prefix keeps them apart from producers' topics.
+    journey_topic: str = "parcours-journey"
+    records_topic: str = "parcours-records"
+    dlq_topic: str = "parcours-dlq"
+    partitions: int = Field(default=4, gt=0)
+    #: An upstream partition silent this long (wall clock) no longer holds the watermark back.
+    idle_after_s: float = Field(default=10.0, gt=0)
+    tick_interval_s: float = Field(default=1.0, gt=0)
+
+    def input_topics(self) -> dict[str, str]:
+        """Configured topic name -> the contract's canonical topic name."""
+        return {
+            self.clickstream_topic: "clickstream",
+            self.app_events_topic: "app-events",
+            self.store_events_topic: "store-events",
+        }

@@ -7,9 +7,18 @@ from streams.cli import ingest_cmd as ingest_cmd
 from streams.cli import query_cmds as query_cmds
 from streams.cli import schema_cmd as schema_cmd
 from streams.cli import simulate_cmd as simulate_cmd
+from streams.cli import stream_cmds as stream_cmds
 from streams.cli.app import app
 
-__all__ = ["app", "demo_cmd", "ingest_cmd", "query_cmds", "schema_cmd", "simulate_cmd"]
+__all__ = [
+    "app",
+    "demo_cmd",
+    "ingest_cmd",
+    "query_cmds",
+    "schema_cmd",
+    "simulate_cmd",
+    "stream_cmds",
+]
 
 if __name__ == "__main__":
     app()

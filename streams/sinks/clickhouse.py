@@ -14,7 +14,6 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -109,20 +108,21 @@ COLUMNS: dict[str, list[str]] = {
 }
 
 
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
+    """(table, row, id) of one record.
 
-
-def _row(record: Record) -> tuple[str, list[Any], str]:
-    """(table, row, id) of one record."""
+    Times go out as raw integers (epoch ms for DateTime64(3), epoch s for DateTime):
+    clickhouse-connect writes ints as they are, which skips building a datetime per value and
+    roughly doubles the insert rate.
+    """
     if isinstance(record, EventRow):
         return (
             "events",
-            [
+            (
                 record.event_id,
                 record.event_type,
-                _dt(record.occurred_at_ms),
-                _dt(record.received_at_ms),
+                record.occurred_at_ms,
+                record.received_at_ms,
                 record.channel,
                 record.device_id or "",
                 record.device_type or "",
@@ -135,17 +135,17 @@ def _row(record: Record) -> tuple[str, list[Any], str]:
                 record.currency or "",
                 orjson.dumps(record.properties).decode(),
                 record.late,
-            ],
+            ),
             record.event_id,
         )
     if isinstance(record, SessionSummary):
         return (
             "sessions",
-            [
+            (
                 record.session_id,
                 record.person_id,
-                _dt(record.started_at_ms),
-                _dt(record.ended_at_ms),
+                record.started_at_ms,
+                record.ended_at_ms,
                 record.duration_s,
                 record.events,
                 record.views,
@@ -158,15 +158,15 @@ def _row(record: Record) -> tuple[str, list[Any], str]:
                 record.converted,
                 record.revenue,
                 record.friction_count,
-            ],
+            ),
             record.session_id,
         )
     if isinstance(record, FrictionSignal):
         return (
             "friction",
-            [
+            (
                 record.signal_id,
-                _dt(record.occurred_at_ms),
+                record.occurred_at_ms,
                 record.type,
                 record.person_id,
                 record.session_id,
@@ -174,31 +174,26 @@ def _row(record: Record) -> tuple[str, list[Any], str]:
                 record.device_id or "",
                 record.device_type or "",
                 orjson.dumps(record.details).decode(),
-            ],
+            ),
             record.signal_id,
         )
     if isinstance(record, IdentityLink):
         return (
             "identity_links",
-            [
-                record.device_id,
-                record.customer_id,
-                _dt(record.linked_at_ms),
-                record.retro_window_ms,
-            ],
+            (record.device_id, record.customer_id, record.linked_at_ms, record.retro_window_ms),
             f"{record.device_id}/{record.customer_id}/{record.linked_at_ms}",
         )
     if isinstance(record, SessionMerge):
         return (
             "session_merges",
-            [record.session_id, record.merged_into, record.person_id, _dt(record.merged_at_ms)],
+            (record.session_id, record.merged_into, record.person_id, record.merged_at_ms),
             f"{record.session_id}/{record.merged_into}",
         )
     if isinstance(record, MinuteAggregate):
         return (
             "minute_aggregates",
-            [
-                _dt(record.minute_ms),
+            (
+                record.minute_ms // 1000,
                 record.shard,
                 record.channel,
                 record.metric,
@@ -206,7 +201,7 @@ def _row(record: Record) -> tuple[str, list[Any], str]:
                 record.count,
                 record.amount,
                 record.version,
-            ],
+            ),
             f"{record.minute_ms}/{record.shard}/{record.channel}/{record.metric}/{record.key}/{record.version}",
         )
     raise TypeError(f"not a storable record: {type(record).__name__}")
@@ -218,13 +213,13 @@ def rejection_id(item: RejectedInput) -> str:
     return hashlib.blake2b(key, digest_size=12).hexdigest()
 
 
-def _rejection_row(item: RejectedInput) -> tuple[list[Any], str]:
+def _rejection_row(item: RejectedInput) -> tuple[tuple[Any, ...], str]:
     r = item.rejection
     rid = rejection_id(item)
     raw = r.raw.decode("utf-8", errors="surrogateescape")
-    return [
+    return (
         rid,
-        _dt(item.received_at_ms),
+        item.received_at_ms,
         r.topic,
         str(r.reason),
         r.message,
@@ -234,7 +229,7 @@ def _rejection_row(item: RejectedInput) -> tuple[list[Any], str]:
         r.index,
         item.source,
         item.position,
-    ], rid
+    ), rid
 
 
 @dataclass(frozen=True)
@@ -268,7 +263,7 @@ class ClickHouseSink:
         self.flush_interval_s = flush_interval_s
         self.retry = retry or RetryPolicy()
         self._clock, self._sleep = clock, sleep
-        self._rows: dict[str, list[list[Any]]] = {t: [] for t in COLUMNS}
+        self._rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in COLUMNS}
         self._ids: dict[str, list[str]] = {t: [] for t in COLUMNS}
         self._last_flush = clock()
 
@@ -322,15 +317,17 @@ class ClickHouseSink:
         self._rows[table], self._ids[table] = [], []
         return len(rows)
 
-    def _insert(self, table: str, rows: list[list[Any]], token: str) -> None:
+    def _insert(self, table: str, rows: list[tuple[Any, ...]], token: str) -> None:
+        columns = [list(column) for column in zip(*rows, strict=True)]
         delays = iter(self.retry.delays())
         while True:
             started = time.perf_counter()
             try:
                 self.client.insert(
                     table,
-                    rows,
+                    columns,
                     column_names=COLUMNS[table],
+                    column_oriented=True,
                     settings={"insert_deduplication_token": token},
                 )
             except Exception as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from streams.core.records import EventRow, IdentityLink
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result, funnel_rows
 from streams.queries.query import QueryError, run_query
 from streams.sinks.clickhouse import ClickHouseSink
-from tests.queries.funnel_oracle import reference_levels
+from tests.queries.funnel_oracle import reference_levels, reference_levels_strict
 
 GOLDEN = Path(__file__).parent / "golden"
 T0 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp() * 1000)
@@ -22,7 +23,16 @@ FROM, TO = datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
 
 
 def row(
-    event_id: str, person: str, ts: int, event_type: str, channel: str = "web", **kw: object
+    event_id: str,
+    person: str,
+    ts: int,
+    event_type: str,
+    channel: str = "web",
+    *,
+    device: str | None = None,
+    device_type: str | None = None,
+    anonymous: bool = False,
+    props: dict[str, object] | None = None,
 ) -> EventRow:
     return EventRow(
         event_id,
@@ -30,17 +40,17 @@ def row(
         ts,
         ts,
         channel,
-        kw.get("device"),
-        kw.get("device_type"),  # type: ignore[arg-type]
-        kw.get("customer", person),
+        device,
+        device_type,
+        None if anonymous else person,
         person,
         "s",
         None,
         None,
         None,
         None,
-        kw.get("props", {}),
-        False,  # type: ignore[arg-type]
+        props or {},
+        False,
     )
 
 
@@ -107,12 +117,13 @@ def test_funnel_matches_the_reference_on_random_journeys(ch: Client, seed: int) 
             events.append((f"c{p}", ts, rng.choice(types)))
     store(ch, [row(f"e{i}", p, ts, et) for i, (p, ts, et) in enumerate(events)])
     steps = ["view_item", "add_to_cart", "begin_checkout", "purchase"]
-    for window_s in (600, 3600, 4 * 3600):
-        funnel = spec(steps, window_s)
+    for window_s, strict in itertools.product((600, 3600, 4 * 3600), (False, True)):
+        funnel = spec(steps, window_s, strict_order=strict)
         result = funnel_rows(funnel, run_query(ch, funnel_query(funnel)))
-        levels = reference_levels(events, steps, window_s * 1000, T0, T0 + 86_400_000)
+        oracle = reference_levels_strict if strict else reference_levels
+        levels = oracle(events, steps, window_s * 1000, T0, T0 + 86_400_000)
         expected = [sum(1 for v in levels.values() if v >= k) for k in range(1, 5)]
-        assert [r.persons for r in result] == expected, window_s
+        assert [r.persons for r in result] == expected, (window_s, strict)
 
 
 @pytest.mark.integration
@@ -121,7 +132,7 @@ def test_persons_are_resolved_through_identity_links(ch: Client) -> None:
     store(
         ch,
         [
-            row("e1", "anon:a1", T0, "view_item", "app", device="a1", customer=None),
+            row("e1", "anon:a1", T0, "view_item", "app", device="a1", anonymous=True),
             IdentityLink("a1", "c1", T0 + 60_000, 30 * 86_400_000),
             row("e2", "c1", T0 + 120_000, "add_to_cart", device="w1"),
             row("e3", "c1", T0 + 300_000, "purchase", device="w1"),

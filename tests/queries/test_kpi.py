@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from streams.core.records import EventRow, FrictionSignal, SessionSummary
+from streams.core.records import EventRow, FrictionSignal, Record, SessionSummary
 from streams.queries.kpi import friction_query, kpi_query
 from streams.queries.query import QueryError, run_query
 from streams.sinks.clickhouse import ClickHouseSink
@@ -77,36 +77,52 @@ def event(eid: str, sid: str, kind: str, device_type: str) -> EventRow:
     )
 
 
-@pytest.fixture
-def data(ch: Client) -> Client:
+def dataset() -> list[Record]:
+    return [
+        session("s1", ("web",), "/b", converted=True, revenue=10.0),
+        session("s2", ("store", "web"), "/b", converted=True, revenue=30.0),
+        session("s3", ("app",), "/a", bounced=True),
+        session("s4", ("web",), "/a", bounced=True),
+        event("e1", "s1", "add_to_cart", "mobile"),
+        event("e2", "s4", "add_to_cart", "mobile"),
+        event("e3", "s5", "add_to_cart", "desktop"),
+        event("e4", "s1", "begin_checkout", "mobile"),
+        signal("s4", "cart_abandoned", "web", "mobile", T0),
+        signal("s5", "cart_abandoned", "web", "desktop", T0 + 25 * H),
+        signal("s6", "checkout_abandoned", "web", "mobile", T0 + 25 * H),
+        signal(
+            "s2",
+            "channel_switch",
+            "store",
+            "pos",
+            T0,
+            checkout_channel="web",
+            purchase_channel="store",
+            minutes_after_checkout=20.0,
+        ),
+    ]
+
+
+@pytest.fixture(params=["stored_once", "replayed_in_other_batches"])
+def data(ch: Client, request: pytest.FixtureRequest) -> Client:
+    """The dataset, and the same dataset replayed with a different batch cut: the insert tokens
+    differ, so the tables really hold duplicates (until a merge); every KPI must not change."""
     sink = ClickHouseSink(ch, flush_interval_s=None)
-    sink.add(
-        [
-            session("s1", ("web",), "/b", converted=True, revenue=10.0),
-            session("s2", ("store", "web"), "/b", converted=True, revenue=30.0),
-            session("s3", ("app",), "/a", bounced=True),
-            session("s4", ("web",), "/a", bounced=True),
-            event("e1", "s1", "add_to_cart", "mobile"),
-            event("e2", "s4", "add_to_cart", "mobile"),
-            event("e3", "s5", "add_to_cart", "desktop"),
-            event("e4", "s1", "begin_checkout", "mobile"),
-            signal("s4", "cart_abandoned", "web", "mobile", T0),
-            signal("s5", "cart_abandoned", "web", "desktop", T0 + 25 * H),
-            signal("s6", "checkout_abandoned", "web", "mobile", T0 + 25 * H),
-            signal(
-                "s2",
-                "channel_switch",
-                "store",
-                "pos",
-                T0,
-                checkout_channel="web",
-                purchase_channel="store",
-                minutes_after_checkout=20.0,
-            ),
-        ]
-    )
+    sink.add(dataset())
     sink.flush()
+    if request.param == "replayed_in_other_batches":
+        replay = ClickHouseSink(ch, batch_rows=3, flush_interval_s=None)
+        replay.add(dataset())
+        replay.flush()
     return ch
+
+
+def test_a_replay_cut_differently_really_stores_duplicates(ch: Client) -> None:
+    for batch_rows in (50_000, 3):
+        sink = ClickHouseSink(ch, batch_rows=batch_rows, flush_interval_s=None)
+        sink.add(dataset())
+        sink.flush()
+    assert ch.query("SELECT count(), uniqExact(session_id) FROM sessions").result_rows == [(8, 4)]
 
 
 def rows(client: Client, name: str) -> list[tuple[object, ...]]:

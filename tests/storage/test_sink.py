@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -194,11 +194,11 @@ def test_failed_inserts_are_retried_and_nothing_is_lost(ch: Client) -> None:
     flaky = FlakyClient(ch, failures=2)
     slept: list[float] = []
     sink = ClickHouseSink(
-        flaky,
+        cast(Client, flaky),
         flush_interval_s=None,
         retry=RetryPolicy(attempts=5, first_delay_s=0.1),
         sleep=slept.append,
-    )  # type: ignore[arg-type]
+    )
     sink.add(records()[:2])
     sink.flush()
     assert counts(ch)["events"] == 2
@@ -208,11 +208,11 @@ def test_failed_inserts_are_retried_and_nothing_is_lost(ch: Client) -> None:
 def test_giving_up_raises_and_keeps_the_rows(ch: Client) -> None:
     flaky = FlakyClient(ch, failures=10)
     sink = ClickHouseSink(
-        flaky,
+        cast(Client, flaky),
         flush_interval_s=None,
         retry=RetryPolicy(attempts=3, first_delay_s=0.01),
         sleep=lambda s: None,
-    )  # type: ignore[arg-type]
+    )
     sink.add(records()[:2])
     with pytest.raises(SinkError, match="after 3 attempts"):
         sink.flush()

@@ -1,0 +1,124 @@
+"""`parcours worker | sink | produce`: the streaming mode's processes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from streams.cli.app import app
+from streams.settings import JourneySettings, StreamSettings, load_settings
+
+err = Console(stderr=True)
+
+
+def _bootstrap() -> str:
+    settings = load_settings()
+    if not settings.kafka_bootstrap:
+        err.print(
+            "[red]error:[/red] set PARCOURS_KAFKA_BOOTSTRAP (e.g. 127.0.0.1:9092; `infra/kafka/local-kafka.sh start` prints one)"
+        )
+        raise typer.Exit(2)
+    return settings.kafka_bootstrap
+
+
+def journey_config_from_settings() -> object:
+    from streams.core.config import JourneyConfig
+
+    j = JourneySettings()
+    return JourneyConfig(
+        session_gap_ms=int(j.session_gap_s * 1000),
+        session_cap_ms=int(j.session_cap_s * 1000),
+        grace_ms=int(j.grace_s * 1000),
+        retro_window_ms=int(j.retro_window_days * 86_400_000),
+    )
+
+
+@app.command()
+def worker(
+    web_port: Annotated[
+        int, typer.Option(help="Port of the worker's web server (/metrics).")
+    ] = 6066,
+    loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
+) -> None:
+    """Run a journey worker (Faust). Start several, on any hosts: they share the partitions."""
+    _bootstrap()
+    import faust
+
+    from streams.worker.app import create_app
+
+    faust_app = create_app(
+        load_settings(), StreamSettings(), journey_config_from_settings(), web_port=web_port
+    )  # type: ignore[arg-type]
+    faust.Worker(
+        faust_app, loglevel=loglevel, web_port=web_port, web_host="127.0.0.1"
+    ).execute_from_commandline()
+
+
+@app.command()
+def sink(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Exit after this many seconds without records.")
+    ] = None,
+) -> None:
+    """Run the sink stage: parcours-records -> ClickHouse, offsets committed after each insert."""
+    bootstrap = _bootstrap()
+    from streams.clickhouse.client import connect
+    from streams.clickhouse.migrations import apply_migrations
+    from streams.metrics import serve_metrics
+    from streams.sinks.clickhouse import ClickHouseSink
+    from streams.worker.sink_stage import SinkStage
+
+    settings = load_settings()
+    if metrics_port is not None:
+        serve_metrics(metrics_port)
+    client = connect(settings.resolved_clickhouse_dsn())
+    apply_migrations(client)
+    stage = SinkStage(
+        bootstrap,
+        StreamSettings().records_topic,
+        ClickHouseSink(client, batch_rows=settings.sink_batch_rows, flush_interval_s=None),
+    )
+    stats = stage.run(idle_exit_s=idle_exit)
+    err.print(
+        f"sink stopped: {stats.records:,} records and {stats.rejected:,} rejections in {stats.batches:,} batches"
+    )
+
+
+@app.command()
+def produce(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
+    batch: Annotated[int, typer.Option(help="Pack up to N events of one device per message.")] = 1,
+) -> None:
+    """Send ingest-format JSON-lines files to Kafka (keyed by device, idempotent producer)."""
+    from streams.worker.produce import KafkaEventProducer
+
+    stream = StreamSettings()
+    topics = {canonical: name for name, canonical in stream.input_topics().items()}
+    producer = KafkaEventProducer(_bootstrap(), topics)
+
+    def items() -> object:
+        for path in files:
+            with path.open("rb") as fh:
+                for line in fh:
+                    try:
+                        doc = orjson.loads(line)
+                        yield doc["topic"], doc["value"]
+                    except (orjson.JSONDecodeError, KeyError, TypeError):
+                        # Not the ingest format: send the line as is so that the DLQ shows it.
+                        yield topics.get("clickstream", "clickstream"), line.rstrip(b"\n")
+
+    producer.send_batched(items(), batch=batch)  # type: ignore[arg-type]
+    stats = producer.flush()
+    err.print(
+        f"produced {stats.messages:,} messages ({stats.events:,} events): {stats.delivered:,} delivered, {stats.failed:,} failed"
+    )
+    if stats.failed:
+        sys.exit(1)

@@ -1,0 +1,36 @@
+"""Event-time watermarks over several upstream partitions, with an idleness rule.
+
+Intuition: a stage that merges messages from several upstream partitions may only assume
+event time T has passed when *every* upstream has passed T, so its watermark is the minimum of
+the upstreams' watermarks. An upstream that has sent nothing for `idle_after_s` seconds of
+wall-clock time is idle (a quiet partition, the end of a finite input) and is left out of the
+minimum, so it cannot hold results back forever; when every upstream is idle, the watermark is
+the largest one seen, which closes everything the input has already passed. Wall-clock time
+only decides idleness, never an event's session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class WatermarkTracker:
+    idle_after_s: float = 5.0
+    #: upstream id -> (its latest watermark, wall-clock time it was last heard from)
+    upstreams: dict[str, tuple[int, float]] = field(default_factory=dict)
+    current: int = -(2**62)
+
+    def observe(self, upstream: str, watermark_ms: int, now_s: float) -> None:
+        previous = self.upstreams.get(upstream)
+        best = watermark_ms if previous is None else max(previous[0], watermark_ms)
+        self.upstreams[upstream] = (best, now_s)
+
+    def watermark(self, now_s: float) -> int:
+        """The stage's watermark now; never moves backwards."""
+        if not self.upstreams:
+            return self.current
+        active = [wm for wm, seen in self.upstreams.values() if now_s - seen < self.idle_after_s]
+        candidate = min(active) if active else max(wm for wm, _ in self.upstreams.values())
+        self.current = max(self.current, candidate)
+        return self.current

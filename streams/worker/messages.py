@@ -1,0 +1,76 @@
+"""Wire formats of the internal topics and the dead-letter topic.
+
+`parcours-journey` carries journey-step inputs keyed by person (JSON, see streams.core.codec),
+plus the upstream partition and its watermark. `parcours-records` carries the core's output
+records and rejected inputs, for the sink stage. `parcours-dlq` carries each rejected input's
+original bytes with Kafka Connect-style error headers, so existing DLQ tooling reads it.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+
+from schemas import Rejection, RejectReason
+from streams.core.codec import record_from_dict, record_to_dict
+from streams.core.records import Record
+from streams.sinks.base import RejectedInput
+
+
+def dlq_headers(
+    rejection: Rejection, topic: str, partition: int, offset: int, error: str = ""
+) -> list[tuple[str, bytes]]:
+    headers = [
+        ("__connect.errors.topic", topic.encode()),
+        ("__connect.errors.partition", str(partition).encode()),
+        ("__connect.errors.offset", str(offset).encode()),
+        ("__connect.errors.exception.class.name", (error or "parcours.Rejection").encode()),
+        ("__connect.errors.exception.message", rejection.message.encode()),
+        ("parcours.reason", str(rejection.reason).encode()),
+    ]
+    if rejection.index is not None:
+        headers.append(("parcours.index", str(rejection.index).encode()))
+    return headers
+
+
+def rejected_to_bytes(item: RejectedInput) -> bytes:
+    r = item.rejection
+    return orjson.dumps(
+        {
+            "kind": "RejectedInput",
+            "reason": str(r.reason),
+            "message": r.message,
+            "field": r.field,
+            "topic": r.topic,
+            "raw": base64.b64encode(r.raw).decode(),
+            "index": r.index,
+            "event_id": r.event_id,
+            "source": item.source,
+            "position": item.position,
+            "received_at_ms": item.received_at_ms,
+        }
+    )
+
+
+def record_to_bytes(record: Record) -> bytes:
+    return orjson.dumps(record_to_dict(record))
+
+
+def output_from_bytes(value: bytes) -> Record | RejectedInput:
+    data: dict[str, Any] = orjson.loads(value)
+    if data.get("kind") == "RejectedInput":
+        rejection = Rejection(
+            RejectReason(data["reason"]),
+            data["message"],
+            data["field"],
+            data["topic"],
+            base64.b64decode(data["raw"]),
+            data["index"],
+            data["event_id"],
+        )
+        return RejectedInput(
+            rejection, data["source"], int(data["position"]), int(data["received_at_ms"])
+        )
+    return record_from_dict(data)
