@@ -54,9 +54,7 @@ def worker(
     faust_app = create_app(
         load_settings(), StreamSettings(), journey_config_from_settings(), web_port=web_port
     )  # type: ignore[arg-type]
-    faust.Worker(
-        faust_app, loglevel=loglevel, web_port=web_port, web_host="127.0.0.1"
-    ).execute_from_commandline()
+    faust.Worker(faust_app, loglevel=loglevel).execute_from_commandline()
 
 
 @app.command()

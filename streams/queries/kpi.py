@@ -1,6 +1,7 @@
 """The KPIs of the product brief, each one query with bound parameters.
 
-Counts are distinct ids (uniqExact), never row counts, so a duplicate row not yet merged away by
+Counts are distinct ids (uniqExact), never row counts, and sums or medians read rows deduplicated
+by id first (`LIMIT 1 BY id`, after the time filter), so a duplicate row not yet merged away by
 ReplacingMergeTree cannot inflate a figure (see infra/clickhouse/0001_tables.sql). Sessions are
 counted under every channel they touched: a web-then-store session counts for web and for store.
 """
@@ -25,9 +26,14 @@ def conversion_by_channel() -> str:
     uniqExactIf(session_id, converted) AS converted_sessions,
     round(converted_sessions / sessions, 4) AS conversion_rate,
     round(sumIf(revenue, converted), 2) AS revenue
-FROM sessions
+FROM
+(
+    SELECT session_id, channels, converted, revenue
+    FROM sessions
+    WHERE {_range("started_at")}
+    LIMIT 1 BY session_id
+)
 ARRAY JOIN channels AS channel
-WHERE {_range("started_at")}
 GROUP BY channel
 ORDER BY sessions DESC"""
 
@@ -86,8 +92,13 @@ def channel_switches() -> str:
     JSONExtractString(details, 'purchase_channel') AS purchase_channel,
     uniqExact(signal_id) AS switches,
     round(median(JSONExtractFloat(details, 'minutes_after_checkout')), 1) AS median_minutes
-FROM friction
-WHERE type = 'channel_switch' AND {_range("occurred_at")}
+FROM
+(
+    SELECT signal_id, details
+    FROM friction
+    WHERE type = 'channel_switch' AND {_range("occurred_at")}
+    LIMIT 1 BY signal_id
+)
 GROUP BY checkout_channel, purchase_channel
 ORDER BY switches DESC"""
 

@@ -34,7 +34,7 @@ from typing import Any
 import faust
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from schemas import Event, Rejection, RejectReason, decode
 from streams import metrics
@@ -146,7 +146,7 @@ def create_app(
     async def _identify_one(ev: Event, source: str, received_ms: int) -> None:
         newest[source] = max(newest.get(source, ev.ts_ms), ev.ts_ms)
         watermark = newest[source] - config.grace_ms
-        stored = devices[ev.device_id] if ev.device_id else None
+        stored = devices.get(ev.device_id) if ev.device_id else None
         state = device_from_dict(stored) if stored else None
         state, outputs = identity_step(
             state, ev, config, watermark_ms=watermark, received_at_ms=received_ms
@@ -204,6 +204,25 @@ def create_app(
         else:
             due[p][key] = deadline
 
+    async def process_journey_message(
+        p: int, tracker: WatermarkTracker, data: dict[str, Any], now: float
+    ) -> None:
+        if "src" in data:
+            tracker.observe(data.pop("src"), data.pop("wm"), now)
+        msg = message_from_dict(data)
+        watermark = tracker.watermark(now)
+        if isinstance(msg, Routed):
+            msg = dataclasses.replace(msg, watermark_ms=watermark)
+            key = msg.person_id
+        elif isinstance(msg, LinkNotice):
+            key = msg.anon_person_id
+        else:
+            key = msg.into_person
+        stored = persons.get(key)
+        state, outputs = journey_step(person_from_dict(stored) if stored else None, msg, config)
+        store(p, key, state)
+        await emit(p, outputs)
+
     @app.agent(journey_topic, concurrency=1)
     async def journey(messages: faust.StreamT[bytes]) -> None:
         async for event in messages.events():
@@ -213,24 +232,20 @@ def create_app(
             tracker = trackers.setdefault(p, WatermarkTracker(idle_after_s=stream.idle_after_s))
             data = orjson.loads(event.message.value)
             now = time.time()
-            if data["kind"] != "tick":
-                if "src" in data:
-                    tracker.observe(data.pop("src"), data.pop("wm"), now)
-                msg = message_from_dict(data)
-                watermark = tracker.watermark(now)
-                if isinstance(msg, Routed):
-                    msg = dataclasses.replace(msg, watermark_ms=watermark)
-                    key = msg.person_id
-                elif isinstance(msg, LinkNotice):
-                    key = msg.anon_person_id
-                else:
-                    key = msg.into_person
-                stored = persons[key]
-                state, outputs = journey_step(
-                    person_from_dict(stored) if stored else None, msg, config
+            try:
+                if data["kind"] != "tick":
+                    await process_journey_message(p, tracker, data, now)
+            except Exception as exc:  # one bad message must never stop the stream
+                failure = Rejection(
+                    RejectReason.INVALID_VALUE,
+                    f"journey step failed: {exc!r}",
+                    None,
+                    event.message.topic,
+                    event.message.value,
+                    None,
+                    None,
                 )
-                store(p, key, state)
-                await emit(p, outputs)
+                await reject(failure, event.message, type(exc).__name__)
             watermark = tracker.watermark(now)
             if watermark // MINUTE_MS > advanced_to.get(p, -(2**62)) // MINUTE_MS:
                 advanced_to[p] = watermark
@@ -238,7 +253,7 @@ def create_app(
 
     async def advance_partition(p: int, watermark: int) -> None:
         for key in [k for k, d in due[p].items() if d <= watermark]:
-            stored = persons[key]
+            stored = persons.get(key)
             if not stored:
                 due[p].pop(key, None)
                 continue
@@ -259,6 +274,6 @@ def create_app(
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST)
+        return web.bytes(generate_latest(metrics.REGISTRY), content_type="text/plain; version=0.0.4")
 
     return app

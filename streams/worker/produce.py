@@ -41,7 +41,6 @@ class KafkaEventProducer:
                 "bootstrap.servers": bootstrap,
                 "enable.idempotence": True,
                 "linger.ms": 20,
-                "compression.type": "lz4",
                 "log_level": 3,
                 **config,
             }

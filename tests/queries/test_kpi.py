@@ -111,6 +111,8 @@ def data(ch: Client, request: pytest.FixtureRequest) -> Client:
     sink.add(dataset())
     sink.flush()
     if request.param == "replayed_in_other_batches":
+        for table in ("sessions", "events", "friction"):  # keep the duplicates visible
+            ch.command(f"SYSTEM STOP MERGES {table}")
         replay = ClickHouseSink(ch, batch_rows=3, flush_interval_s=None)
         replay.add(dataset())
         replay.flush()
@@ -118,6 +120,7 @@ def data(ch: Client, request: pytest.FixtureRequest) -> Client:
 
 
 def test_a_replay_cut_differently_really_stores_duplicates(ch: Client) -> None:
+    ch.command("SYSTEM STOP MERGES sessions")
     for batch_rows in (50_000, 3):
         sink = ClickHouseSink(ch, batch_rows=batch_rows, flush_interval_s=None)
         sink.add(dataset())
