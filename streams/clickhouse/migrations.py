@@ -17,7 +17,18 @@ from clickhouse_connect.driver.client import Client
 
 from streams.clickhouse.errors import MigrationError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "infra" / "clickhouse"
+
+def _migrations_dir() -> Path:
+    """`streams/clickhouse/sql` is a symlink to `infra/clickhouse` in the repository, and a copy
+    of it in an installed wheel (package data); the repository path is the fallback for
+    checkouts without symlinks."""
+    packaged = Path(__file__).resolve().parent / "sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "infra" / "clickhouse"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 

@@ -54,6 +54,7 @@ def person_to_dict(state: PersonState) -> dict[str, Any]:
         "contacts": state.contacts,
         "seen": {str(k): t for k, t in state.seen.items()},
         "max_ts": state.max_ts,
+        "pending": [message_to_dict(m) for _, _, m in state.pending],
     }
 
 
@@ -66,7 +67,15 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
         contacts=[(int(t), str(m), str(c)) for t, m, c in data["contacts"]],
         seen={int(k): int(t) for k, t in data["seen"].items()},
         max_ts=int(data["max_ts"]),
+        pending=[_pending(m) for m in data.get("pending", [])],
     )
+
+
+def _pending(data: dict[str, Any]) -> tuple[int, str, Routed]:
+    msg = message_from_dict(data)
+    if not isinstance(msg, Routed):
+        raise ValueError("pending entries are events")
+    return (msg.event.ts_ms, msg.event.event_id, msg)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -116,6 +125,7 @@ def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
         "session": asdict(msg.session) if msg.session else None,
         "checkout": asdict(msg.checkout) if msg.checkout else None,
         "at_ms": msg.at_ms,
+        "pending": [message_to_dict(m) for m in msg.pending],
     }
 
 
@@ -142,6 +152,7 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             session=_session_from(data["session"]),
             checkout=_checkout_from(data["checkout"]),
             at_ms=int(data["at_ms"]),
+            pending=tuple(_pending(m)[2] for m in data.get("pending", [])),
         )
     raise ValueError(f"unknown journey message kind {kind!r}")
 

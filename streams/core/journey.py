@@ -16,6 +16,7 @@ with their outputs; callers treat the state they passed in as consumed.
 
 from __future__ import annotations
 
+from bisect import insort
 from dataclasses import dataclass, field
 
 from schemas import Event
@@ -50,6 +51,8 @@ class PersonState:
     #: stable 64-bit key of each recent event id -> its event time.
     seen: dict[int, int] = field(default_factory=dict)
     max_ts: int = 0
+    #: On-time events waiting for the watermark, in event-time order: (ts_ms, event_id, input).
+    pending: list[tuple[int, str, Routed]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class Handover:
     session: SessionState | None
     checkout: co.CheckoutAttempt | None
     at_ms: int
+    pending: tuple[Routed, ...] = ()
 
 
 Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate
@@ -83,6 +87,7 @@ def advance(
 ) -> tuple[PersonState | None, list[Output]]:
     """Close what the watermark has passed; return None when nothing is left worth keeping."""
     out: list[Output] = []
+    _release(state, watermark_ms, config, out)
     s = state.session
     if s is not None and _expired(s, watermark_ms, config):
         _close_session(state, config, out)
@@ -93,7 +98,14 @@ def advance(
     state.recent = [r for r in state.recent if r[2] >= horizon]
     window = config.rules.repeat_contact.window_ms
     state.contacts = [c for c in state.contacts if c[0] >= watermark_ms - window]
-    if not (state.session or state.checkout or state.seen or state.contacts or state.recent):
+    if not (
+        state.session
+        or state.checkout
+        or state.seen
+        or state.contacts
+        or state.recent
+        or state.pending
+    ):
         return None, out
     return state, out
 
@@ -101,6 +113,8 @@ def advance(
 def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
     """The smallest watermark at which `advance` would change something (None: nothing pending)."""
     candidates: list[int] = []
+    if state.pending:
+        candidates.append(state.pending[0][0])
     if state.session is not None:
         s = state.session
         candidates.append(
@@ -135,6 +149,14 @@ def _fits(s: SessionState, ts: int, config: JourneyConfig) -> bool:
 def _on_event(
     state: PersonState, msg: Routed, config: JourneyConfig
 ) -> tuple[PersonState, list[Output]]:
+    """Hold an on-time event until the watermark passes it; apply a behind-the-watermark one now.
+
+    Intuition: within the grace period, arrival order means nothing (a person's devices reach
+    us through different partitions), so on-time events wait in `pending` and are applied in
+    event-time order once the watermark guarantees nothing earlier can still come. An event
+    already behind the watermark cannot be reordered any more: it is applied at once, and is
+    late if its session has closed.
+    """
     ev = msg.event
     out: list[Output] = []
     ts = ev.ts_ms
@@ -145,12 +167,32 @@ def _on_event(
         state.seen[key] = ts
     state.max_ts = max(state.max_ts, ts)
     watermark = max(msg.watermark_ms, state.max_ts - config.grace_ms)
+    if ts > watermark:
+        insort(state.pending, (ts, ev.event_id, msg))
+        _release(state, watermark, config, out)
+        return state, out
+    _release(state, watermark, config, out)
+    _apply_event(state, msg, watermark, config, out)
+    return state, out
+
+
+def _release(state: PersonState, watermark: int, config: JourneyConfig, out: list[Output]) -> None:
+    """Apply, in event-time order, every pending event the watermark has passed."""
+    while state.pending and state.pending[0][0] <= watermark:
+        ts, _, msg = state.pending.pop(0)
+        # Applied in order, an event is judged at its own time: nothing after it is known yet.
+        _apply_event(state, msg, ts, config, out)
+
+
+def _apply_event(
+    state: PersonState, msg: Routed, watermark: int, config: JourneyConfig, out: list[Output]
+) -> None:
+    ev = msg.event
+    ts = ev.ts_ms
     # The event itself proves its own time has come: a purchase 61 min after the last checkout
     # step finds the attempt already abandoned, whatever the watermark says.
     _expire_checkout(state, max(watermark, ts), config, out)
     s = state.session
-    # Close first whatever the watermark has passed, so the answer does not depend on how
-    # often the caller advances the watermark.
     if s is not None and (
         _expired(s, watermark, config) or (not _fits(s, ts, config) and ts > s.last_ms)
     ):
@@ -172,7 +214,6 @@ def _on_event(
         session_id = s.session_id
         _apply_to_session(state, s, ev, config, out)
     out.append(_event_row(ev, state.person_id, session_id, late, msg.received_at_ms))
-    return state, out
 
 
 def _apply_to_session(
@@ -326,8 +367,9 @@ def _on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | 
         session=state.session,
         checkout=state.checkout,
         at_ms=msg.linked_at_ms,
+        pending=tuple(m for _, _, m in state.pending),
     )
-    state.session, state.checkout = None, None
+    state.session, state.checkout, state.pending = None, None, []
     return state, [handover]
 
 
@@ -335,6 +377,9 @@ def _on_handover(
     state: PersonState, msg: Handover, config: JourneyConfig
 ) -> tuple[PersonState, list[Output]]:
     out: list[Output] = []
+    for routed in msg.pending:  # the anonymous person's waiting events are this person's now
+        moved = Routed(state.person_id, routed.event, routed.watermark_ms, routed.received_at_ms)
+        insort(state.pending, (moved.event.ts_ms, moved.event.event_id, moved))
     state.checkout = co.combine(state.checkout, msg.checkout)
     incoming = msg.session
     if incoming is None:

@@ -21,6 +21,11 @@ class WatermarkTracker:
     upstreams: dict[str, tuple[int, float]] = field(default_factory=dict)
     current: int = -(2**62)
 
+    def expect(self, upstreams: list[str], now_s: float) -> None:
+        """Upstreams known to exist hold the watermark back until they speak or go idle."""
+        for upstream in upstreams:
+            self.upstreams.setdefault(upstream, (-(2**62), now_s))
+
     def observe(self, upstream: str, watermark_ms: int, now_s: float) -> None:
         previous = self.upstreams.get(upstream)
         best = watermark_ms if previous is None else max(previous[0], watermark_ms)

@@ -229,7 +229,10 @@ def create_app(
             p = event.message.partition
             if p not in indexed:
                 index_partition(p)
-            tracker = trackers.setdefault(p, WatermarkTracker(idle_after_s=stream.idle_after_s))
+            tracker = trackers.get(p)
+            if tracker is None:
+                tracker = trackers[p] = WatermarkTracker(idle_after_s=stream.idle_after_s)
+                tracker.expect([f"{t}/{i}" for t in topic_map for i in range(n)], time.time())
             data = orjson.loads(event.message.value)
             now = time.time()
             try:
@@ -274,6 +277,8 @@ def create_app(
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.REGISTRY), content_type="text/plain; version=0.0.4")
+        return web.bytes(
+            generate_latest(metrics.REGISTRY), content_type="text/plain; version=0.0.4"
+        )
 
     return app

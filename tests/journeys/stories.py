@@ -131,14 +131,26 @@ STORIES: list[Story] = [
             app(0, "screen_view", "a2", "c2", screen="home"),
             pv(60, "/shoes", device="w2"),
             pv(90, "/shoes/red", device="w2"),
-            web(120, "login", "w2", "c2"),
-            app(200, "screen_view", "a2", "c2", screen="cart"),
+            web(300, "login", "w2", "c2"),
+            app(400, "screen_view", "a2", "c2", screen="cart"),
         ],
         Expect(
             [S("c2", 5, ("app", "web"))],
             links=[("a2", "c2"), ("w2", "c2")],
             merges=1,
         ),
+    ),
+    Story(
+        # Still within the grace period at login: the anonymous events never form a session
+        # of their own, they are applied to the customer's directly.
+        "login_seconds_after_anonymous_browsing_gives_one_session",
+        [
+            app(0, "screen_view", "a3", "c3b", screen="home"),
+            pv(60, "/shoes", device="w3b"),
+            pv(90, "/shoes/red", device="w3b"),
+            web(120, "login", "w3b", "c3b"),
+        ],
+        Expect([S("c3b", 4, ("app", "web"))], links=[("a3", "c3b"), ("w3b", "c3b")]),
     ),
     Story(
         "device_history_before_login_is_attributed_retroactively",
