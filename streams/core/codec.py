@@ -53,7 +53,6 @@ def person_to_dict(state: PersonState) -> dict[str, Any]:
         "checkout": asdict(state.checkout) if state.checkout else None,
         "contacts": state.contacts,
         "seen": {str(k): t for k, t in state.seen.items()},
-        "max_ts": state.max_ts,
         "pending": [message_to_dict(m) for _, _, m in state.pending],
     }
 
@@ -66,7 +65,6 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
         checkout=_checkout_from(data["checkout"]),
         contacts=[(int(t), str(m), str(c)) for t, m, c in data["contacts"]],
         seen={int(k): int(t) for k, t in data["seen"].items()},
-        max_ts=int(data["max_ts"]),
         pending=[_pending(m) for m in data.get("pending", [])],
     )
 
@@ -152,7 +150,11 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             session=_session_from(data["session"]),
             checkout=_checkout_from(data["checkout"]),
             at_ms=int(data["at_ms"]),
-            pending=tuple(_pending(m)[2] for m in data.get("pending", [])),
+            pending=tuple(
+                m
+                for m in (message_from_dict(d) for d in data.get("pending", []))
+                if isinstance(m, Routed)
+            ),
         )
     raise ValueError(f"unknown journey message kind {kind!r}")
 

@@ -22,8 +22,10 @@ def stable_hash64(*parts: str) -> int:
     return int.from_bytes(h.digest(), "big")
 
 
-def session_id_for(person_id: str, first_event_id: str, first_ts_ms: int) -> str:
-    return "s-" + format(stable_hash64(person_id, first_event_id, str(first_ts_ms)), "016x")
+def session_id_for(first_event_id: str, first_ts_ms: int) -> str:
+    """A session is named after the event that opened it (event ids are unique), not after its
+    person: an anonymous visit that turns out to be a customer's keeps the same id either way."""
+    return "s-" + format(stable_hash64(first_event_id, str(first_ts_ms)), "016x")
 
 
 def signal_id_for(signal_type: str, person_id: str, anchor: str, ts_ms: int) -> str:

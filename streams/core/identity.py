@@ -68,6 +68,8 @@ class LinkNotice:
     customer_id: str
     device_id: str
     linked_at_ms: int
+    #: Stream watermark when sent: the notice waits, like an event, until event time reaches it.
+    watermark_ms: int = 0
 
 
 def anonymous_person(device_id: str) -> str:
@@ -131,7 +133,9 @@ def identity_step(
                 del state.links[1]
             outputs.append(IdentityLink(device, customer, ts, config.retro_window_ms))
             if first_link:
-                outputs.append(LinkNotice(anonymous_person(device), customer, device, ts))
+                outputs.append(
+                    LinkNotice(anonymous_person(device), customer, device, ts, watermark_ms)
+                )
     person = resolve_person(event, state, config)
     outputs.append(Routed(person, event, watermark_ms, received_at_ms))
     return state, outputs

@@ -50,7 +50,6 @@ class PersonState:
     #: Dedup memory for events without a device (the identity step dedups the others):
     #: stable 64-bit key of each recent event id -> its event time.
     seen: dict[int, int] = field(default_factory=dict)
-    max_ts: int = 0
     #: On-time events waiting for the watermark, in event-time order: (ts_ms, event_id, input).
     pending: list[tuple[int, str, Routed]] = field(default_factory=list)
 
@@ -78,7 +77,7 @@ def journey_step(
     if isinstance(msg, Routed):
         return _on_event(state or PersonState(msg.person_id), msg, config)
     if isinstance(msg, LinkNotice):
-        return _on_link(state, msg)
+        return _on_link(state, msg, config)
     return _on_handover(state or PersonState(msg.into_person), msg, config)
 
 
@@ -165,8 +164,9 @@ def _on_event(
         if key in state.seen:
             return state, [Duplicate(ev.event_id, state.person_id)]
         state.seen[key] = ts
-    state.max_ts = max(state.max_ts, ts)
-    watermark = max(msg.watermark_ms, state.max_ts - config.grace_ms)
+    # The stage's watermark only: a person's own newest event says nothing about their other
+    # devices, whose events may travel through partitions that are behind.
+    watermark = msg.watermark_ms
     if ts > watermark:
         insort(state.pending, (ts, ev.event_id, msg))
         _release(state, watermark, config, out)
@@ -209,7 +209,7 @@ def _apply_event(
         late = True
         session_id = recent
     else:
-        s = open_session(session_id_for(state.person_id, ev.event_id, ts), state.person_id, ts)
+        s = open_session(session_id_for(ev.event_id, ts), state.person_id, ts)
         state.session = s
         session_id = s.session_id
         _apply_to_session(state, s, ev, config, out)
@@ -357,20 +357,35 @@ def _expire_checkout(
 # --- identity merges -----------------------------------------------------------------------
 
 
-def _on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | None, list[Output]]:
-    """The device of this anonymous person was linked: hand over what is still open."""
+def _on_link(
+    state: PersonState | None, msg: LinkNotice, config: JourneyConfig
+) -> tuple[PersonState | None, list[Output]]:
+    """This anonymous person's device was linked: hand over at once what is still open.
+
+    At once, not in event-time order: the customer's side can only merge what reaches it before
+    its own session closes, and the notice travels right behind the anonymous events, through
+    the same partition. Waiting events go along and are applied by the customer, in order.
+    """
     if state is None:
         return None, []
-    handover = Handover(
-        into_person=msg.customer_id,
-        from_person=state.person_id,
-        session=state.session,
-        checkout=state.checkout,
-        at_ms=msg.linked_at_ms,
-        pending=tuple(m for _, _, m in state.pending),
+    out: list[Output] = []
+    _apply_link(state, msg, out)
+    return state, out
+
+
+def _apply_link(state: PersonState, msg: LinkNotice, out: list[Output]) -> None:
+    """Hand over what is still open: the session, the checkout attempt, waiting events."""
+    out.append(
+        Handover(
+            into_person=msg.customer_id,
+            from_person=state.person_id,
+            session=state.session,
+            checkout=state.checkout,
+            at_ms=msg.linked_at_ms,
+            pending=tuple(m for _, _, m in state.pending),
+        )
     )
     state.session, state.checkout, state.pending = None, None, []
-    return state, [handover]
 
 
 def _on_handover(
@@ -379,7 +394,12 @@ def _on_handover(
     out: list[Output] = []
     for routed in msg.pending:  # the anonymous person's waiting events are this person's now
         moved = Routed(state.person_id, routed.event, routed.watermark_ms, routed.received_at_ms)
-        insort(state.pending, (moved.event.ts_ms, moved.event.event_id, moved))
+        entry: tuple[int, str, Routed] = (
+            moved.event.ts_ms,
+            moved.event.event_id,
+            moved,
+        )
+        insort(state.pending, entry)
     state.checkout = co.combine(state.checkout, msg.checkout)
     incoming = msg.session
     if incoming is None:

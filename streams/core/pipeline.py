@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from schemas import Event
 from streams.core.aggregates import AggregateState, aggregate_step, flush_aggregates
@@ -87,21 +88,25 @@ class JourneyPipeline:
         if key and state is not None:
             self.devices[key] = state
         self.counters.events += 1
-        queue: deque[JourneyInput | IdentityLink | Duplicate] = deque(routed)
+        self._drain(deque(routed), out)
+        return out
+
+    def _drain(self, queue: deque[Any], out: list[Record]) -> None:
+        """Route messages to their step until none is left (a step may emit a Handover)."""
         while queue:
             msg = queue.popleft()
             if isinstance(msg, IdentityLink):
                 out.append(msg)
-                continue
-            if isinstance(msg, Duplicate):
+            elif isinstance(msg, Duplicate):
                 self.counters.duplicates += 1
-                continue
-            for result in self._journey(msg):
-                if isinstance(result, Handover):
-                    queue.appendleft(result)  # the anonymous session joins before anything else
-                else:
-                    self._emit(result, out)
-        return out
+            elif isinstance(msg, Routed | LinkNotice | Handover):
+                for result in self._journey(msg):
+                    if isinstance(result, Handover):
+                        queue.appendleft(result)  # the anonymous session joins first
+                    else:
+                        self._emit(result, out)
+            else:
+                self._emit(msg, out)
 
     def advance(self, watermark_ms: int) -> list[Record]:
         """Move the watermark (never backwards) and close everything it has passed."""
@@ -124,9 +129,7 @@ class JourneyPipeline:
                     continue
                 new_state, results = advance(state, watermark_ms, self.config)
                 self._store(person_id, new_state)
-                for result in results:
-                    if not isinstance(result, Handover):
-                        self._emit(result, out)
+                self._drain(deque(results), out)
         for person_id, deadline in not_yet:
             self._schedule(person_id, deadline)
         if watermark_ms - self._devices_pruned_at >= self.config.dedup_horizon_ms // 2:

@@ -4,9 +4,11 @@ Intuition: a stage that merges messages from several upstream partitions may onl
 event time T has passed when *every* upstream has passed T, so its watermark is the minimum of
 the upstreams' watermarks. An upstream that has sent nothing for `idle_after_s` seconds of
 wall-clock time is idle (a quiet partition, the end of a finite input) and is left out of the
-minimum, so it cannot hold results back forever; when every upstream is idle, the watermark is
-the largest one seen, which closes everything the input has already passed. Wall-clock time
-only decides idleness, never an event's session.
+minimum, so it cannot hold results back forever. When every upstream is idle the stream is
+silent, and silence means time passes: the watermark follows the wall clock, which closes every
+open session and checkout attempt (in a live stream, exactly what has happened; at the end of a
+replayed input, what the embedded runner does at its end). Wall-clock time only ever decides
+idleness and silence, never which session an event belongs to.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class WatermarkTracker:
         if not self.upstreams:
             return self.current
         active = [wm for wm, seen in self.upstreams.values() if now_s - seen < self.idle_after_s]
-        candidate = min(active) if active else max(wm for wm, _ in self.upstreams.values())
+        if active:
+            candidate = min(active)
+        else:
+            candidate = max(int(now_s * 1000), *(wm for wm, _ in self.upstreams.values()))
         self.current = max(self.current, candidate)
         return self.current

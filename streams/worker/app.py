@@ -215,6 +215,7 @@ def create_app(
             msg = dataclasses.replace(msg, watermark_ms=watermark)
             key = msg.person_id
         elif isinstance(msg, LinkNotice):
+            msg = dataclasses.replace(msg, watermark_ms=watermark)
             key = msg.anon_person_id
         else:
             key = msg.into_person

@@ -142,7 +142,7 @@ STORIES: list[Story] = [
     ),
     Story(
         # Still within the grace period at login: the anonymous events never form a session
-        # of their own, they are applied to the customer's directly.
+        # of their own, they go to the customer with the link and are applied there, in order.
         "login_seconds_after_anonymous_browsing_gives_one_session",
         [
             app(0, "screen_view", "a3", "c3b", screen="home"),
