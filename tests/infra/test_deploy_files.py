@@ -1,0 +1,54 @@
+"""docker-compose.yml is valid, and every metric the dashboard and alerts use exists."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from streams import metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _metric_names() -> set[str]:
+    names: set[str] = set()
+    for collector in metrics.REGISTRY.collect():
+        names.add(collector.name)
+        if collector.type == "counter":
+            names.add(collector.name + "_total")
+        if collector.type == "histogram":
+            names.update(collector.name + suffix for suffix in ("_bucket", "_sum", "_count"))
+    return names
+
+
+@pytest.mark.unit
+def test_dashboard_and_alerts_only_use_existing_metrics() -> None:
+    known = _metric_names()
+    text = (ROOT / "infra/prometheus/parcours-rules.yml").read_text()
+    dashboard = json.loads((ROOT / "infra/grafana/dashboards/parcours.json").read_text())
+    text += " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    used = set(re.findall(r"\bparcours_[a-z_]+", text))
+    assert used, "no metric found"
+    assert used <= known, f"unknown metrics: {sorted(used - known)}"
+
+
+@pytest.mark.integration
+def test_compose_file_is_valid() -> None:
+    tool = shutil.which("docker-compose")
+    if tool is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "docker-compose"], capture_output=True)
+        tool = shutil.which("docker-compose")
+    if tool is None:
+        pytest.fail(
+            "docker-compose not found (apt-get install docker-compose) to validate docker-compose.yml"
+        )
+    result = subprocess.run(
+        [tool, "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
