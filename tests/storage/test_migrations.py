@@ -22,6 +22,7 @@ PUBLIC = {
     "rejected_events",
     "events_resolved",
     "sessions_resolved",
+    "friction_resolved",
     "events_per_minute",
     "schema_migrations",
 }
@@ -61,3 +62,15 @@ def test_unsupported_dsn_is_a_clear_error() -> None:
         connect("mysql://localhost/x")
     with pytest.raises(ConnectionFailed, match="absolute path"):
         connect("chdb://relative/path")
+
+
+def test_a_database_migrated_before_0003_is_upgraded(chdb_dsn: str, tmp_path: Path) -> None:
+    """0003 replaces the resolved views of a database that already applied 0001 and 0002."""
+    for source in sorted(MIGRATIONS_DIR.glob("*.sql"))[:2]:
+        (tmp_path / source.name).write_text(source.read_text())
+    client = connect(chdb_dsn, "migrations_upgrade")
+    assert apply_migrations(client, tmp_path) == ["0001_tables.sql", "0002_views.sql"]
+    assert "friction_resolved" not in {r[0] for r in client.query("SHOW TABLES").result_rows}
+    assert apply_migrations(client) == ["0003_resolved_views.sql"]
+    assert "friction_resolved" in {r[0] for r in client.query("SHOW TABLES").result_rows}
+    client.query("SELECT device_id, customer_id, resolved_person_id FROM events_resolved")
