@@ -54,6 +54,8 @@ def person_to_dict(state: PersonState) -> dict[str, Any]:
         "contacts": state.contacts,
         "seen": {str(k): t for k, t in state.seen.items()},
         "pending": [message_to_dict(m) for _, _, m in state.pending],
+        "sources": {k: [p, t] for k, (p, t) in state.sources.items()},
+        "handovers": [[f, at] for f, at in state.handovers],
     }
 
 
@@ -66,6 +68,8 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
         contacts=[(int(t), str(m), str(c)) for t, m, c in data["contacts"]],
         seen={int(k): int(t) for k, t in data["seen"].items()},
         pending=[_pending(m) for m in data.get("pending", [])],
+        sources={str(k): (int(p), int(t)) for k, (p, t) in data.get("sources", {}).items()},
+        handovers=[(str(f), int(at)) for f, at in data.get("handovers", [])],
     )
 
 
@@ -113,6 +117,8 @@ def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
             "event": event_to_dict(msg.event),
             "watermark_ms": msg.watermark_ms,
             "received_at_ms": msg.received_at_ms,
+            "source": msg.source,
+            "position": msg.position,
         }
     if isinstance(msg, LinkNotice):
         return {"kind": "link", **asdict(msg)}
@@ -135,6 +141,8 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             event_from_dict(data["event"]),
             int(data["watermark_ms"]),
             int(data["received_at_ms"]),
+            str(data.get("source", "")),
+            int(data.get("position", -1)),
         )
     if kind == "link":
         return LinkNotice(

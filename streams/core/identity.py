@@ -52,12 +52,20 @@ class Routed:
 
     `watermark_ms` is the stream watermark when the event was routed: the journey step uses it to
     tell an on-time event from a late one without any clock of its own.
+
+    `source` and `position` are the replay guard: where the event was read from (the worker
+    passes `"{topic}/{partition}"`) and a position that only grows along that source (the worker
+    passes `offset * 65536 + index_in_array`). The journey step drops an input whose position is
+    not beyond the last one it applied from that source (a consumer re-reading old offsets after
+    a restart). Empty source or a negative position: no guard (the embedded pipeline, tests).
     """
 
     person_id: str
     event: Event
     watermark_ms: int
     received_at_ms: int
+    source: str = ""
+    position: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +119,13 @@ def identity_step(
     *,
     watermark_ms: int,
     received_at_ms: int,
+    source: str = "",
+    position: int = -1,
 ) -> tuple[DeviceIdentity | None, list[IdentityOutput]]:
-    """Resolve one event's person; link its device when it names a customer too."""
+    """Resolve one event's person; link its device when it names a customer too.
+
+    `source` and `position` are copied onto the `Routed` output (see `Routed`).
+    """
     outputs: list[IdentityOutput] = []
     device, customer, ts = event.device_id, event.customer_id, event.ts_ms
     if device:
@@ -137,7 +150,7 @@ def identity_step(
                     LinkNotice(anonymous_person(device), customer, device, ts, watermark_ms)
                 )
     person = resolve_person(event, state, config)
-    outputs.append(Routed(person, event, watermark_ms, received_at_ms))
+    outputs.append(Routed(person, event, watermark_ms, received_at_ms, source, position))
     return state, outputs
 
 

@@ -52,6 +52,10 @@ class PersonState:
     seen: dict[int, int] = field(default_factory=dict)
     #: On-time events waiting for the watermark, in event-time order: (ts_ms, event_id, input).
     pending: list[tuple[int, str, Routed]] = field(default_factory=list)
+    #: Replay guard: source -> (last position applied, newest event time from it). See `Routed`.
+    sources: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Handovers already applied, (from_person, at_ms): a re-delivered one is a no-op.
+    handovers: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +79,14 @@ def journey_step(
 ) -> tuple[PersonState | None, list[Output]]:
     """Apply one input to one person's state."""
     if isinstance(msg, Routed):
-        return _on_event(state or PersonState(msg.person_id), msg, config)
+        state = state or PersonState(msg.person_id)
+        if msg.source and msg.position >= 0:
+            last = state.sources.get(msg.source)
+            if last is not None and last[0] >= msg.position:
+                return state, [Duplicate(msg.event.event_id, state.person_id)]
+            newest = msg.event.ts_ms if last is None else max(last[1], msg.event.ts_ms)
+            state.sources[msg.source] = (msg.position, newest)
+        return _on_event(state, msg, config)
     if isinstance(msg, LinkNotice):
         return _on_link(state, msg, config)
     return _on_handover(state or PersonState(msg.into_person), msg, config)
@@ -95,6 +106,9 @@ def advance(
     if state.seen and min(state.seen.values()) < horizon:
         state.seen = {k: t for k, t in state.seen.items() if t >= horizon}
     state.recent = [r for r in state.recent if r[2] >= horizon]
+    if state.sources and min(t for _, t in state.sources.values()) < horizon:
+        state.sources = {k: v for k, v in state.sources.items() if v[1] >= horizon}
+    state.handovers = [h for h in state.handovers if h[1] >= horizon]
     window = config.rules.repeat_contact.window_ms
     state.contacts = [c for c in state.contacts if c[0] >= watermark_ms - window]
     if not (
@@ -104,6 +118,8 @@ def advance(
         or state.contacts
         or state.recent
         or state.pending
+        or state.sources
+        or state.handovers
     ):
         return None, out
     return state, out
@@ -121,8 +137,15 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         )
     if state.checkout is not None:
         candidates.append(state.checkout.last_ms + config.rules.checkout_abandoned.timeout_ms + 1)
-    if state.seen or state.recent:
-        oldest = min([*state.seen.values(), *(r[2] for r in state.recent)])
+    if state.seen or state.recent or state.sources or state.handovers:
+        oldest = min(
+            [
+                *state.seen.values(),
+                *(r[2] for r in state.recent),
+                *(t for _, t in state.sources.values()),
+                *(h[1] for h in state.handovers),
+            ]
+        )
         candidates.append(oldest + config.dedup_horizon_ms + 1)
     if state.contacts:
         oldest_contact = min(c[0] for c in state.contacts)
@@ -391,9 +414,20 @@ def _apply_link(state: PersonState, msg: LinkNotice, out: list[Output]) -> None:
 def _on_handover(
     state: PersonState, msg: Handover, config: JourneyConfig
 ) -> tuple[PersonState, list[Output]]:
+    mark = (msg.from_person, msg.at_ms)
+    if mark in state.handovers:  # delivered again (a replay): applied once already
+        return state, []
+    state.handovers.append(mark)
     out: list[Output] = []
     for routed in msg.pending:  # the anonymous person's waiting events are this person's now
-        moved = Routed(state.person_id, routed.event, routed.watermark_ms, routed.received_at_ms)
+        moved = Routed(
+            state.person_id,
+            routed.event,
+            routed.watermark_ms,
+            routed.received_at_ms,
+            routed.source,
+            routed.position,
+        )
         entry: tuple[int, str, Routed] = (
             moved.event.ts_ms,
             moved.event.event_id,
