@@ -20,12 +20,24 @@ from streams.queries.query import Query, QueryError, run_query
 from streams.settings import load_settings
 
 err = Console(stderr=True)
+#: Without --from/--to a query covers all the data: the contract refuses events before
+#: 2000-01-01 and more than 24 h in the future.
+DEFAULT_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+DEFAULT_TO_AHEAD = timedelta(days=1)
 FromOpt = Annotated[
     str | None,
-    typer.Option("--from", help="Start (ISO date/time, UTC). Default: 30 days before --to."),
+    typer.Option(
+        "--from",
+        help="Start, inclusive (ISO date/time, UTC). Default: no lower bound (all the data).",
+    ),
 ]
 ToOpt = Annotated[
-    str | None, typer.Option("--to", help="End, exclusive (ISO date/time, UTC). Default: now.")
+    str | None,
+    typer.Option(
+        "--to",
+        help="End, exclusive (ISO date/time, UTC). Default: no upper bound "
+        "(now + 1 day: events may be dated up to 24 h ahead).",
+    ),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="table | json | csv")]
 
@@ -48,8 +60,10 @@ def _range(date_from: str | None, date_to: str | None) -> tuple[datetime, dateti
             raise typer.BadParameter(f"{text!r} is not an ISO date or date-time") from None
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
-    end = parse(date_to) if date_to else datetime.now(UTC) + timedelta(days=1)
-    start = parse(date_from) if date_from else datetime(2000, 1, 1, tzinfo=UTC)
+    end = parse(date_to) if date_to else datetime.now(UTC) + DEFAULT_TO_AHEAD
+    start = parse(date_from) if date_from else DEFAULT_FROM
+    if start >= end:
+        raise typer.BadParameter(f"--from {start.isoformat()} is not before --to {end.isoformat()}")
     return start, end
 
 

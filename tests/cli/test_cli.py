@@ -92,3 +92,29 @@ def test_schema_export(tmp_path: Path) -> None:
     result = runner.invoke(app, ["schema", "export", str(tmp_path / "json")])
     assert result.exit_code == 0
     assert (tmp_path / "json" / "event.json").exists()
+
+
+@pytest.mark.parametrize("command", ["funnel", "kpi", "friction"])
+def test_date_range_help_says_what_the_defaults_do(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "Default: no lower bound (all the data)" in text
+    assert "Default: no upper bound (now + 1 day" in text
+    assert "30 days" not in text
+
+
+def test_date_range_defaults_cover_all_the_data() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from streams.cli.query_cmds import _range
+
+    start, end = _range(None, None)
+    assert start == datetime(2000, 1, 1, tzinfo=UTC)  # the contract's oldest accepted event
+    assert abs(end - (datetime.now(UTC) + timedelta(days=1))) < timedelta(minutes=1)
+    assert _range("2026-11-02", "2026-11-03T12:00") == (
+        datetime(2026, 11, 2, tzinfo=UTC),
+        datetime(2026, 11, 3, 12, tzinfo=UTC),
+    )
+    result = runner.invoke(app, ["friction", "--from", "2026-11-05", "--to", "2026-11-02"])
+    assert result.exit_code == 2 and "not before --to" in result.output
