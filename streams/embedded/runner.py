@@ -8,6 +8,7 @@ every open session and checkout attempt, so the tables end complete and determin
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -65,11 +66,20 @@ class EmbeddedRunner:
         self._clock = clock
         self._on_records = on_records
 
-    def feed_message(self, topic: str, value: bytes, source: str = "", position: int = 0) -> None:
+    def feed_message(
+        self,
+        topic: str,
+        value: bytes,
+        source: str = "",
+        position: int = 0,
+        *,
+        raw: bytes | None = None,
+    ) -> None:
         """One Kafka-style message: a value holding one event or a JSON array of events.
 
         `source` and `position` say where it came from (file and line, topic and offset); they
-        make the stored id of a rejection stable across replays."""
+        make the stored id of a rejection stable across replays. `raw` is what a rejection keeps
+        as the original bytes when `value` is not them (an ingest line: the whole line)."""
         self.stats.messages += 1
         now_s = self._clock()
         received_ms = int(now_s * 1000)
@@ -78,6 +88,8 @@ class EmbeddedRunner:
         for result in decode(value, topic, now=datetime.fromtimestamp(now_s, UTC)):
             if isinstance(result, Event):
                 records.extend(self.pipeline.process(result, received_ms))
+            elif raw is not None:
+                rejections.append(dataclasses.replace(result, raw=raw))
             else:
                 rejections.append(result)
         if rejections:
@@ -93,47 +105,52 @@ class EmbeddedRunner:
         """One line of the ingest format: `{"topic": …, "value": <event or array>}`.
 
         A line that is not in that format is rejected whole (reason and raw bytes kept), never
-        skipped and never an abort.
+        skipped and never an abort. Every rejection from a line, including one of an event inside
+        its `value`, keeps the whole line as read (without its line ending) as its raw bytes: the
+        value is re-serialised for decoding, so its own bytes would not be the original ones.
         """
         self.stats.lines += 1
-        stripped = line.strip()
+        original = line.rstrip(b"\r\n")
+        stripped = original.strip()
         if not stripped:
             return
         try:
             doc = orjson.loads(stripped)
         except orjson.JSONDecodeError as exc:
             self._reject_line(
-                stripped, RejectReason.INVALID_JSON, f"line is not JSON: {exc}", source, position
+                original, RejectReason.INVALID_JSON, f"line is not JSON: {exc}", source, position
             )
             return
         if not isinstance(doc, dict):
             self._reject_line(
-                stripped, RejectReason.NOT_AN_OBJECT, "line must be an object", source, position
+                original, RejectReason.NOT_AN_OBJECT, "line must be an object", source, position
             )
             return
         topic, value = doc.get("topic"), doc.get("value", _MISSING)
         if not isinstance(topic, str):
             reason = RejectReason.MISSING_FIELD if topic is None else RejectReason.WRONG_TYPE
             self._reject_line(
-                stripped, reason, "topic: a line needs a string `topic`", source, position
+                original, reason, "topic: a line needs a string `topic`", source, position
             )
             return
         if value is _MISSING:
             self._reject_line(
-                stripped, RejectReason.MISSING_FIELD, "value: missing", source, position, topic
+                original, RejectReason.MISSING_FIELD, "value: missing", source, position, topic
             )
             return
-        self.feed_message(topic, orjson.dumps(value), source, position)
+        self.feed_message(topic, orjson.dumps(value), source, position, raw=original)
 
     def feed_lines(self, lines: Iterable[bytes], source: str = "") -> None:
         for number, line in enumerate(lines, 1):
             self.feed_ingest_line(line, source, number)
 
     def feed_event_line(self, line: bytes, topic: str, source: str = "", position: int = 0) -> None:
-        """A line of a file of bare events (`--topic`): the line is a message value."""
+        """A line of a file of bare events (`--topic`): the line is a message value, decoded
+        as it is; a rejection keeps the whole line (without its line ending)."""
         self.stats.lines += 1
-        if line.strip():
-            self.feed_message(topic, line.strip(), source, position)
+        original = line.rstrip(b"\r\n")
+        if original.strip():
+            self.feed_message(topic, original.strip(), source, position, raw=original)
 
     def finish(self) -> RunStats:
         """End of input: close everything, write everything."""

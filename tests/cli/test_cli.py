@@ -118,3 +118,49 @@ def test_date_range_defaults_cover_all_the_data() -> None:
     )
     result = runner.invoke(app, ["friction", "--from", "2026-11-05", "--to", "2026-11-02"])
     assert result.exit_code == 2 and "not before --to" in result.output
+
+
+def test_ingest_bare_events_with_topic(tmp_path: Path) -> None:
+    """`--topic T`: each line is a message value of topic T (one event or an array)."""
+    from streams.clickhouse.client import connect
+    from streams.settings import load_settings
+
+    def screen(event_id: str, second: int) -> bytes:
+        return orjson.dumps(
+            {
+                "event_id": event_id,
+                "event_type": "screen_view",
+                "occurred_at": f"2026-11-02T10:00:{second:02d}Z",
+                "device_id": "bare-device",
+                "properties": {"screen": "home", "device_type": "mobile"},
+            }
+        )
+
+    array = (
+        b"[ " + screen("bare-2", 5) + b' ,  {"event_id": "bare-3", "prix": "\xc3\xa9t\xc3\xa9"} ]'
+    )
+    lines = [screen("bare-1", 0), b"", array, b"not json {", b'"a string"']
+    path = tmp_path / "bare-app-events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\r\n")
+    result = runner.invoke(app, ["ingest", "--topic", "app-events", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "events processed" in result.output
+    client = connect(load_settings().resolved_clickhouse_dsn())
+    stored = client.query(
+        "SELECT event_id, channel, device_type FROM events WHERE device_id = 'bare-device' "
+        "ORDER BY event_id"
+    ).result_rows
+    assert stored == [("bare-1", "app", "mobile"), ("bare-2", "app", "mobile")]
+    rejected = client.query(
+        "SELECT position, batch_index, topic, reason, raw FROM rejected_events "
+        "WHERE source = 'file:bare-app-events.jsonl' ORDER BY position"
+    ).result_rows
+    assert [r[:4] for r in rejected] == [
+        (3, 1, "app-events", "invalid_value"),
+        (4, None, "app-events", "invalid_json"),
+        (5, None, "app-events", "not_an_object"),
+    ]
+    # the original line, byte for byte (spaces and UTF-8 included), without its line ending
+    assert [r[4].encode() for r in rejected] == [array, b"not json {", b'"a string"']
+    result = runner.invoke(app, ["ingest", "--topic", "pageviews", str(path)])
+    assert result.exit_code == 2 and "unknown topic" in result.output

@@ -211,3 +211,22 @@ def test_every_kind_of_bad_line_is_rejected_with_its_reason(ch: Client) -> None:
     # counts in = events stored + rejected (the good line held 3 events, one of them bad)
     assert 3 + len(BAD_LINES) == stored + len(rejected)
     assert rejected[1][2].encode() == BAD_LINES[0][0]
+
+
+def test_a_rejected_event_inside_an_ingest_line_keeps_the_whole_line(ch: Client) -> None:
+    """The line's value is re-serialised for decoding; the rejection keeps the line as read."""
+    good = b'{"event_id": "k1", "event_type": "page_view", "occurred_at": "2026-11-02T10:00:00Z", "device_id": "d", "properties": {"page": "/\xc3\xa9t\xc3\xa9"}}'
+    line = b'{ "topic" : "clickstream",  "value": [' + good + b', {"event_id": "k2", "n": 1.50}] }'
+    single = b'{"value": {"event_id": "k3", "occurred_at": "2026-11-02T10:00:00.000+02:00"}, "topic": "clickstream"}'
+    runner = EmbeddedRunner(ClickHouseSink(ch, flush_interval_s=None), clock=lambda: NOW)
+    runner.feed_lines(io.BytesIO(line + b"\r\n" + single + b"\n"), source="file:raw.jsonl")
+    runner.finish()
+    assert ch.query("SELECT event_id FROM events").result_rows == [("k1",)]
+    rejected = ch.query(
+        "SELECT position, batch_index, event_id, reason, raw FROM rejected_events ORDER BY position"
+    ).result_rows
+    assert [r[:4] for r in rejected] == [
+        (1, 1, "k2", "invalid_value"),
+        (2, None, "k3", "missing_field"),
+    ]
+    assert [r[4].encode() for r in rejected] == [line, single]
