@@ -74,6 +74,12 @@ class StreamSettings(BaseSettings):
     #: An upstream partition silent this long (wall clock) no longer holds the watermark back.
     idle_after_s: float = Field(default=10.0, gt=0)
     tick_interval_s: float = Field(default=1.0, gt=0)
+    #: Messages an agent takes at once: one producer flush and one checkpoint per batch.
+    batch_max: int = Field(default=500, gt=0)
+    #: How long an agent waits to fill a batch before processing what it has.
+    batch_within_s: float = Field(default=0.2, gt=0)
+    #: Persons per journey checkpoint record (bounds the record's size; see checkpoint.py).
+    checkpoint_persons: int = Field(default=300, gt=0)
 
     def input_topics(self) -> dict[str, str]:
         """Configured topic name -> the contract's canonical topic name."""

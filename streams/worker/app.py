@@ -22,7 +22,12 @@ streams/core/watermarks.py). A timer sends ticks to every journey partition so t
 noticed and sessions close at the end of the input.
 
 Delivery: at-least-once (faust-streaming's exactly_once has open duplicate bugs), agents at
-concurrency 1. Replayed input regenerates the same ids; ClickHouse deduplicates (docs/storage.md).
+concurrency 1, and crash safety by construction (streams/worker/checkpoint.py): each agent
+takes a batch, sends its outputs, waits until the producer has them acknowledged, and only then
+writes state to the changelog: the identity stage device by device (its replays are caught by
+each device's dedup memory and the core's source-position guard), the journey stage as one
+checkpoint record per partition and batch. State is held as live objects in the tables'
+in-memory stores and serialised only when checkpointed.
 """
 
 from __future__ import annotations
@@ -48,13 +53,36 @@ from streams.core.codec import (
     person_to_dict,
 )
 from streams.core.config import MINUTE_MS, JourneyConfig
-from streams.core.identity import Duplicate, LinkNotice, Routed, identity_step
+from streams.core.identity import (
+    DeviceIdentity,
+    Duplicate,
+    LinkNotice,
+    Routed,
+    identity_step,
+    prune_device,
+)
 from streams.core.journey import Handover, PersonState, advance, journey_step, next_deadline
 from streams.core.records import IdentityLink
 from streams.core.watermarks import WatermarkTracker
 from streams.settings import Settings, StreamSettings
 from streams.sinks.base import RejectedInput
+from streams.worker.checkpoint import (
+    JourneyPartition,
+    checkpoint_key,
+    internal_partition,
+    is_internal_key,
+    minute_buckets,
+    minute_key,
+    partition_from_dict,
+    partition_to_dict,
+)
 from streams.worker.messages import dlq_headers, record_to_bytes, rejected_to_bytes
+
+#: Room for a checkpoint record of a few hundred persons (Kafka's default is 1 MB).
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+#: Positions along an input partition: offset * 65536 + index in the message's JSON array.
+ARRAY_SLOTS = 65536
+NON_STR = orjson.OPT_NON_STR_KEYS
 
 
 def create_app(
@@ -72,10 +100,13 @@ def create_app(
         table_standby_replicas=0,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
+        producer_max_request_size=MAX_RECORD_BYTES,
         web_enabled=True,
         web_host="127.0.0.1",
         web_port=web_port,
-        stream_wait_empty=False,
+        # A rebalance waits until the batch in progress is acknowledged: a revoked partition's
+        # checkpoint is never written after its new owner has started restoring it.
+        stream_wait_empty=True,
     )
     raw = {
         "key_type": bytes,
@@ -88,11 +119,13 @@ def create_app(
     journey_topic = app.topic(stream.journey_topic, partitions=n, internal=True, **raw)
     records_topic = app.topic(stream.records_topic, partitions=n, **raw)
     dlq_topic = app.topic(stream.dlq_topic, partitions=n, **raw)
-    devices = app.Table("devices", default=None, partitions=n)
-    persons = app.Table("persons", default=None, partitions=n)
+    big = {"max.message.bytes": str(MAX_RECORD_BYTES)}
+    devices = app.Table("devices", default=None, partitions=n, extra_topic_configs=big)
+    persons = app.Table("persons", default=None, partitions=n, extra_topic_configs=big)
     partitioner = DefaultPartitioner()
 
     def partition_of(key: str) -> int:
+        """The journey partition of a person (the producer's partitioner, as Faust uses it)."""
         return int(partitioner(key.encode(), list(range(n)), list(range(n))))
 
     async def send_journey(
@@ -116,43 +149,80 @@ def create_app(
         )
         await records_topic.send(key=b"rejected", value=rejected_to_bytes(item))
 
+    def failure(exc: Exception, message: Any, event_id: str | None) -> Rejection:
+        return Rejection(
+            RejectReason.INVALID_VALUE,
+            f"processing failed: {exc!r}",
+            None,
+            message.topic,
+            message.value,
+            None,
+            event_id,
+        )
+
+    # --- identify: decode and resolve identity, keyed by device ------------------------------
+
     newest: dict[str, int] = {}
+    #: device -> the input partition whose changelog holds it (to forget it on revocation)
+    device_partition: dict[str, int] = {}
+
+    def device_state(device_id: str) -> DeviceIdentity | None:
+        stored = devices.data.get(device_id)
+        if isinstance(stored, dict):
+            stored = device_from_dict(stored)
+            devices.data[device_id] = stored
+        return stored
 
     @app.agent(inputs, concurrency=1)
     async def identify(events: faust.StreamT[bytes]) -> None:
-        async for event in events.events():
-            message = event.message
-            metrics.EVENTS_CONSUMED.labels(message.topic).inc()
-            source = f"{message.topic}/{message.partition}"
-            received_ms = int(message.timestamp * 1000)
-            for result in decode(message.value, topic_map.get(message.topic, message.topic)):
-                if isinstance(result, Rejection):
-                    await reject(result, message)
-                    continue
-                try:
-                    await _identify_one(result, source, received_ms)
-                except Exception as exc:  # one bad event must never stop the stream
-                    failure = Rejection(
-                        RejectReason.INVALID_VALUE,
-                        f"processing failed: {exc!r}",
-                        None,
-                        message.topic,
-                        message.value,
-                        None,
-                        result.event_id,
-                    )
-                    await reject(failure, message, type(exc).__name__)
+        async for batch in events.take_events(stream.batch_max, within=stream.batch_within_s):
+            dirty: dict[str, tuple[int, str]] = {}
+            for event in batch:
+                message = event.message
+                metrics.EVENTS_CONSUMED.labels(message.topic).inc()
+                canonical = topic_map.get(message.topic, message.topic)
+                for index, result in enumerate(decode(message.value, canonical)):
+                    if isinstance(result, Rejection):
+                        await reject(result, message)
+                        continue
+                    try:
+                        await identify_one(result, message, index, dirty)
+                    except Exception as exc:  # one bad event must never stop the stream
+                        await reject(failure(exc, message, result.event_id), message, repr(exc))
+            await app.producer.flush()  # outputs acknowledged before any state is written
+            for device_id, (p, source) in dirty.items():
+                state = device_state(device_id)
+                watermark = newest[source] - config.grace_ms
+                if state is not None and prune_device(state, watermark, config) is None:
+                    state = None
+                if state is None:
+                    devices.data.pop(device_id, None)
+                    device_partition.pop(device_id, None)
+                    devices.send_changelog(p, device_id, None, value_serializer="raw")
+                else:
+                    raw_state = orjson.dumps(device_to_dict(state))
+                    devices.send_changelog(p, device_id, raw_state, value_serializer="raw")
 
-    async def _identify_one(ev: Event, source: str, received_ms: int) -> None:
+    async def identify_one(
+        ev: Event, message: Any, index: int, dirty: dict[str, tuple[int, str]]
+    ) -> None:
+        source = f"{message.topic}/{message.partition}"
         newest[source] = max(newest.get(source, ev.ts_ms), ev.ts_ms)
         watermark = newest[source] - config.grace_ms
-        stored = devices.get(ev.device_id) if ev.device_id else None
-        state = device_from_dict(stored) if stored else None
+        state = device_state(ev.device_id) if ev.device_id else None
         state, outputs = identity_step(
-            state, ev, config, watermark_ms=watermark, received_at_ms=received_ms
+            state,
+            ev,
+            config,
+            watermark_ms=watermark,
+            received_at_ms=int(message.timestamp * 1000),
+            source=source,
+            position=message.offset * ARRAY_SLOTS + index,
         )
         if ev.device_id and state is not None:
-            devices[ev.device_id] = device_to_dict(state)
+            devices.data[ev.device_id] = state
+            dirty[ev.device_id] = (message.partition, source)
+            device_partition[ev.device_id] = message.partition
         for out in outputs:
             if isinstance(out, Routed):
                 await send_journey(out.person_id, out, {"src": source, "wm": watermark})
@@ -163,24 +233,55 @@ def create_app(
             elif isinstance(out, Duplicate):
                 metrics.EVENTS_DUPLICATE.inc()
 
-    trackers: dict[int, WatermarkTracker] = {}
-    aggregates: dict[int, AggregateState] = {}
-    due: dict[int, dict[str, int]] = {}
-    indexed: set[int] = set()
-    advanced_to: dict[int, int] = {}
+    # --- journey: sessions, checkout attempts, friction, keyed by person ---------------------
 
-    def index_partition(p: int) -> None:
-        """After a (re)start or rebalance, rebuild the deadlines of this partition's persons."""
-        indexed.add(p)
-        due.setdefault(p, {})
-        for key, stored in persons.items():
-            if stored and partition_of(key) == p:
-                deadline = next_deadline(person_from_dict(stored), config)
-                if deadline is not None:
-                    due[p][key] = deadline
+    parts: dict[int, JourneyPartition] = {}
 
-    async def emit(p: int, outputs: list[Any]) -> None:
-        state = aggregates.setdefault(p, AggregateState(shard=f"journey-{p}"))
+    def person_state(key: str) -> PersonState | None:
+        stored = persons.data.get(key)
+        if isinstance(stored, dict):
+            stored = person_from_dict(stored)
+            persons.data[key] = stored
+        return stored
+
+    def restore_partition(p: int, now: float) -> JourneyPartition:
+        """After a (re)start or rebalance: the last checkpoint wins over per-person writes."""
+        saved = persons.data.get(checkpoint_key(p))
+        if saved:
+            prefix = minute_key(p, 0)[:-1]
+            minutes = {
+                int(k[len(prefix) :]): v
+                for k, v in persons.data.items()
+                if isinstance(k, str) and k.startswith(prefix)
+            }
+            for minute, rows in saved["minutes"].items():
+                if rows is None:
+                    minutes.pop(int(minute), None)
+                else:
+                    minutes[int(minute)] = rows
+            part = partition_from_dict(p, saved, minutes, now)
+            for key, value in saved["persons"].items():
+                persons.data[key] = value  # a dict, or None: decoded lazily
+                if value is None:
+                    persons.data.pop(key, None)
+            # re-written with the next checkpoint, in case their own writes were cut off
+            part.touched.update(saved["persons"])
+            part.touched_minutes.update(int(m) for m in saved["minutes"])
+            part.changed = True
+        else:
+            tracker = WatermarkTracker(idle_after_s=stream.idle_after_s)
+            tracker.expect([f"{t}/{i}" for t in topic_map for i in range(n)], now)
+            part = JourneyPartition(p, tracker, AggregateState(shard=f"journey-{p}"))
+        for key in list(persons.data.keys()):
+            if is_internal_key(key) or partition_of(key) != p:
+                continue
+            state = person_state(key)
+            deadline = next_deadline(state, config) if state is not None else None
+            if deadline is not None:
+                part.due[key] = deadline
+        return part
+
+    async def emit(part: JourneyPartition, outputs: list[Any]) -> None:
         for out in outputs:
             if isinstance(out, Handover):
                 await send_journey(out.into_person, out)
@@ -188,88 +289,133 @@ def create_app(
             if isinstance(out, Duplicate):
                 metrics.EVENTS_DUPLICATE.inc()
                 continue
-            aggregate_step(state, out, config)
+            aggregate_step(part.aggregates, out, config)
             await records_topic.send(key=None, value=record_to_bytes(out))
         metrics.observe_records(outputs, time.time())
 
-    def store(p: int, key: str, state: PersonState | None) -> None:
+    def store(part: JourneyPartition, key: str, state: PersonState | None) -> None:
+        part.touched.add(key)
         if state is None:
-            persons.pop(key, None)
-            due[p].pop(key, None)
+            persons.data.pop(key, None)
+            part.due.pop(key, None)
             return
-        persons[key] = person_to_dict(state)
+        persons.data[key] = state
         deadline = next_deadline(state, config)
         if deadline is None:
-            due[p].pop(key, None)
+            part.due.pop(key, None)
         else:
-            due[p][key] = deadline
+            part.due[key] = deadline
 
-    async def process_journey_message(
-        p: int, tracker: WatermarkTracker, data: dict[str, Any], now: float
-    ) -> None:
+    async def apply_message(part: JourneyPartition, data: dict[str, Any], now: float) -> None:
         if "src" in data:
-            tracker.observe(data.pop("src"), data.pop("wm"), now)
+            part.tracker.observe(data.pop("src"), data.pop("wm"), now)
         msg = message_from_dict(data)
-        watermark = tracker.watermark(now)
-        if isinstance(msg, Routed):
+        watermark = part.tracker.watermark(now)
+        if isinstance(msg, Routed | LinkNotice):
             msg = dataclasses.replace(msg, watermark_ms=watermark)
-            key = msg.person_id
-        elif isinstance(msg, LinkNotice):
-            msg = dataclasses.replace(msg, watermark_ms=watermark)
-            key = msg.anon_person_id
-        else:
-            key = msg.into_person
-        stored = persons.get(key)
-        state, outputs = journey_step(person_from_dict(stored) if stored else None, msg, config)
-        store(p, key, state)
-        await emit(p, outputs)
+        key = (
+            msg.person_id
+            if isinstance(msg, Routed)
+            else msg.anon_person_id
+            if isinstance(msg, LinkNotice)
+            else msg.into_person
+        )
+        state, outputs = journey_step(person_state(key), msg, config)
+        store(part, key, state)
+        await emit(part, outputs)
 
-    @app.agent(journey_topic, concurrency=1)
-    async def journey(messages: faust.StreamT[bytes]) -> None:
-        async for event in messages.events():
-            p = event.message.partition
-            if p not in indexed:
-                index_partition(p)
-            tracker = trackers.get(p)
-            if tracker is None:
-                tracker = trackers[p] = WatermarkTracker(idle_after_s=stream.idle_after_s)
-                tracker.expect([f"{t}/{i}" for t in topic_map for i in range(n)], time.time())
-            data = orjson.loads(event.message.value)
-            now = time.time()
-            try:
-                if data["kind"] != "tick":
-                    await process_journey_message(p, tracker, data, now)
-            except Exception as exc:  # one bad message must never stop the stream
-                failure = Rejection(
-                    RejectReason.INVALID_VALUE,
-                    f"journey step failed: {exc!r}",
-                    None,
-                    event.message.topic,
-                    event.message.value,
-                    None,
-                    None,
-                )
-                await reject(failure, event.message, type(exc).__name__)
-            watermark = tracker.watermark(now)
-            if watermark // MINUTE_MS > advanced_to.get(p, -(2**62)) // MINUTE_MS:
-                advanced_to[p] = watermark
-                await advance_partition(p, watermark)
-
-    async def advance_partition(p: int, watermark: int) -> None:
-        for key in [k for k, d in due[p].items() if d <= watermark]:
-            stored = persons.get(key)
-            if not stored:
-                due[p].pop(key, None)
+    async def advance_partition(part: JourneyPartition, watermark: int) -> None:
+        for key in [k for k, d in part.due.items() if d <= watermark]:
+            state = person_state(key)
+            if state is None:
+                part.due.pop(key, None)
                 continue
-            state, outputs = advance(person_from_dict(stored), watermark, config)
-            store(p, key, state)
-            await emit(p, outputs)
-        state = aggregates.setdefault(p, AggregateState(shard=f"journey-{p}"))
-        _, rows = flush_aggregates(state, watermark, config)
+            state, outputs = advance(state, watermark, config)
+            store(part, key, state)
+            await emit(part, outputs)
+        minutes_before = set(part.aggregates.minutes)
+        _, rows = flush_aggregates(part.aggregates, watermark, config)
+        part.touched_minutes.update(minutes_before - set(part.aggregates.minutes))
+        part.touched_minutes.update(row.minute_ms for row in rows)
         for row in rows:
             await records_topic.send(key=None, value=record_to_bytes(row))
         metrics.WATERMARK.set(watermark / 1000)
-        metrics.OPEN_SESSIONS.set(sum(len(d) for d in due.values()))
+        metrics.OPEN_SESSIONS.set(sum(len(q.due) for q in parts.values()))
+
+    async def checkpoint(dirty: list[JourneyPartition]) -> None:
+        """Outputs acknowledged, then one atomic checkpoint record per partition, then persons."""
+        await app.producer.flush()
+        for part in dirty:
+            states = {}
+            for key in part.touched:
+                state = persons.data.get(key)
+                if isinstance(state, PersonState):
+                    state = person_to_dict(state)
+                states[key] = state
+            p, aggregates = part.partition, part.aggregates
+            minutes = {m: minute_buckets(aggregates, m) for m in part.touched_minutes}
+            minutes.update({m: minute_buckets(aggregates, m) for m in aggregates.dirty})
+            record = {**partition_to_dict(part), "persons": states, "minutes": minutes}
+            persons.data[checkpoint_key(p)] = record
+            persons.send_changelog(
+                p, checkpoint_key(p), orjson.dumps(record, option=NON_STR), None, "raw"
+            )
+            writes = [*states.items(), *((minute_key(p, m), v) for m, v in minutes.items())]
+            for key, state in writes:
+                if key.startswith(minute_key(p, 0)[:-1]):
+                    if state is None:
+                        persons.data.pop(key, None)
+                    else:
+                        persons.data[key] = state
+                value = None if state is None else orjson.dumps(state)
+                persons.send_changelog(p, key, value, None, "raw")
+            part.touched.clear()
+            part.touched_minutes.clear()
+            part.changed = False
+
+    @app.agent(journey_topic, concurrency=1)
+    async def journey(messages: faust.StreamT[bytes]) -> None:
+        async for batch in messages.take_events(stream.batch_max, within=stream.batch_within_s):
+            now = time.time()
+            for event in batch:
+                m = event.message
+                part = parts.get(m.partition)
+                if part is None:
+                    part = parts[m.partition] = restore_partition(m.partition, now)
+                if m.offset <= part.applied:
+                    continue  # in the restored checkpoint: effects kept, outputs acknowledged
+                part.applied, part.changed = m.offset, True
+                data = orjson.loads(m.value)
+                try:
+                    if data["kind"] != "tick":
+                        await apply_message(part, data, now)
+                except Exception as exc:  # one bad message must never stop the stream
+                    await reject(failure(exc, m, None), m, repr(exc))
+                watermark = part.tracker.watermark(now)
+                if watermark // MINUTE_MS > part.advanced_to // MINUTE_MS:
+                    part.advanced_to = watermark
+                    await advance_partition(part, watermark)
+                if len(part.touched) >= stream.checkpoint_persons:
+                    await checkpoint([part])
+            await checkpoint([q for q in parts.values() if q.changed or q.touched])
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        """A revoked partition's state now belongs to its new owner: drop our copy, so that
+        a later re-assignment restores it from the changelog instead of a stale memory."""
+        for tp in revoked:
+            if tp.topic == stream.journey_topic:
+                parts.pop(tp.partition, None)
+                for key in list(persons.data.keys()):
+                    internal = is_internal_key(key)
+                    if (internal and internal_partition(key) == tp.partition) or (
+                        not internal and partition_of(key) == tp.partition
+                    ):
+                        persons.data.pop(key, None)
+            elif tp.topic in topic_map:
+                for device_id in [d for d, p in device_partition.items() if p == tp.partition]:
+                    devices.data.pop(device_id, None)
+                    device_partition.pop(device_id, None)
 
     @app.timer(interval=stream.tick_interval_s)
     async def tick() -> None:

@@ -1,0 +1,156 @@
+"""Journey partition checkpoints: why a worker killed with SIGKILL changes no stored result.
+
+Intuition: Faust's at-least-once mode commits input offsets *after* the work, but a table's
+changelog is written *during* it, so after a crash the restored state can be ahead of the
+offsets that are replayed, and the outputs of the lost moment may be half sent. Three rules
+close that gap for a journey partition:
+
+1. Outputs first. A batch of journey messages is processed in memory, its outputs (records,
+   hand-overs) are sent and the producer is flushed (every output acknowledged) *before* any
+   state of the batch is written to the changelog. State is therefore never ahead of outputs.
+2. One atomic record per batch. The partition then writes one checkpoint record, keyed
+   `\0checkpoint/<p>` in the same changelog partition, holding everything the batch changed:
+   the offset of the last journey message applied, the watermark tracker, and the states of
+   the persons and the per-minute aggregate buckets the batch touched. The per-person and
+   per-minute writes (keys `<person>` and `\0minute/<p>/<minute>`) follow it.
+   A Kafka record is all or nothing and a partition keeps its order, so after a crash the
+   changelog holds either nothing of the batch, or its checkpoint (plus any prefix of the
+   per-person writes, which the checkpoint overrides on restore).
+3. Skip what is applied. On restore, journey messages at or below the checkpoint's offset are
+   skipped: their effects are in the restored state and their outputs were acknowledged.
+   Messages after it are processed again; they only ever re-send outputs with the same ids
+   (ClickHouse keeps one copy), because their effects are not in the restored state.
+
+Duplicates that cross stages (the identity stage re-sending an event after its own state was
+lost, a hand-over sent twice) are caught by the core's replay guards (source positions and
+hand-over ids in `PersonState`). See docs/storage.md for the storage side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.core.aggregates import AggregateState, Bucket
+from streams.core.watermarks import WatermarkTracker
+
+#: Keys of the partition's own records start with NUL, which no person id does in practice.
+INTERNAL = "\0"
+
+
+def checkpoint_key(partition: int) -> str:
+    return f"{INTERNAL}checkpoint/{partition}"
+
+
+def minute_key(partition: int, minute_ms: int) -> str:
+    return f"{INTERNAL}minute/{partition}/{minute_ms}"
+
+
+def is_internal_key(key: object) -> bool:
+    return isinstance(key, str) and key.startswith(INTERNAL)
+
+
+def internal_partition(key: str) -> int:
+    return int(key.split("/")[1])
+
+
+@dataclass(slots=True)
+class JourneyPartition:
+    """What a worker keeps for one journey partition it owns (rebuilt on assignment)."""
+
+    partition: int
+    tracker: WatermarkTracker
+    aggregates: AggregateState
+    #: Offset of the last journey message applied (-1: none yet).
+    applied: int = -1
+    #: Watermark at the last `advance` over the partition's persons.
+    advanced_to: int = -(2**62)
+    #: person -> smallest watermark at which `advance` changes its state.
+    due: dict[str, int] = field(default_factory=dict)
+    #: Persons changed since the last checkpoint.
+    touched: set[str] = field(default_factory=set)
+    #: Aggregate minutes flushed or forgotten since the last checkpoint.
+    touched_minutes: set[int] = field(default_factory=set)
+    #: Whether anything changed since the last checkpoint (offsets, aggregates, watermark).
+    changed: bool = False
+
+
+def aggregates_meta(state: AggregateState) -> dict[str, Any]:
+    return {
+        "shard": state.shard,
+        "last_cleanup_ms": state.last_cleanup_ms,
+        "dropped": state.dropped,
+        "watermark_ms": state.watermark_ms,
+    }
+
+
+def minute_buckets(state: AggregateState, minute_ms: int) -> list[list[Any]] | None:
+    """One minute's buckets as plain lists (None: the minute was forgotten)."""
+    keys = state.minutes.get(minute_ms)
+    if keys is None:
+        return None
+    dirty = state.dirty.get(minute_ms, set())
+    return [
+        [key[1], key[2], key[3], b.count, b.amount, b.version, key in dirty]
+        for key in keys
+        for b in (state.buckets[key],)
+    ]
+
+
+def aggregates_from_parts(
+    meta: dict[str, Any], minutes: dict[int, list[list[Any]]]
+) -> AggregateState:
+    state = AggregateState(
+        shard=meta["shard"],
+        last_cleanup_ms=meta["last_cleanup_ms"],
+        dropped=meta["dropped"],
+        watermark_ms=meta["watermark_ms"],
+    )
+    for minute, rows in sorted(minutes.items()):
+        for channel, metric, key, count, amount, version, dirty in rows:
+            bucket_key = (minute, channel, metric, key)
+            state.buckets[bucket_key] = Bucket(count, amount, version)
+            state.minutes.setdefault(minute, []).append(bucket_key)
+            if dirty:
+                state.dirty.setdefault(minute, set()).add(bucket_key)
+    return state
+
+
+def tracker_to_dict(tracker: WatermarkTracker) -> dict[str, Any]:
+    return {
+        "idle_after_s": tracker.idle_after_s,
+        "current": tracker.current,
+        "upstreams": {name: wm for name, (wm, _) in tracker.upstreams.items()},
+    }
+
+
+def tracker_from_dict(data: dict[str, Any], now_s: float) -> WatermarkTracker:
+    """Restored upstreams count as just heard from: a restart is not silence, so it must not
+    push the watermark to the wall clock before the upstreams had a chance to speak again."""
+    return WatermarkTracker(
+        idle_after_s=data["idle_after_s"],
+        upstreams={name: (wm, now_s) for name, wm in data["upstreams"].items()},
+        current=data["current"],
+    )
+
+
+def partition_to_dict(part: JourneyPartition) -> dict[str, Any]:
+    """The checkpoint's own fields; the caller adds the touched persons and minutes."""
+    return {
+        "applied": part.applied,
+        "advanced_to": part.advanced_to,
+        "aggregates": aggregates_meta(part.aggregates),
+        "tracker": tracker_to_dict(part.tracker),
+    }
+
+
+def partition_from_dict(
+    partition: int, data: dict[str, Any], minutes: dict[int, list[list[Any]]], now_s: float
+) -> JourneyPartition:
+    return JourneyPartition(
+        partition=partition,
+        tracker=tracker_from_dict(data["tracker"], now_s),
+        aggregates=aggregates_from_parts(data["aggregates"], minutes),
+        applied=data["applied"],
+        advanced_to=data["advanced_to"],
+    )
