@@ -53,37 +53,51 @@ ORDER BY sessions DESC
 LIMIT {{limit:UInt32}}"""
 
 
+CHECKOUT_STEPS = ("begin_checkout", "add_shipping_info", "add_payment_info")
+
+
 def abandonment_by_device_type() -> str:
-    """Cart abandonment: cart_abandoned signals / sessions with an add_to_cart; checkout
-    abandonment: checkout_abandoned signals / sessions with a begin_checkout; per device type
-    of the event (signal) concerned."""
+    """Cart and checkout abandonment per device type, counted in sessions on both sides.
+
+    Carts: sessions with an `add_to_cart`; abandoned: those of them with a `cart_abandoned`
+    signal. Checkouts: sessions with checkout activity (begin_checkout, add_shipping_info,
+    add_payment_info, where a checkout attempt opens); abandoned: those of them with a
+    `checkout_abandoned` signal. A session is attributed to the device type of its *first*
+    add_to_cart (first checkout step) in both counts, so a rate is a share of the same sessions
+    and stays within [0, 1]. (Signals carry the device where the session or attempt ended; a
+    cart filled on desktop and abandoned on mobile used to count as a desktop cart and a mobile
+    abandonment.) Sessions are resolved through session_merges on both sides; the range applies
+    to the cart (checkout) events, and a signal counts when its session is in the range.
+    """
+    steps = ", ".join(f"'{t}'" for t in CHECKOUT_STEPS)
     return f"""SELECT
     device_type,
-    carts,
-    carts_abandoned,
+    uniqExactIf(session, kind = 'cart') AS carts,
+    uniqExactIf(session, kind = 'cart' AND abandoned = 1) AS carts_abandoned,
     round(if(carts = 0, 0, carts_abandoned / carts), 4) AS cart_abandonment_rate,
-    checkouts,
-    checkouts_abandoned,
+    uniqExactIf(session, kind = 'checkout') AS checkouts,
+    uniqExactIf(session, kind = 'checkout' AND abandoned = 1) AS checkouts_abandoned,
     round(if(checkouts = 0, 0, checkouts_abandoned / checkouts), 4) AS checkout_abandonment_rate
 FROM
 (
-    SELECT device_type,
-           uniqExactIf(session_id, event_type = 'add_to_cart') AS carts,
-           uniqExactIf(session_id, event_type = 'begin_checkout') AS checkouts
-    FROM events
-    WHERE {_range("occurred_at")} AND event_type IN ('add_to_cart', 'begin_checkout')
-    GROUP BY device_type
-) AS e
+    SELECT resolved_session_id AS session,
+           if(event_type = 'add_to_cart', 'cart', 'checkout') AS kind,
+           argMin(device_type, (occurred_at, event_id)) AS device_type
+    FROM events_resolved
+    WHERE {_range("occurred_at")} AND event_type IN ('add_to_cart', {steps})
+    GROUP BY session, kind
+) AS s
 LEFT JOIN
 (
-    SELECT device_type,
-           uniqExactIf(signal_id, type = 'cart_abandoned') AS carts_abandoned,
-           uniqExactIf(signal_id, type = 'checkout_abandoned') AS checkouts_abandoned
-    FROM friction
-    WHERE {_range("occurred_at")} AND type IN ('cart_abandoned', 'checkout_abandoned')
-    GROUP BY device_type
-) AS f USING device_type
-ORDER BY carts DESC"""
+    SELECT DISTINCT resolved_session_id AS session,
+           if(type = 'cart_abandoned', 'cart', 'checkout') AS kind,
+           toUInt8(1) AS abandoned
+    FROM friction_resolved
+    WHERE type IN ('cart_abandoned', 'checkout_abandoned')
+      AND occurred_at >= {{date_from:DateTime64(3)}}
+) AS f USING (session, kind)
+GROUP BY device_type
+ORDER BY carts DESC, device_type"""
 
 
 def channel_switches() -> str:

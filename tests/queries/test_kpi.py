@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from streams.core.records import EventRow, FrictionSignal, Record, SessionSummary
+from streams.core.records import EventRow, FrictionSignal, Record, SessionMerge, SessionSummary
 from streams.queries.kpi import friction_query, kpi_query
 from streams.queries.query import QueryError, run_query
 from streams.sinks.clickhouse import ClickHouseSink
@@ -87,6 +87,7 @@ def dataset() -> list[Record]:
         event("e2", "s4", "add_to_cart", "mobile"),
         event("e3", "s5", "add_to_cart", "desktop"),
         event("e4", "s1", "begin_checkout", "mobile"),
+        event("e5", "s6", "begin_checkout", "mobile"),
         signal("s4", "cart_abandoned", "web", "mobile", T0),
         signal("s5", "cart_abandoned", "web", "desktop", T0 + 25 * H),
         signal("s6", "checkout_abandoned", "web", "mobile", T0 + 25 * H),
@@ -152,8 +153,57 @@ def test_bounce_by_landing_page(data: Client) -> None:
 def test_abandonment_by_device_type(data: Client) -> None:
     assert sorted(rows(data, "abandonment")) == [
         ("desktop", 1, 1, 1.0, 0, 0, 0.0),
-        ("mobile", 2, 1, 0.5, 1, 1, 1.0),
+        ("mobile", 2, 1, 0.5, 2, 1, 0.5),
     ]
+
+
+def test_abandonment_counts_sessions_by_one_device_type_so_rates_stay_within_0_and_1(
+    ch: Client,
+) -> None:
+    """Carts filled on desktop and abandoned on mobile (the signal carries the session's last
+    device type) used to count as desktop carts and mobile abandonments; with a merged session
+    and a session abandoning two checkout attempts, the old query gave mobile 3 carts and 4
+    cart abandonments (rate 1.33) and 2 checkout abandonments for 0 checkouts. Both sides now
+    count sessions, by the device type of the session's first add_to_cart (checkout step)."""
+    records: list[Record] = []
+    for sid, cart_device, last_device in (
+        ("x", "desktop", "mobile"),
+        ("y", "desktop", "mobile"),
+        ("z", "mobile", "mobile"),
+    ):
+        records += [
+            event(f"{sid}-cart", sid, "add_to_cart", cart_device),
+            event(f"{sid}-late-cart", sid, "add_to_cart", last_device),
+            signal(sid, "cart_abandoned", "web", last_device, T0 + H),
+        ]
+    # a checkout on tablet, two attempts abandoned in the same session: one session abandoned
+    records += [
+        event("w-co", "w", "begin_checkout", "tablet"),
+        event("w-co2", "w", "add_payment_info", "mobile"),
+        signal("w", "checkout_abandoned", "app", "mobile", T0 + H),
+        FrictionSignal(
+            "f-w-again", "checkout_abandoned", "p", "w", "app", "d", "mobile", T0 + 2 * H
+        ),
+    ]
+    # a cart added anonymously, in a session merged into the customer's on login: the signal
+    # is raised on the customer's session
+    records += [
+        event("m-cart", "anon-session", "add_to_cart", "kiosk"),
+        SessionMerge("anon-session", "customer-session", "c", T0),
+        signal("customer-session", "cart_abandoned", "web", "mobile", T0 + H),
+    ]
+    sink = ClickHouseSink(ch, flush_interval_s=None)
+    sink.add(records)
+    sink.flush()
+    result = sorted(rows(ch, "abandonment"))
+    assert result == [
+        ("desktop", 2, 2, 1.0, 0, 0, 0.0),
+        ("kiosk", 1, 1, 1.0, 0, 0, 0.0),
+        ("mobile", 1, 1, 1.0, 0, 0, 0.0),
+        ("tablet", 0, 0, 0.0, 1, 1, 1.0),
+    ]
+    for row in result:
+        assert 0 <= row[3] <= 1 and 0 <= row[6] <= 1
 
 
 def test_channel_switches(data: Client) -> None:
