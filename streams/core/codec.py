@@ -13,7 +13,7 @@ from typing import Any
 from schemas import Event
 from streams.core.checkout import CheckoutAttempt
 from streams.core.identity import DeviceIdentity, LinkNotice, Routed
-from streams.core.journey import Handover, PersonState
+from streams.core.person import Handover, PersonState, Waiting, from_waiting, to_waiting
 from streams.core.records import (
     EventRow,
     FrictionSignal,
@@ -53,7 +53,7 @@ def person_to_dict(state: PersonState) -> dict[str, Any]:
         "checkout": asdict(state.checkout) if state.checkout else None,
         "contacts": state.contacts,
         "seen": {str(k): t for k, t in state.seen.items()},
-        "pending": [message_to_dict(m) for _, _, m in state.pending],
+        "pending": [message_to_dict(from_waiting(w, state.person_id)) for w in state.pending],
         "sources": {k: [p, t] for k, (p, t) in state.sources.items()},
         "handovers": [[f, at] for f, at in state.handovers],
     }
@@ -73,11 +73,12 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
     )
 
 
-def _pending(data: dict[str, Any]) -> tuple[int, str, Routed]:
+def _pending(data: dict[str, Any]) -> Waiting:
+    """A waiting event travels as an `event` message (the same form as on the journey topic)."""
     msg = message_from_dict(data)
     if not isinstance(msg, Routed):
         raise ValueError("pending entries are events")
-    return (msg.event.ts_ms, msg.event.event_id, msg)
+    return to_waiting(msg)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -129,7 +130,7 @@ def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
         "session": asdict(msg.session) if msg.session else None,
         "checkout": asdict(msg.checkout) if msg.checkout else None,
         "at_ms": msg.at_ms,
-        "pending": [message_to_dict(m) for m in msg.pending],
+        "pending": [message_to_dict(from_waiting(w, msg.from_person)) for w in msg.pending],
     }
 
 
@@ -158,11 +159,7 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             session=_session_from(data["session"]),
             checkout=_checkout_from(data["checkout"]),
             at_ms=int(data["at_ms"]),
-            pending=tuple(
-                m
-                for m in (message_from_dict(d) for d in data.get("pending", []))
-                if isinstance(m, Routed)
-            ),
+            pending=tuple(_pending(d) for d in data.get("pending", [])),
         )
     raise ValueError(f"unknown journey message kind {kind!r}")
 

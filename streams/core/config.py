@@ -27,8 +27,21 @@ class JourneyConfig:
       session as if on time (2 min). The stream watermark is `max event time - grace`.
     - `retro_window_ms`: how far back anonymous events of a device join its first
       customer (30 days).
-    - `dedup_horizon_ms`: how long an event id is remembered per person to drop re-sent
-      duplicates; storage deduplicates beyond that (see docs/storage.md).
+    - `dedup_horizon_ms`: how long (in event time, behind the watermark) an event id is
+      remembered, per device or per person, to drop re-sent duplicates (24 h); so are replay
+      positions per source and applied handovers. Within it a re-sent event is counted once.
+      Beyond it the core has forgotten the id and processes the event again: it is counted
+      twice in the per-minute aggregates and the core's counters, its event row is written
+      again (storage collapses rows by event_id, docs/storage.md), and it opens a one-event,
+      bounced session (a spurious `bounce`); if it was the first event of its session, that
+      one-event session has the *same* session_id as the real one (ids are named after their
+      first event) and storage keeps either summary. So keep the horizon above how far back
+      consumers may re-read. The price is memory: each remembered id is a dict entry (about
+      100 bytes) in its device's or person's state for the whole horizon, and a person's
+      state lives as long as it remembers anything (tests/perf/core_throughput.py prints it).
+    - `late_horizon_ms`: how long a closed session stays known (as `(id, start, end)` only) so
+      that a late event finds it and is flagged `late` (24 h). Beyond it a late event no longer
+      finds its session: it opens a session of its own, as if it were a separate visit.
     - `aggregate_retention_ms`: how long per-minute aggregates stay updatable by late input.
     - Checkout timeout and every friction threshold: on the rule objects in `rules`.
     - `max_links_per_device`: link history kept per device (a shared device re-links each login).
@@ -38,7 +51,8 @@ class JourneyConfig:
     session_cap_ms: int = DAY_MS
     grace_ms: int = 2 * MINUTE_MS
     retro_window_ms: int = 30 * DAY_MS
-    dedup_horizon_ms: int = 2 * HOUR_MS
+    dedup_horizon_ms: int = DAY_MS
+    late_horizon_ms: int = DAY_MS
     engaged_min_duration_ms: int = 10_000
     engaged_min_views: int = 2
     aggregate_retention_ms: int = DAY_MS + 2 * HOUR_MS
@@ -49,5 +63,7 @@ class JourneyConfig:
     def __post_init__(self) -> None:
         if self.session_gap_ms <= 0 or self.session_cap_ms <= 0:
             raise ValueError("session gap and session cap must be positive")
-        if self.grace_ms < 0 or self.retro_window_ms < 0 or self.dedup_horizon_ms < 0:
+        if min(self.grace_ms, self.retro_window_ms, self.dedup_horizon_ms) < 0:
             raise ValueError("grace, retro window and dedup horizon must not be negative")
+        if self.late_horizon_ms < 0:
+            raise ValueError("late horizon must not be negative")

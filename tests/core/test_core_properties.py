@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from schemas import Channel, Event
 from streams.core.codec import device_from_dict, device_to_dict, person_from_dict, person_to_dict
@@ -129,6 +131,24 @@ def test_replaying_a_stretch_within_the_dedup_horizon_changes_nothing(evs: list[
     assert _summary(_run(evs + evs)) == _summary(_run(evs))
 
 
+def assert_plain(value: object, path: str = "state") -> None:
+    """Primitives, containers and slotted dataclasses of them: no pydantic model anywhere."""
+    assert not isinstance(value, BaseModel), path
+    if isinstance(value, str | int | float | bool | None):
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            assert_plain(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            assert_plain(k, f"{path} key")
+            assert_plain(item, f"{path}[{k!r}]")
+    else:
+        assert is_dataclass(value), (path, type(value))
+        for f in fields(value):
+            assert_plain(getattr(value, f.name), f"{path}.{f.name}")
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(events(), min_size=1, max_size=40, unique_by=lambda e: e.event_id))
 def test_state_is_plain_serialisable_data(evs: list[Event]) -> None:
@@ -137,6 +157,7 @@ def test_state_is_plain_serialisable_data(evs: list[Event]) -> None:
         pipeline.process(ev, received_at_ms=0)
     for person in pipeline.persons.values():
         assert isinstance(person, PersonState)
+        assert_plain(person)
         assert pickle.loads(pickle.dumps(person)) == person
         if person.session is not None:
             assert session_from_dict(session_to_dict(person.session)) == person.session

@@ -23,6 +23,7 @@ from streams.core.journey import (
     journey_step,
     next_deadline,
 )
+from streams.core.person import from_waiting
 from streams.core.records import EventRow, SessionMerge, SessionSummary
 
 pytestmark = pytest.mark.unit
@@ -128,10 +129,12 @@ def _handover(events: int = 2) -> Handover:
 
 def test_handover_carries_source_and_position_of_waiting_events() -> None:
     handover = _handover()
-    assert [(r.source, r.position) for r in handover.pending] == [(SRC, 2)]
-    state, _ = journey_step(None, handover, CONFIG)
-    assert state is not None
-    assert [(m.source, m.position, m.person_id) for _, _, m in state.pending] == [(SRC, 2, "c1")]
+    carried = [from_waiting(w, "c1") for w in handover.pending]
+    assert [(r.source, r.position, r.event.event_id) for r in carried] == [(SRC, 2, "h-wait")]
+    state, out = journey_step(None, handover, CONFIG)
+    assert state is not None and len(state.pending) == 1
+    state, out = advance(state, handover.at_ms + 2 * HOUR_MS, CONFIG)
+    assert [(r.event_id, r.person_id) for r in rows(out)] == [("h-wait", "c1")]
 
 
 def test_a_handover_delivered_twice_merges_once() -> None:
@@ -193,4 +196,4 @@ def test_codec_reads_dicts_written_before_the_guards() -> None:
         del pending["source"], pending["position"]
     restored = person_from_dict(_wire(old_person))
     assert restored.sources == {} and restored.handovers == []
-    assert [m.position for _, _, m in restored.pending] == [-1]
+    assert [from_waiting(w, "c1").position for w in restored.pending] == [-1]

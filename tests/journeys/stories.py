@@ -99,6 +99,64 @@ STORIES: list[Story] = [
             late=1,
         ),
     ),
+    # Grace period (2 min): an event exactly that far behind the newest event time is on time.
+    Story(
+        "event_2_minutes_behind_the_newest_still_joins_its_session",
+        [pv(0, "/a"), pv(5, "/b"), pv(30 * M + 5 + 2 * M, "/x", device="w2"), pv(30 * M + 5, "/c")],
+        Expect([S("anon:w1", 3, ("web",)), S("anon:w2", 1, ("web",), bounced=True)], {"bounce": 1}),
+    ),
+    Story(
+        "event_2_minutes_and_a_millisecond_behind_is_late",
+        [
+            pv(0, "/a"),
+            pv(5, "/b"),
+            pv(30 * M + 5 + 2 * M + 0.001, "/x", device="w2"),
+            pv(30 * M + 5, "/c"),
+        ],
+        Expect(
+            [S("anon:w1", 2, ("web",)), S("anon:w2", 1, ("web",), bounced=True)],
+            {"bounce": 1},
+            late=1,
+        ),
+    ),
+    # Late horizon (24 h): a closed session stays known that long after its last event.
+    Story(
+        "late_event_3_hours_after_its_session_closed_finds_it",
+        [pv(0, "/a"), pv(5, "/b"), pv(3 * H, "/x", device="w2"), pv(10, "/late")],
+        Expect(
+            [S("anon:w1", 2, ("web",)), S("anon:w2", 1, ("web",), bounced=True)],
+            {"bounce": 1},
+            late=1,
+        ),
+    ),
+    Story(
+        # The watermark (newest event time - 2 min grace) is exactly 24 h after the session end.
+        "late_event_24_hours_after_its_session_ended_still_finds_it",
+        [pv(0, "/a"), pv(5, "/b"), pv(24 * H + 5 + 2 * M, "/x", device="w2"), pv(10, "/late")],
+        Expect(
+            [S("anon:w1", 2, ("web",)), S("anon:w2", 1, ("web",), bounced=True)],
+            {"bounce": 1},
+            late=1,
+        ),
+    ),
+    Story(
+        # Beyond the late horizon the session is forgotten: the event is a visit of its own.
+        "late_event_past_the_24_hour_late_horizon_is_a_visit_of_its_own",
+        [
+            pv(0, "/a"),
+            pv(5, "/b"),
+            pv(24 * H + 5 + 2 * M + 0.001, "/x", device="w2"),
+            pv(10, "/late"),
+        ],
+        Expect(
+            [
+                S("anon:w1", 2, ("web",)),
+                S("anon:w2", 1, ("web",), bounced=True),
+                S("anon:w1", 1, ("web",), bounced=True),
+            ],
+            {"bounce": 2},
+        ),
+    ),
     Story(
         "duplicated_event_is_processed_once",
         [
@@ -108,6 +166,35 @@ STORIES: list[Story] = [
             pv(4, "/b"),
         ],
         Expect([S("anon:w1", 3, ("web",))], duplicates=1),
+    ),
+    Story(
+        # Dedup horizon (24 h): a re-send 23 h later (a consumer re-reading old offsets).
+        "event_re_sent_23_hours_later_is_processed_once",
+        [
+            Step(0, "web", "page_view", "w1", None, {"page": "/a"}, id="dup23"),
+            pv(4, "/b"),
+            pv(23 * H, "/x", device="w2"),
+            Step(0, "web", "page_view", "w1", None, {"page": "/a"}, id="dup23"),
+        ],
+        Expect(
+            [S("anon:w1", 2, ("web",)), S("anon:w2", 1, ("web",), bounced=True)],
+            {"bounce": 1},
+            duplicates=1,
+        ),
+    ),
+    Story(
+        "session_of_24_hours_minus_a_millisecond_is_one_session",
+        [pv(i * 20 * M, f"/p{i % 5}", device="k2") for i in range(72)]
+        + [pv(24 * H - 0.001, "/last", device="k2")],
+        Expect([S("anon:k2", 73, ("web",))]),
+    ),
+    Story(
+        "event_at_exactly_24_hours_starts_a_new_session",
+        [pv(i * 20 * M, f"/p{i % 5}", device="k2") for i in range(72)]
+        + [pv(24 * H, "/last", device="k2")],
+        Expect(
+            [S("anon:k2", 72, ("web",)), S("anon:k2", 1, ("web",), bounced=True)], {"bounce": 1}
+        ),
     ),
     # --- identity ----------------------------------------------------------------------------
     Story(
@@ -164,6 +251,18 @@ STORIES: list[Story] = [
             [S("anon:w3", 2, ("web",)), S("c3", 2, ("web",))],
             links=[("w3", "c3")],
             resolved_persons={"device_history_before_login_is_attributed_retroactively-0": "c3"},
+        ),
+    ),
+    Story(
+        "anonymous_history_exactly_30_days_before_login_is_attributed",
+        [pv(0, "/a", device="w4b"), web(30 * 24 * H, "login", "w4b", "c4b")],
+        Expect(
+            [S("anon:w4b", 1, ("web",), bounced=True), S("c4b", 1, ("web",), bounced=True)],
+            {"bounce": 2},
+            links=[("w4b", "c4b")],
+            resolved_persons={
+                "anonymous_history_exactly_30_days_before_login_is_attributed-0": "c4b"
+            },
         ),
     ),
     Story(
@@ -243,6 +342,31 @@ STORIES: list[Story] = [
         ],
         Expect(
             [S("c11", 2, ("web",)), S("c11", 1, ("web",), converted=True)], links=[("w8", "c11")]
+        ),
+    ),
+    Story(
+        "purchase_exactly_60_minutes_after_checkout_converts_it",
+        [
+            web(0, "begin_checkout", "w8", "c11b"),
+            web(11, "view_cart", "w8", "c11b"),
+            buy(60 * M, "web", "c11b", "w8"),
+        ],
+        Expect(
+            [S("c11b", 2, ("web",)), S("c11b", 1, ("web",), converted=True)],
+            links=[("w8", "c11b")],
+        ),
+    ),
+    Story(
+        "purchase_60_minutes_and_a_millisecond_after_checkout_is_too_late",
+        [
+            web(0, "begin_checkout", "w8", "c11c"),
+            web(11, "view_cart", "w8", "c11c"),
+            buy(60 * M + 0.001, "web", "c11c", "w8"),
+        ],
+        Expect(
+            [S("c11c", 2, ("web",)), S("c11c", 1, ("web",), converted=True)],
+            {"checkout_abandoned": 1},
+            links=[("w8", "c11c")],
         ),
     ),
     Story(
@@ -368,6 +492,11 @@ STORIES: list[Story] = [
         Expect([S("anon:w14", 3, ("web",))], {"quick_back": 1}),
     ),
     Story(
+        "back_after_exactly_5_seconds_is_quick",
+        [pv(0, "/list", "w14"), pv(10, "/item", "w14"), pv(15, "/list", "w14")],
+        Expect([S("anon:w14", 3, ("web",))], {"quick_back": 1}),
+    ),
+    Story(
         "back_after_5_1_seconds_is_not_quick",
         [pv(0, "/list", "w14"), pv(10, "/item", "w14"), pv(15.1, "/list", "w14")],
         Expect([S("anon:w14", 3, ("web",))]),
@@ -390,6 +519,42 @@ STORIES: list[Story] = [
             [S("c19", 1, ("web",), bounced=True), S("c19", 1, ("store",), bounced=True)],
             {"repeat_contact": 1, "bounce": 2},
             links=[("w16", "c19")],
+        ),
+    ),
+    Story(
+        "chat_then_email_on_the_same_channel_is_a_repeat_contact",
+        [
+            web(0, "support_contact", "w17", "c21", medium="chat", topic="delivery"),
+            web(2 * H, "support_contact", "w17", "c21", medium="email", topic="delivery"),
+        ],
+        Expect(
+            [S("c21", 1, ("web",), bounced=True), S("c21", 1, ("web",), bounced=True)],
+            {"repeat_contact": 1, "bounce": 2},
+            links=[("w17", "c21")],
+        ),
+    ),
+    Story(
+        "two_chats_on_the_same_channel_are_not_a_repeat_contact",
+        [
+            web(0, "support_contact", "w17", "c22", medium="chat"),
+            web(2 * H, "support_contact", "w17", "c22", medium="chat"),
+        ],
+        Expect(
+            [S("c22", 1, ("web",), bounced=True), S("c22", 1, ("web",), bounced=True)],
+            {"bounce": 2},
+            links=[("w17", "c22")],
+        ),
+    ),
+    Story(
+        "chat_then_phone_exactly_24_hours_later_is_a_repeat_contact",
+        [
+            web(0, "support_contact", "w16", "c20b", medium="chat"),
+            web(24 * H, "support_contact", "w16", "c20b", medium="phone"),
+        ],
+        Expect(
+            [S("c20b", 1, ("web",), bounced=True), S("c20b", 1, ("web",), bounced=True)],
+            {"repeat_contact": 1, "bounce": 2},
+            links=[("w16", "c20b")],
         ),
     ),
     Story(

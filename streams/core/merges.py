@@ -1,0 +1,93 @@
+"""Identity merges: an anonymous person's open visit joining the customer it turned out to be.
+
+Intuition: when a device logs in, the identity step sends a `LinkNotice` to the device's
+anonymous person. That person hands over at once whatever is still open (session, checkout
+attempt, events waiting for the watermark) in a `Handover` addressed to the customer. The
+customer's side then either merges the two sessions (one visit seen under two identities: the
+one that started first survives, and a `SessionMerge` tells storage to re-attribute the other's
+rows) or, if they are two different visits, closes the earlier one and keeps the later open.
+
+A handover is applied once: a re-delivered one (same `from_person` and `at_ms`, e.g. a consumer
+re-reading old offsets) is a no-op. Each is remembered for the dedup horizon.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+
+from streams.core import checkout as co
+from streams.core.config import JourneyConfig
+from streams.core.identity import LinkNotice
+from streams.core.person import (
+    Handover,
+    Output,
+    PersonState,
+    close_session,
+    waiting_order,
+)
+from streams.core.records import SessionMerge
+from streams.core.session import absorb
+
+
+def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | None, list[Output]]:
+    """This anonymous person's device was linked: hand over at once what is still open.
+
+    At once, not in event-time order: the customer's side can only merge what reaches it before
+    its own session closes, and the notice travels right behind the anonymous events, through
+    the same partition. Waiting events go along and are applied by the customer, in order.
+    """
+    if state is None:
+        return None, []
+    handover = Handover(
+        into_person=msg.customer_id,
+        from_person=state.person_id,
+        session=state.session,
+        checkout=state.checkout,
+        at_ms=msg.linked_at_ms,
+        pending=tuple(state.pending),
+    )
+    state.session, state.checkout, state.pending = None, None, []
+    return state, [handover]
+
+
+def on_handover(
+    state: PersonState, msg: Handover, config: JourneyConfig
+) -> tuple[PersonState, list[Output]]:
+    """Take over an anonymous person's open session, checkout attempt and waiting events."""
+    mark = (msg.from_person, msg.at_ms)
+    if mark in state.handovers:  # delivered again (a replay): applied once already
+        return state, []
+    state.handovers.append(mark)
+    out: list[Output] = []
+    for waiting in msg.pending:  # plain tuples without a person: this person's events now
+        insort(state.pending, waiting, key=waiting_order)
+    state.checkout = co.combine(state.checkout, msg.checkout)
+    incoming = msg.session
+    if incoming is None:
+        return state, out
+    incoming.person_id = state.person_id
+    s = state.session
+    if s is None:
+        state.session = incoming
+    elif (
+        incoming.last_ms + config.session_gap_ms >= s.started_ms
+        and s.last_ms + config.session_gap_ms >= incoming.started_ms
+    ):
+        # One visit seen under two identities: the session that started first survives, so
+        # the surviving id does not depend on which message arrived first.
+        ordered = sorted((s, incoming), key=lambda x: (x.started_ms, x.session_id))
+        survivor, absorbed = ordered[0], ordered[1]
+        absorb(survivor, absorbed)
+        state.session = survivor
+        if state.checkout is not None and state.checkout.session_id == absorbed.session_id:
+            state.checkout.session_id = survivor.session_id
+        out.append(
+            SessionMerge(absorbed.session_id, survivor.session_id, state.person_id, msg.at_ms)
+        )
+    else:
+        # Two different visits: the earlier one is over, the later one stays open.
+        earlier, later = (s, incoming) if s.last_ms <= incoming.last_ms else (incoming, s)
+        state.session = earlier
+        close_session(state, config, out)
+        state.session = later
+    return state, out
