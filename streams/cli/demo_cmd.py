@@ -22,13 +22,12 @@ from streams.cli.app import app
 from streams.cli.output import render_table
 from streams.clickhouse.client import connect
 from streams.clickhouse.migrations import apply_migrations
-from streams.embedded.runner import EmbeddedRunner
+from streams.embedded.wiring import embedded_runner
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.kpi import kpi_query
 from streams.queries.query import Query, run_query
 from streams.settings import load_settings
 from streams.simulate import SimulationConfig, generate, parse_incident
-from streams.sinks.clickhouse import ClickHouseSink
 
 DEMO_DATABASE = "demo"
 
@@ -48,8 +47,7 @@ def demo(
     began = time.perf_counter()
     client = connect(settings.resolved_clickhouse_dsn(), DEMO_DATABASE)
     apply_migrations(client)
-    sink = ClickHouseSink(client, batch_rows=settings.sink_batch_rows, flush_interval_s=None)
-    runner = EmbeddedRunner(sink)
+    runner = embedded_runner(client, batch_rows=settings.sink_batch_rows)
     expected = int(customers * config.sessions_per_week * days / 7 * 6.1)
     console.print(
         Panel.fit(

@@ -12,8 +12,8 @@ from rich.table import Table
 
 from schemas import TOPIC_CHANNELS
 from streams.cli.app import app
-from streams.embedded.runner import EmbeddedRunner, RunStats
-from streams.embedded.wiring import open_embedded_sink
+from streams.embedded.runner import RunStats
+from streams.embedded.wiring import open_embedded_runner
 from streams.settings import load_settings
 
 console = Console(stderr=True)
@@ -41,8 +41,7 @@ def ingest_files(
         from streams.metrics import serve_metrics
 
         serve_metrics(metrics_port)
-    with open_embedded_sink(settings) as sink:
-        runner = EmbeddedRunner(sink)
+    with open_embedded_runner(settings) as runner:
         total = sum(f.stat().st_size for f in files)
         with _progress(show_progress) as progress:
             task = progress.add_task("ingesting", total=total)

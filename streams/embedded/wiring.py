@@ -5,23 +5,67 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from clickhouse_connect.driver.client import Client
+
 from streams.clickhouse.client import connect
 from streams.clickhouse.migrations import apply_migrations
+from streams.core.pipeline import END_OF_TIME_MS, JourneyPipeline
+from streams.embedded.runner import EmbeddedRunner
 from streams.settings import Settings
 from streams.sinks.clickhouse import ClickHouseSink
 
+#: The embedded sink flushes every table at least once per hour of *event time* (besides
+#: flushing a table whenever it holds `sink_batch_rows` rows). Event time, not the wall clock:
+#: the same input is then cut into the very same batches whatever the machine's speed, so their
+#: dedup tokens make a second ingest of the same file a no-op (idempotent ingest), and a long
+#: input with quiet tables (sessions, friction, links) still writes them as it goes.
+EMBEDDED_FLUSH_INTERVAL_S = 3600.0
+
+
+class WatermarkClock:
+    """The journey pipeline's watermark (event time, seconds) as the sink's clock; None until
+    the pipeline has seen an event."""
+
+    def __init__(self) -> None:
+        self.pipeline: JourneyPipeline | None = None
+
+    def __call__(self) -> float | None:
+        if self.pipeline is None or self.pipeline.watermark_ms <= -END_OF_TIME_MS:
+            return None
+        return self.pipeline.watermark_ms / 1000
+
+
+def embedded_runner(
+    client: Client,
+    *,
+    batch_rows: int,
+    flush_interval_s: float | None = EMBEDDED_FLUSH_INTERVAL_S,
+) -> EmbeddedRunner:
+    """A runner over a batching sink flushed on size or on event time (see above)."""
+    clock = WatermarkClock()
+    sink = ClickHouseSink(
+        client, batch_rows=batch_rows, flush_interval_s=flush_interval_s, clock=clock
+    )
+    runner = EmbeddedRunner(sink)
+    clock.pipeline = runner.pipeline
+    return runner
+
 
 @contextmanager
-def open_embedded_sink(settings: Settings, database: str | None = None) -> Iterator[ClickHouseSink]:
-    """Connect to ClickHouse (chDB by default), migrate, and yield a batching sink.
-
-    Batches are cut by size only: a finite input replayed is then cut into the very same
-    batches, whose dedup tokens make the second run a no-op (idempotent ingest).
-    """
+def open_embedded_runner(
+    settings: Settings,
+    database: str | None = None,
+    *,
+    flush_interval_s: float | None = EMBEDDED_FLUSH_INTERVAL_S,
+) -> Iterator[EmbeddedRunner]:
+    """Connect to ClickHouse (chDB by default), migrate, and yield a runner whose sink flushes
+    on size or every `flush_interval_s` of event time (None: size only)."""
     client = connect(settings.resolved_clickhouse_dsn(), database)
     apply_migrations(client)
-    sink = ClickHouseSink(client, batch_rows=settings.sink_batch_rows, flush_interval_s=None)
+    runner = embedded_runner(
+        client, batch_rows=settings.sink_batch_rows, flush_interval_s=flush_interval_s
+    )
     try:
-        yield sink
+        yield runner
     finally:
-        sink.close()
+        runner.sink.close()

@@ -3,8 +3,11 @@
 Intuition: a batch is identified by the ids it contains, and that identity travels with the
 insert as `insert_deduplication_token`. If a flush is retried after a timeout, or the same input
 is replayed and cut into the same batches, ClickHouse drops the repeat. Batches are cut by size
-(and, in streaming mode, by time); with size-only cutting a replay of the same input produces
-exactly the same batches. Failed inserts are retried with exponential backoff; the buffer is
+and by time: every table is flushed when `flush_interval_s` has passed on the sink's clock since
+the last flush. The clock is injectable: the embedded runner drives it with event time (the
+journey watermark), so a replay of the same input is cut into exactly the same batches; with a
+wall clock, a replay may be cut differently and ReplacingMergeTree collapses what the tokens
+miss. Failed inserts are retried with exponential backoff; the buffer is
 kept until the insert succeeds, so nothing is lost, and `SinkError` is raised after the last try.
 """
 
@@ -255,7 +258,7 @@ class ClickHouseSink:
         batch_rows: int = 50_000,
         flush_interval_s: float | None = 2.0,
         retry: RetryPolicy | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float | None] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
@@ -265,7 +268,8 @@ class ClickHouseSink:
         self._clock, self._sleep = clock, sleep
         self._rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in COLUMNS}
         self._ids: dict[str, list[str]] = {t: [] for t in COLUMNS}
-        self._last_flush = clock()
+        # Set on the first clock reading (a clock may have no time yet: it returns None).
+        self._last_flush: float | None = None
 
     @property
     def buffered(self) -> int:
@@ -302,10 +306,16 @@ class ClickHouseSink:
         self.flush()
 
     def _maybe_flush_on_time(self) -> None:
-        if (
-            self.flush_interval_s is not None
-            and self._clock() - self._last_flush >= self.flush_interval_s
-        ):
+        """Flush every table once `flush_interval_s` has passed since the last flush (or since
+        the clock's first reading)."""
+        if self.flush_interval_s is None:
+            return
+        now = self._clock()
+        if now is None:
+            return
+        if self._last_flush is None:
+            self._last_flush = now
+        elif now - self._last_flush >= self.flush_interval_s:
             self.flush()
 
     def _flush_table(self, table: str) -> int:

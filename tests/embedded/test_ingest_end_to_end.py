@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from clickhouse_connect.driver.client import Client
 
 from schemas import Event, decode
 from streams.embedded.runner import EmbeddedRunner
+from streams.embedded.wiring import EMBEDDED_FLUSH_INTERVAL_S, embedded_runner
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_rows
 from streams.queries.query import run_query
 from streams.simulate import SimulationConfig, write_ingest_file
@@ -136,32 +138,62 @@ def test_tables_match_an_independent_computation(tmp_path: Path, ch: Client) -> 
     assert [r.persons for r in rows] == [sum(v >= k for v in levels.values()) for k in range(1, 5)]
 
 
+TABLES = [
+    "events",
+    "sessions",
+    "friction",
+    "identity_links",
+    "session_merges",
+    "minute_aggregates",
+    "rejected_events",
+]
+
+
+def snapshot(ch: Client) -> dict[str, object]:
+    """Row count and a hash of every stored row (received_at aside), per table."""
+    return {
+        t: ch.query(
+            f"SELECT count(), cityHash64(groupArraySorted(100000)(cityHash64(*))) FROM (SELECT * EXCEPT received_at FROM {t})"
+            if t in ("events", "rejected_events")
+            else f"SELECT count(), cityHash64(groupArraySorted(100000)(cityHash64(*))) FROM {t}"
+        ).result_rows[0]
+        for t in TABLES
+    }
+
+
 def test_ingesting_the_same_file_twice_changes_nothing(tmp_path: Path, ch: Client) -> None:
     path = simulate(tmp_path)
-    tables = [
-        "events",
-        "sessions",
-        "friction",
-        "identity_links",
-        "session_merges",
-        "minute_aggregates",
-        "rejected_events",
-    ]
-
-    def snapshot() -> dict[str, object]:
-        return {
-            t: ch.query(
-                f"SELECT count(), cityHash64(groupArraySorted(100000)(cityHash64(*))) FROM (SELECT * EXCEPT received_at FROM {t})"
-                if t in ("events", "rejected_events")
-                else f"SELECT count(), cityHash64(groupArraySorted(100000)(cityHash64(*))) FROM {t}"
-            ).result_rows[0]
-            for t in tables
-        }
-
     ingest(path, ch)
-    first = snapshot()
+    first = snapshot(ch)
     ingest(path, ch)
-    assert snapshot() == first
+    assert snapshot(ch) == first
+
+
+def test_the_embedded_event_time_flush_cuts_a_replay_the_same_way(
+    tmp_path: Path, ch: Client
+) -> None:
+    """The embedded default flushes every table once per hour of event time, besides size: a
+    replay is cut at the same points, so the tokens drop it and the tables do not change."""
+    path = simulate(tmp_path)
+    snapshots, flushes = [], []
+    for _ in range(2):
+        runner = embedded_runner(ch, batch_rows=50_000)
+        assert runner.sink.flush_interval_s == EMBEDDED_FLUSH_INTERVAL_S  # type: ignore[attr-defined]
+        runner.sink.flush = counting(runner.sink.flush, flushes)  # type: ignore[method-assign]
+        with path.open("rb") as fh:
+            runner.feed_lines(fh, source=f"file:{path.name}")
+        runner.finish()
+        snapshots.append(snapshot(ch))
+    assert snapshots[0] == snapshots[1]
+    assert len(flushes) > 2 * 30  # two days of events: about one flush per hour of event time
+
+
+def counting(flush: Callable[[], object], calls: list[int]) -> Callable[[], object]:
+    def wrapped() -> object:
+        calls.append(1)
+        return flush()
+
+    return wrapped
 
 
 BAD_LINES = [

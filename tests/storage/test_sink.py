@@ -156,6 +156,58 @@ def test_batches_are_cut_by_size(ch: Client) -> None:
     assert sink.buffered == 0
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now: float | None = None
+
+    def __call__(self) -> float | None:
+        return self.now
+
+
+def test_every_table_is_flushed_when_the_interval_has_passed(ch: Client) -> None:
+    clock = FakeClock()
+    sink = ClickHouseSink(ch, batch_rows=1000, flush_interval_s=2.0, clock=clock)
+    rejection = RejectedInput(
+        Rejection(RejectReason.INVALID_JSON, "not JSON", None, "clickstream", b"{", None, None),
+        "file:a.jsonl",
+        1,
+        T0,
+    )
+    sink.add(records()[:1])  # the clock has no time yet: nothing can be due
+    clock.now = 100.0
+    sink.add(records()[1:3])  # first reading: the interval starts here
+    clock.now = 101.9
+    sink.add(records()[3:5])
+    sink.add_rejections([rejection])
+    assert sum(counts(ch).values()) == 0 and sink.buffered == 6
+    clock.now = 102.0  # 2 s after the first reading: every table goes out
+    sink.add(records()[5:])
+    assert counts(ch) == {
+        "events": 2,
+        "sessions": 1,
+        "friction": 1,
+        "identity_links": 1,
+        "session_merges": 1,
+        "minute_aggregates": 1,
+        "rejected_events": 1,
+    }
+    assert sink.buffered == 0
+    clock.now = 103.9  # the next interval counts from that flush
+    sink.add(records()[:1])
+    assert sink.buffered == 1
+    clock.now = 104.0
+    sink.add_rejections([])  # adding nothing still lets a due flush happen
+    assert sink.buffered == 0
+
+
+def test_without_an_interval_only_size_and_explicit_flushes_write(ch: Client) -> None:
+    clock = FakeClock()
+    sink = ClickHouseSink(ch, batch_rows=1000, flush_interval_s=None, clock=clock)
+    for clock.now in (0.0, 1e6, 1e9):
+        sink.add(records()[:2])
+    assert counts(ch)["events"] == 0 and sink.buffered == 6
+
+
 def test_rejections_are_stored_with_raw_bytes(ch: Client) -> None:
     raw = b'{"event_id": "x", "event_type": 3}'
     rejection = Rejection(
