@@ -12,14 +12,21 @@ import orjson
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from schemas import Event, decode
+from schemas import Event, Rejection, decode
 from streams.embedded.runner import EmbeddedRunner
 from streams.embedded.wiring import EMBEDDED_FLUSH_INTERVAL_S, embedded_runner
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_rows
 from streams.queries.query import run_query
-from streams.simulate import SimulationConfig, write_ingest_file
+from streams.simulate import SimulationConfig, parse_incident, write_ingest_file
+from streams.simulate.config import DEFAULT_START
 from streams.sinks.clickhouse import ClickHouseSink
-from tests.embedded.oracle import OracleEvent, key, sessions_of
+from tests.embedded.oracle import (
+    OracleEvent,
+    events_per_minute,
+    key,
+    sessions_of,
+    signals_of,
+)
 from tests.queries.funnel_oracle import reference_levels
 
 pytestmark = pytest.mark.integration
@@ -62,6 +69,48 @@ def valid_events(path: Path) -> list[Event]:
     return out
 
 
+def oracle_event(ev: Event, person: str) -> OracleEvent:
+    props = ev.properties
+    results = props.get("results_count")
+    return OracleEvent(
+        ev.event_id,
+        ev.event_type,
+        ev.ts_ms,
+        person,
+        results if isinstance(results, int) else None,
+        ev.channel.value,
+        ev.device_id,
+        props.get("element"),
+        props.get("medium"),
+    )
+
+
+def rejections_by_reason(path: Path) -> Counter[str]:
+    """The ingest format (README): a line that is not JSON, not an object, without a string
+    topic or without a value is rejected whole; otherwise each rejection of its value counts."""
+    out: Counter[str] = Counter()
+    now = datetime.fromtimestamp(NOW, UTC)
+    for line in path.read_bytes().splitlines():
+        if not line.strip():
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            out["invalid_json"] += 1
+            continue
+        if not isinstance(doc, dict):
+            out["not_an_object"] += 1
+        elif "topic" not in doc or "value" not in doc:
+            out["missing_field"] += 1
+        elif not isinstance(doc["topic"], str):
+            out["wrong_type"] += 1
+        else:
+            for result in decode(orjson.dumps(doc["value"]), doc["topic"], now=now):
+                if isinstance(result, Rejection):
+                    out[str(result.reason)] += 1
+    return out
+
+
 def resolved_person(ev: Event, links: dict[str, list[tuple[int, str]]]) -> str:
     """The identity rule, re-implemented from its definition (README, 'People')."""
     if ev.customer_id:
@@ -78,8 +127,10 @@ def resolved_person(ev: Event, links: dict[str, list[tuple[int, str]]]) -> str:
 
 
 def test_tables_match_an_independent_computation(tmp_path: Path, ch: Client) -> None:
-    # No late arrivals: the batch oracle has no notion of "late".
-    path = simulate(tmp_path, jitter_rate=0.0, late_rate=0.0)
+    # No late arrivals: the batch oracle has no notion of "late". A payment outage so that
+    # payment failures occur at this small scale.
+    outage = parse_incident("payment_outage:+1d10h:+1d16h", DEFAULT_START)
+    path = simulate(tmp_path, jitter_rate=0.0, late_rate=0.0, incidents=(outage,))
     runner = ingest(path, ch)
     events = valid_events(path)
     # every valid event stored once; every bad input rejected with a reason
@@ -105,23 +156,34 @@ def test_tables_match_an_independent_computation(tmp_path: Path, ch: Client) -> 
     stored_pairs = set(ch.query("SELECT device_id, customer_id FROM identity_links").result_rows)
     assert stored_pairs == {(d, c) for d, ls in links.items() for _, c in ls}
     # sessions, re-derived per resolved person by gap and cap
-    oracle = sessions_of(
-        [
-            OracleEvent(ev.event_id, ev.event_type, ev.ts_ms, resolved_person(ev, links))
-            for ev in events
-        ]
-    )
+    oracle_events = [oracle_event(ev, resolved_person(ev, links)) for ev in events]
+    oracle = sessions_of(oracle_events)
     stored = ch.query(
         "SELECT resolved_person_id, toUnixTimestamp64Milli(started_at), toUnixTimestamp64Milli(ended_at), "
         "events, views, bounced, converted FROM sessions_resolved"
     ).result_rows
     assert len(oracle) > 300
     assert Counter(map(tuple, stored)) == Counter(map(key, oracle))
-    # bounce signals = bounced sessions; cart abandonments re-derived from the events
+    # every signal type but quick_back, re-derived from its definition (README), per type
     signals = dict(
         ch.query("SELECT type, uniqExact(signal_id) FROM friction GROUP BY type").result_rows
     )
+    expected_signals = signals_of(oracle_events)
+    assert {t: n for t, n in signals.items() if t != "quick_back"} == dict(expected_signals)
     assert signals["bounce"] == sum(s.bounced for s in oracle) > 50
+    # not vacuous: each of the ten re-derived types occurs in this input
+    assert len(expected_signals) == 10 and min(expected_signals.values()) >= 2, expected_signals
+    # per-minute events by channel and type = a count over the valid events
+    per_minute = ch.query(
+        "SELECT toUnixTimestamp(minute) * 1000, channel, key, count FROM events_per_minute "
+        "WHERE metric = 'events'"
+    ).result_rows
+    assert {(m, c, k): n for m, c, k, n in per_minute} == dict(events_per_minute(oracle_events))
+    # rejections per reason = the ingest format's rules applied to the raw file
+    rejected = dict(
+        ch.query("SELECT reason, count() FROM rejected_events GROUP BY reason").result_rows
+    )
+    assert rejected == dict(rejections_by_reason(path)) == dict(stats.rejected)
     # funnel counts = the reference funnel over the same events and persons
     steps = ["view_item", "add_to_cart", "begin_checkout", "purchase"]
     start = datetime(2026, 11, 2, tzinfo=UTC)
