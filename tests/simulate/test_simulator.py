@@ -176,3 +176,47 @@ def test_incident_specs(
 def test_bad_incident_specs_are_explained(text: str) -> None:
     with pytest.raises(SimulationError):
         parse_incident(text, datetime(2026, 11, 2, tzinfo=UTC))
+
+
+def test_every_friction_story_fires_when_ingested() -> None:
+    """The simulated traffic holds every friction story: run through decode and the journey
+    core, each of the eleven signal types fires, and some web checkouts end with a store
+    purchase (abandon online, buy in store)."""
+    from schemas import Event, decode
+    from streams.core.pipeline import JourneyPipeline
+    from streams.core.records import FrictionSignal
+
+    outage = parse_incident("payment_outage:+1d10h:+1d16h", DEFAULT_START)
+    pipeline = JourneyPipeline()
+    records = []
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    for msg in generate(SimulationConfig(customers=500, days=3, seed=7, incidents=(outage,))):
+        value = msg.payload if isinstance(msg.payload, bytes) else orjson.dumps(msg.payload)
+        for result in decode(value, msg.topic, now=now):
+            if isinstance(result, Event):
+                records.extend(pipeline.process(result))
+    records.extend(pipeline.finish())
+    signals = [r for r in records if isinstance(r, FrictionSignal)]
+    fired = Counter(s.type for s in signals)
+    for signal_type in (
+        "bounce",
+        "quick_back",
+        "cart_abandoned",
+        "checkout_abandoned",
+        "channel_switch",
+        "checkout_loop",
+        "payment_failure",
+        "search_frustration",
+        "rage_click",
+        "error_hit",
+        "repeat_contact",
+    ):
+        assert fired[signal_type] > 0, (signal_type, fired)
+    web_to_store = [
+        s
+        for s in signals
+        if s.type == "channel_switch"
+        and s.details["checkout_channel"] == "web"
+        and s.details["purchase_channel"] == "store"
+    ]
+    assert web_to_store, "journeys that abandon a web checkout and buy in store"
