@@ -234,13 +234,15 @@ def test_ingesting_the_same_file_twice_changes_nothing(tmp_path: Path, ch: Clien
 def test_the_embedded_event_time_flush_cuts_a_replay_the_same_way(
     tmp_path: Path, ch: Client
 ) -> None:
-    """The embedded default flushes every table once per hour of event time, besides size: a
-    replay is cut at the same points, so the tokens drop it and the tables do not change."""
+    """The embedded sink flushes every table on event time, besides size (by default once per
+    day; here every hour to cut many batches): a replay is cut at the same points, so the
+    tokens drop it and the tables do not change."""
     path = simulate(tmp_path)
+    default = embedded_runner(ch, batch_rows=50_000)
+    assert default.sink.flush_interval_s == EMBEDDED_FLUSH_INTERVAL_S == 86_400  # type: ignore[attr-defined]
     snapshots, flushes = [], []
     for _ in range(2):
-        runner = embedded_runner(ch, batch_rows=50_000)
-        assert runner.sink.flush_interval_s == EMBEDDED_FLUSH_INTERVAL_S  # type: ignore[attr-defined]
+        runner = embedded_runner(ch, batch_rows=50_000, flush_interval_s=3600)
         runner.sink.flush = counting(runner.sink.flush, flushes)  # type: ignore[method-assign]
         with path.open("rb") as fh:
             runner.feed_lines(fh, source=f"file:{path.name}")
