@@ -191,3 +191,60 @@ def test_breakdown_filters_entry_range_and_strict_order(ch: Client) -> None:
     assert [
         r.persons for r in funnel_rows(purchase_first, run_query(ch, funnel_query(purchase_first)))
     ] == [2, 1, 0]
+
+
+@pytest.mark.integration
+def test_breakdown_by_a_property_on_chdb(ch: Client) -> None:
+    """The breakdown value is the property of the person's first entry event in the range."""
+    store(
+        ch,
+        [
+            # p1 enters from the newsletter, comes back from an ad, buys: counted as newsletter
+            row("a1", "p1", T0, "page_view", props={"utm_source": "newsletter"}),
+            row("a2", "p1", T0 + 60_000, "page_view", props={"utm_source": "ads"}),
+            row("a3", "p1", T0 + 120_000, "purchase"),
+            row("b1", "p2", T0, "page_view", props={"utm_source": "ads"}),
+            row("c1", "p3", T0, "page_view", props={"utm_source": "ads"}),
+            row("c2", "p3", T0 + 90_000, "purchase"),
+            row("d1", "p4", T0, "page_view"),  # no utm_source: ''
+            # entered before the range with another source: the first entry *in the range* counts
+            row("e0", "p5", T0 - 3600_000, "page_view", props={"utm_source": "ads"}),
+            row("e1", "p5", T0 + 10_000, "page_view", props={"utm_source": "newsletter"}),
+        ],
+    )
+    funnel = spec(["page_view", "purchase"], breakdown="property:utm_source")
+    rows = funnel_rows(funnel, run_query(ch, funnel_query(funnel)))
+    assert {(r.breakdown, r.step, r.persons) for r in rows} == {
+        ("newsletter", 1, 2),
+        ("newsletter", 2, 1),
+        ("ads", 1, 2),
+        ("ads", 2, 1),
+        ("", 1, 1),
+        ("", 2, 0),
+    }
+
+
+@pytest.mark.integration
+def test_the_to_bound_applies_to_the_entry_only(ch: Client) -> None:
+    """`--to` is exclusive on the entry step; later steps may fall after it, within the window."""
+    end = TO  # T0 + 1 day
+    end_ms = T0 + 86_400_000
+    store(
+        ch,
+        [
+            # enters 1 ms before --to, buys 30 min after it: counted, converted
+            row("a1", "p1", end_ms - 1, "view_item"),
+            row("a2", "p1", end_ms + 1_800_000, "purchase"),
+            # enters exactly at --to: not counted at all
+            row("b1", "p2", end_ms, "view_item"),
+            row("b2", "p2", end_ms + 60_000, "purchase"),
+            # enters before --to, buys after the window: entered, not converted
+            row("c1", "p3", end_ms - 60_000, "view_item"),
+            row("c2", "p3", end_ms - 60_000 + 3600_000 + 1, "purchase"),
+        ],
+    )
+    funnel = FunnelSpec((Step("view_item"), Step("purchase")), 3600, FROM, end)
+    rows = funnel_rows(funnel, run_query(ch, funnel_query(funnel)))
+    assert [r.persons for r in rows] == [2, 1]
+    earlier = FunnelSpec((Step("view_item"), Step("purchase")), 3600, FROM, end - (TO - FROM) / 2)
+    assert funnel_rows(earlier, run_query(ch, funnel_query(earlier))) == []  # nobody entered
