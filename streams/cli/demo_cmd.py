@@ -34,15 +34,17 @@ DEMO_DATABASE = "demo"
 
 @app.command()
 def demo(
-    customers: Annotated[int, typer.Option(min=10)] = 5_000,
-    days: Annotated[float, typer.Option(min=1)] = 7.0,
-    seed: Annotated[int, typer.Option()] = 42,
+    customers: Annotated[int, typer.Option(min=10, help="Simulated customers.")] = 5_000,
+    days: Annotated[float, typer.Option(min=1, help="Simulated days.")] = 7.0,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same traffic).")] = 42,
 ) -> None:
     """Simulate a week of traffic with a payment outage, process it, print the reports."""
     console = Console() if Console().is_terminal else Console(width=150)
     settings = load_settings()
     start = SimulationConfig().start
-    outage = parse_incident("payment_outage:+3d18h:+3d22h", start)
+    # Thursday evening of the demo week (or the last simulated day of a shorter run).
+    outage_day = min(3, max(int(days) - 1, 0))
+    outage = parse_incident(f"payment_outage:+{outage_day}d18h:+{outage_day}d22h", start)
     config = SimulationConfig(customers=customers, days=days, seed=seed, incidents=(outage,))
     began = time.perf_counter()
     client = connect(settings.resolved_clickhouse_dsn(), DEMO_DATABASE)

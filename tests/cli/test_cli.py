@@ -164,3 +164,37 @@ def test_ingest_bare_events_with_topic(tmp_path: Path) -> None:
     assert [r[4].encode() for r in rejected] == [array, b"not json {", b'"a string"']
     result = runner.invoke(app, ["ingest", "--topic", "pageviews", str(path)])
     assert result.exit_code == 2 and "unknown topic" in result.output
+
+
+@pytest.mark.slow
+def test_demo_prints_the_reports_and_the_incident_day_stands_out() -> None:
+    """`parcours demo` at reduced scale: every report prints, and the payment outage's day has
+    far more payment failures than any other day."""
+    from datetime import date
+
+    from streams.cli.demo_cmd import DEMO_DATABASE
+    from streams.clickhouse.client import connect
+    from streams.settings import load_settings
+
+    result = runner.invoke(app, ["demo", "--customers", "400", "--days", "5", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    for title in (
+        "Parcours demo",
+        "Funnel view_item → purchase",
+        "Conversion per channel",
+        "Bounce rate of the top landing pages",
+        "Cart and checkout abandonment by device type",
+        "Checkouts started online, finished in store",
+        "Friction per day (the payment outage was on Thu 05 Nov)",
+        "Query the data further",
+    ):
+        assert title in result.output, title
+    client = connect(load_settings().resolved_clickhouse_dsn(), DEMO_DATABASE)
+    per_day = dict(
+        client.query(
+            "SELECT toDate(occurred_at) AS day, uniqExact(signal_id) FROM friction "
+            "WHERE type = 'payment_failure' GROUP BY day"
+        ).result_rows
+    )
+    incident = per_day.pop(date(2026, 11, 5))
+    assert incident > 3 * max(per_day.values(), default=0) and incident >= 5, (incident, per_day)
