@@ -79,11 +79,13 @@ def total(metrics: dict[str, float], prefix: str) -> float:
 
 
 def start_worker(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    """A worker whose log goes to `<tmp>/worker-<port>.log` (shown when it does not finish)."""
+    log = Path(env["PARCOURS_CLICKHOUSE_DSN"].removeprefix("chdb://")).parent / f"worker-{port}.log"
     return subprocess.Popen(
-        [*PARCOURS, "worker", "--web-port", str(port)],
+        [*PARCOURS, "worker", "--web-port", str(port), "--loglevel", "info"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("a"),
         text=True,
         start_new_session=True,
     )
@@ -95,7 +97,9 @@ def stop(worker: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
     worker.wait(60)
 
 
-def wait_for(port: int, done: object, timeout: float = 240) -> dict[str, float]:
+def wait_for(
+    port: int, done: object, timeout: float = 240, log: Path | None = None
+) -> dict[str, float]:
     """Scrape a worker until `done(metrics)` holds; returns the last scrape."""
     deadline = time.monotonic() + timeout
     metrics: dict[str, float] = {}
@@ -107,7 +111,8 @@ def wait_for(port: int, done: object, timeout: float = 240) -> dict[str, float]:
             continue
         if done(metrics):  # type: ignore[operator]
             return metrics
-    raise AssertionError(f"the worker on :{port} did not get there: {metrics}")
+    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+    raise AssertionError(f"the worker on :{port} did not get there: {metrics}\n{tail}")
 
 
 def drained(metrics: dict[str, float]) -> bool:
@@ -153,7 +158,11 @@ def assert_same_as_embedded(env: dict[str, str], ch: Client) -> dict[str, Rows]:
     for name, sql in CONTENTS.items():
         expected = [tuple(_plain(v) for v in r) for r in ch.query(sql).result_rows]
         streamed[name] = query(env, sql)
-        assert streamed[name] == expected, f"{name} differs from the embedded runner"
+        missing = sorted(set(expected) - set(streamed[name]), key=str)[:5]
+        extra = sorted(set(streamed[name]) - set(expected), key=str)[:5]
+        assert streamed[name] == expected, (
+            f"{name} differs from the embedded runner: missing {missing}, extra {extra}"
+        )
     # and the shipped counting patterns show each id once
     for table, key in (("events", "event_id"), ("sessions", "session_id")):
         [(n,)] = query(env, f"SELECT uniqExact({key}) FROM {table}")
