@@ -1,7 +1,8 @@
 """JSON Schema files of the contract, for producers written in other languages.
 
-One file for the envelope, one per canonical event type (its `properties`), and an index. The
-output is deterministic (sorted keys, two-space indent, trailing newline) so the committed
+One file for the envelope, one per canonical event type (its `properties`), one per topic (a
+message on that topic: one event or a non-empty array, with `device_id` required on the web and
+app topics), and an index. The output is deterministic (sorted keys, two-space indent, trailing newline) so the committed
 copies in `schemas/json/` can be compared byte for byte with freshly generated ones.
 """
 
@@ -15,7 +16,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.errors import ExportError
-from schemas.event import TOPIC_CHANNELS
+from schemas.event import TOPIC_CHANNELS, Channel
 from schemas.properties import CANONICAL, IDENTIFYING_TYPES
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -55,6 +56,39 @@ def _dump(document: dict[str, Any]) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
+#: Channels whose events must name their device (web cookie, app install).
+DEVICE_REQUIRED = frozenset({Channel.WEB, Channel.APP})
+
+
+def _topic_schema(topic: str, channel: Channel, envelope: dict[str, Any]) -> dict[str, Any]:
+    """A message value on `topic`: one event, or a JSON array of at least one event."""
+    event = {k: v for k, v in envelope.items() if k not in ("$schema", "$id")}
+    event["properties"] = dict(event["properties"])
+    if channel in DEVICE_REQUIRED:
+        event["properties"]["device_id"] = {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "description": f"Required on {topic}.",
+            "title": "Device Id",
+        }
+        event["required"] = sorted({*event["required"], "device_id"})
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "$id": f"parcours-{topic}-message-v1.json",
+        "title": f"{topic} message",
+        "description": (
+            f"A Kafka message value on `{topic}` (channel `{channel.value}`): one event, or a "
+            "JSON array of events (each validated on its own)."
+        ),
+        "$defs": {"event": event},
+        "oneOf": [
+            {"$ref": "#/$defs/event"},
+            {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/event"}},
+        ],
+    }
+
+
 def json_schemas() -> dict[str, bytes]:
     """File name -> content of every schema file."""
     files: dict[str, bytes] = {}
@@ -76,6 +110,11 @@ def json_schemas() -> dict[str, bytes]:
         name = f"properties/{event_type}.json"
         files[name] = _dump(schema)
         index["event_types"][event_type] = name
+    index["topic_schemas"] = {}
+    for topic, channel in sorted(TOPIC_CHANNELS.items()):
+        name = f"topics/{topic}.json"
+        files[name] = _dump(_topic_schema(topic, channel, envelope))
+        index["topic_schemas"][topic] = name
     files["index.json"] = _dump(index)
     return files
 
