@@ -73,6 +73,11 @@ class JourneyPartition:
     touched_minutes: set[int] = field(default_factory=set)
     #: Whether anything changed since the last checkpoint (offsets, aggregates, watermark).
     changed: bool = False
+    #: The other journey partitions' input watermarks (streams/worker/journey_stage.py).
+    peers: WatermarkTracker = field(default_factory=WatermarkTracker)
+    #: This partition's input watermark as last broadcast, and when (wall clock).
+    told_wm: int = -(2**62)
+    told_at: float = 0.0
 
 
 def aggregates_meta(state: AggregateState) -> dict[str, Any]:
@@ -141,6 +146,7 @@ def partition_to_dict(part: JourneyPartition) -> dict[str, Any]:
         "advanced_to": part.advanced_to,
         "aggregates": aggregates_meta(part.aggregates),
         "tracker": tracker_to_dict(part.tracker),
+        "peers": tracker_to_dict(part.peers),
     }
 
 
@@ -153,4 +159,5 @@ def partition_from_dict(
         aggregates=aggregates_from_parts(data["aggregates"], minutes),
         applied=data["applied"],
         advanced_to=data["advanced_to"],
+        peers=tracker_from_dict(data["peers"], now_s) if "peers" in data else WatermarkTracker(),
     )

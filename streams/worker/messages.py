@@ -1,8 +1,9 @@
 """Wire formats of the internal topics and the dead-letter topic.
 
-`parcours-journey` carries journey-step inputs keyed by person (JSON, see streams.core.codec),
-plus the upstream partition and its watermark. `parcours-records` carries the core's output
-records and rejected inputs, for the sink stage. `parcours-dlq` carries each rejected input's
+`parcours-journey` carries journey-step inputs partitioned by person (JSON, see
+streams.core.codec) with the upstream partition and its watermark; `parcours-records` carries the
+core's output records and rejected inputs, for the sink stage. Both are packed, one JSON array per
+batch and partition (streams/worker/outbox.py). `parcours-dlq` carries each rejected input's
 original bytes with Kafka Connect-style error headers, so existing DLQ tooling reads it.
 """
 
@@ -58,8 +59,15 @@ def record_to_bytes(record: Record) -> bytes:
     return orjson.dumps(record_to_dict(record))
 
 
-def output_from_bytes(value: bytes) -> Record | RejectedInput:
-    data: dict[str, Any] = orjson.loads(value)
+def outputs_from_bytes(value: bytes) -> list[Record | RejectedInput]:
+    """A records-topic message: one output, or a JSON array of them (a worker's packed batch)."""
+    data = orjson.loads(value)
+    if isinstance(data, list):
+        return [_output(item) for item in data]
+    return [_output(data)]
+
+
+def _output(data: dict[str, Any]) -> Record | RejectedInput:
     if data.get("kind") == "RejectedInput":
         rejection = Rejection(
             RejectReason(data["reason"]),

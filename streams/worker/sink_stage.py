@@ -25,7 +25,7 @@ from streams.clickhouse.errors import SinkError
 from streams.core.records import EventRow, Record
 from streams.sinks.base import RejectedInput
 from streams.sinks.clickhouse import ClickHouseSink
-from streams.worker.messages import output_from_bytes
+from streams.worker.messages import outputs_from_bytes
 
 
 @dataclass
@@ -96,11 +96,11 @@ class SinkStage:
         records: list[Record] = []
         rejected: list[RejectedInput] = []
         for m in messages:
-            item = output_from_bytes(m.value())  # type: ignore[attr-defined]
-            if isinstance(item, RejectedInput):
-                rejected.append(item)
-            else:
-                records.append(item)
+            for item in outputs_from_bytes(m.value()):  # type: ignore[attr-defined]
+                if isinstance(item, RejectedInput):
+                    rejected.append(item)
+                else:
+                    records.append(item)
         self.sink.add(records)
         self.sink.add_rejections(rejected)
         while True:

@@ -1,0 +1,190 @@
+"""The identify stage: decode input messages and resolve identity, keyed by device.
+
+Intuition: the input topics are keyed by device, so every event of a device reaches the same
+stage instance, which holds that device's link history (table `devices`). Each valid event
+leaves routed to its person on the journey topic; each rejection goes to the dead-letter topic
+with its original bytes. Journey inputs are packed per journey partition (streams/worker/
+outbox.py), so the person key decides the partition here, not Kafka's partitioner.
+
+Watermarks: an input partition's watermark is its newest event time minus the grace period.
+It rides on every journey input and, at the end of each batch, is broadcast to *every* journey
+partition (an item `{"kind": "watermark"}` after the batch's inputs): a journey partition that
+received nothing from this input partition for a while still learns that time has passed, so
+it need not wait until the input partition counts as idle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from schemas import Event, Rejection, RejectReason, decode
+from streams import metrics
+from streams.core.codec import device_from_dict, device_to_dict, message_to_dict
+from streams.core.config import JourneyConfig
+from streams.core.identity import (
+    DeviceIdentity,
+    Duplicate,
+    LinkNotice,
+    Routed,
+    identity_step,
+    prune_device,
+)
+from streams.core.records import IdentityLink
+from streams.sinks.base import RejectedInput
+from streams.worker.messages import dlq_headers, record_to_bytes, rejected_to_bytes
+from streams.worker.outbox import Outbox, PartitionedTopic
+
+#: Positions along an input partition: offset * 65536 + index in the message's JSON array.
+ARRAY_SLOTS = 65536
+
+
+@dataclass
+class Wiring:
+    """What the stages send to and store in (Faust objects, typed loosely on purpose)."""
+
+    app: Any
+    journey_topic: PartitionedTopic
+    records_topic: PartitionedTopic
+    dlq_topic: Any
+    partitions: int
+    config: JourneyConfig
+    partition_of: Any  # person or device key -> partition, as the producer's partitioner
+
+
+def processing_failure(exc: Exception, message: Any, event_id: str | None) -> Rejection:
+    """An exception while processing one input: that input goes to the DLQ, the stream goes on."""
+    return Rejection(
+        RejectReason.INVALID_VALUE,
+        f"processing failed: {exc!r}",
+        None,
+        message.topic,
+        message.value,
+        None,
+        event_id,
+    )
+
+
+async def reject(
+    wiring: Wiring, outbox: Outbox, rejection: Rejection, message: Any, error: str = ""
+) -> None:
+    """To the dead-letter topic (original bytes, Connect-style headers) and `rejected_events`."""
+    metrics.EVENTS_REJECTED.labels(message.topic, str(rejection.reason)).inc()
+    metrics.DLQ_MESSAGES.labels(message.topic, str(rejection.reason)).inc()
+    headers = dlq_headers(rejection, message.topic, message.partition, message.offset, error)
+    await wiring.dlq_topic.send(key=message.key, value=message.value, headers=headers)
+    item = RejectedInput(
+        rejection,
+        f"kafka:{message.topic}/{message.partition}",
+        message.offset,
+        int(message.timestamp * 1000),
+    )
+    outbox.add(wiring.records_topic, message.partition % wiring.partitions, rejected_to_bytes(item))
+
+
+class IdentifyStage:
+    def __init__(self, wiring: Wiring, devices: Any, topic_map: dict[str, str]) -> None:
+        self.w = wiring
+        self.devices = devices
+        self.topic_map = topic_map
+        #: input partition ("topic/partition") -> newest event time seen
+        self.newest: dict[str, int] = {}
+        #: device -> the input partition whose changelog holds it (to forget it on revocation)
+        self.device_partition: dict[str, int] = {}
+
+    def device_state(self, device_id: str) -> DeviceIdentity | None:
+        stored = self.devices.data.get(device_id)
+        if isinstance(stored, dict):
+            stored = device_from_dict(stored)
+            self.devices.data[device_id] = stored
+        return stored
+
+    async def process(self, batch: list[Any]) -> None:
+        outbox = Outbox()
+        dirty: dict[str, tuple[int, str]] = {}
+        sources: set[str] = set()
+        for event in batch:
+            message = event.message
+            metrics.EVENTS_CONSUMED.labels(message.topic).inc()
+            canonical = self.topic_map.get(message.topic, message.topic)
+            for index, result in enumerate(decode(message.value, canonical)):
+                if isinstance(result, Rejection):
+                    await reject(self.w, outbox, result, message)
+                    continue
+                try:
+                    self._one(result, message, index, dirty, outbox)
+                    sources.add(f"{message.topic}/{message.partition}")
+                except Exception as exc:  # one bad event must never stop the stream
+                    failure = processing_failure(exc, message, result.event_id)
+                    await reject(self.w, outbox, failure, message, repr(exc))
+        for source in sorted(sources):
+            tell = orjson.dumps({"kind": "watermark", "src": source, "wm": self._watermark(source)})
+            for q in range(self.w.partitions):
+                outbox.add(self.w.journey_topic, q, tell)
+        await outbox.send()
+        await self.w.app.producer.flush()  # outputs acknowledged before any state is written
+        self._write_states(dirty)
+
+    def _watermark(self, source: str) -> int:
+        return self.newest[source] - self.w.config.grace_ms
+
+    def _one(
+        self,
+        ev: Event,
+        message: Any,
+        index: int,
+        dirty: dict[str, tuple[int, str]],
+        outbox: Outbox,
+    ) -> None:
+        source = f"{message.topic}/{message.partition}"
+        self.newest[source] = max(self.newest.get(source, ev.ts_ms), ev.ts_ms)
+        watermark = self._watermark(source)
+        state = self.device_state(ev.device_id) if ev.device_id else None
+        state, outputs = identity_step(
+            state,
+            ev,
+            self.w.config,
+            watermark_ms=watermark,
+            received_at_ms=int(message.timestamp * 1000),
+            source=source,
+            position=message.offset * ARRAY_SLOTS + index,
+        )
+        if ev.device_id and state is not None:
+            self.devices.data[ev.device_id] = state
+            dirty[ev.device_id] = (message.partition, source)
+            self.device_partition[ev.device_id] = message.partition
+        for out in outputs:
+            if isinstance(out, Routed | LinkNotice):
+                key = out.person_id if isinstance(out, Routed) else out.anon_person_id
+                body = message_to_dict(out)
+                body["src"], body["wm"] = source, watermark
+                outbox.add(self.w.journey_topic, self.w.partition_of(key), orjson.dumps(body))
+            elif isinstance(out, IdentityLink):
+                partition = message.partition % self.w.partitions
+                outbox.add(self.w.records_topic, partition, record_to_bytes(out))
+            elif isinstance(out, Duplicate):
+                metrics.EVENTS_DUPLICATE.inc()
+
+    def _write_states(self, dirty: dict[str, tuple[int, str]]) -> None:
+        for device_id, (p, source) in dirty.items():
+            state = self.device_state(device_id)
+            if (
+                state is not None
+                and prune_device(state, self._watermark(source), self.w.config) is None
+            ):
+                state = None
+            if state is None:
+                self.devices.data.pop(device_id, None)
+                self.device_partition.pop(device_id, None)
+                self.devices.send_changelog(p, device_id, None, value_serializer="raw")
+            else:
+                raw_state = orjson.dumps(device_to_dict(state))
+                self.devices.send_changelog(p, device_id, raw_state, value_serializer="raw")
+
+    def forget(self, partition: int) -> None:
+        """Input partition revoked: its devices now belong to another worker."""
+        for device_id in [d for d, p in self.device_partition.items() if p == partition]:
+            self.devices.data.pop(device_id, None)
+            self.device_partition.pop(device_id, None)
