@@ -1,8 +1,12 @@
 """Plain-data forms of the core's state and messages, for changelog tables and topics.
 
 Intuition: state and messages are slotted dataclasses in memory (compact, fast) and JSON-able
-dicts on the wire. Tuples become lists in JSON, so decoding turns them back; nothing else is
-needed because the state holds only primitives, lists and dicts by design.
+dicts on the wire. Tuples become lists in JSON, so decoding turns them back; the dedup memory
+(bytes) travels as one base64 string and a session's channel mask as the list of its channels.
+
+Decoding also reads what older versions wrote to the changelogs (dedup memory as a dict of
+keys, sessions with a `person_id` and lists, persons without replay guards), so a worker
+restored from an older changelog carries on.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from schemas import Event
+from streams.core import dedup
 from streams.core.checkout import CheckoutAttempt
 from streams.core.identity import DeviceIdentity, LinkNotice, Routed
 from streams.core.person import Handover, PersonState, Waiting, from_waiting, to_waiting
@@ -23,22 +28,26 @@ from streams.core.records import (
     SessionMerge,
     SessionSummary,
 )
-from streams.core.session import SessionState
+from streams.core.session import SessionState, session_from_dict, session_to_dict
 
 
 def device_to_dict(state: DeviceIdentity) -> dict[str, Any]:
-    return {"links": state.links, "seen": {str(k): t for k, t in state.seen.items()}}
+    return {"links": state.links, "seen": dedup.to_wire(state.seen)}
 
 
 def device_from_dict(data: dict[str, Any]) -> DeviceIdentity:
     return DeviceIdentity(
-        links=[(int(at), str(c)) for at, c in data["links"]],
-        seen={int(k): int(t) for k, t in data["seen"].items()},
+        links=tuple((int(at), str(c)) for at, c in data["links"]),
+        seen=dedup.from_wire(data["seen"]),
     )
 
 
 def _session_from(data: dict[str, Any] | None) -> SessionState | None:
-    return None if data is None else SessionState(**data)
+    return None if data is None else session_from_dict(data)
+
+
+def _session_to(session: SessionState | None) -> dict[str, Any] | None:
+    return None if session is None else session_to_dict(session)
 
 
 def _checkout_from(data: dict[str, Any] | None) -> CheckoutAttempt | None:
@@ -48,13 +57,13 @@ def _checkout_from(data: dict[str, Any] | None) -> CheckoutAttempt | None:
 def person_to_dict(state: PersonState) -> dict[str, Any]:
     return {
         "person_id": state.person_id,
-        "session": asdict(state.session) if state.session else None,
+        "session": _session_to(state.session),
         "recent": state.recent,
         "checkout": asdict(state.checkout) if state.checkout else None,
         "contacts": state.contacts,
-        "seen": {str(k): t for k, t in state.seen.items()},
+        "seen": dedup.to_wire(state.seen),
         "pending": [message_to_dict(from_waiting(w, state.person_id)) for w in state.pending],
-        "sources": {k: [p, t] for k, (p, t) in state.sources.items()},
+        "sources": {source: [p, t] for source, p, t in state.sources},
         "handovers": [[f, at] for f, at in state.handovers],
     }
 
@@ -63,13 +72,13 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
     return PersonState(
         person_id=data["person_id"],
         session=_session_from(data["session"]),
-        recent=[(str(i), int(a), int(b)) for i, a, b in data["recent"]],
+        recent=tuple((str(i), int(a), int(b)) for i, a, b in data["recent"]),
         checkout=_checkout_from(data["checkout"]),
-        contacts=[(int(t), str(m), str(c)) for t, m, c in data["contacts"]],
-        seen={int(k): int(t) for k, t in data["seen"].items()},
-        pending=[_pending(m) for m in data.get("pending", [])],
-        sources={str(k): (int(p), int(t)) for k, (p, t) in data.get("sources", {}).items()},
-        handovers=[(str(f), int(at)) for f, at in data.get("handovers", [])],
+        contacts=tuple((int(t), str(m), str(c)) for t, m, c in data["contacts"]),
+        seen=dedup.from_wire(data["seen"]),
+        pending=tuple(_pending(m) for m in data.get("pending", [])),
+        sources=tuple((str(k), int(p), int(t)) for k, (p, t) in data.get("sources", {}).items()),
+        handovers=tuple((str(f), int(at)) for f, at in data.get("handovers", [])),
     )
 
 
@@ -127,7 +136,7 @@ def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
         "kind": "handover",
         "into_person": msg.into_person,
         "from_person": msg.from_person,
-        "session": asdict(msg.session) if msg.session else None,
+        "session": _session_to(msg.session),
         "checkout": asdict(msg.checkout) if msg.checkout else None,
         "at_ms": msg.at_ms,
         "pending": [message_to_dict(from_waiting(w, msg.from_person)) for w in msg.pending],

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import Event
-from streams.core.session import CHECKOUT_STEPS, SessionState
+from streams.core.session import CHECKOUT_STEPS, SessionState, known_device
 
 Details = dict[str, Any]
 
@@ -188,13 +188,12 @@ class RageClick:
         ts = ev.ts_ms
         same_target = element == s.rc_element and ev.device_id == s.rc_device
         if not same_target or not s.rc_times or not 0 <= ts - s.rc_times[-1] <= self.window_ms:
-            s.rc_element, s.rc_device, s.rc_times, s.rc_fired = element, ev.device_id, [], False
-        s.rc_times.append(ts)
+            s.rc_element, s.rc_device, s.rc_times = element, known_device(s, ev.device_id), ()
+            s.rc_fired = False
         # Only the last min_clicks timestamps matter; the rest would just grow the state.
-        if len(s.rc_times) > self.min_clicks:
-            del s.rc_times[0]
-        full = len(s.rc_times) == self.min_clicks
-        if full and not s.rc_fired and ts - s.rc_times[0] <= self.window_ms:
+        times = s.rc_times = (*s.rc_times, ts)[-self.min_clicks :]
+        full = len(times) == self.min_clicks
+        if full and not s.rc_fired and ts - times[0] <= self.window_ms:
             s.rc_fired = True
             return {"element": element, "clicks": self.min_clicks, "window_ms": self.window_ms}
         return None
@@ -226,18 +225,17 @@ class RepeatContact:
     window_ms: int = 24 * 3600_000
 
     def on_contact(
-        self, contacts: list[tuple[int, str, str]], ts_ms: int, medium: str, channel: str
-    ) -> Details | None:
-        contacts[:] = [
-            c for c in contacts if ts_ms - self.window_ms <= c[0] <= ts_ms + self.window_ms
-        ]
-        contacts.append((ts_ms, medium, channel))
-        media = sorted({c[1] for c in contacts})
-        channels = sorted({c[2] for c in contacts})
+        self, contacts: tuple[tuple[int, str, str], ...], ts_ms: int, medium: str, channel: str
+    ) -> tuple[tuple[tuple[int, str, str], ...], Details | None]:
+        """The person's contacts after this one, and the signal's details if it fires."""
+        window = self.window_ms
+        kept = tuple(c for c in contacts if ts_ms - window <= c[0] <= ts_ms + window)
+        kept += ((ts_ms, medium, channel),)
+        media = sorted({c[1] for c in kept})
+        channels = sorted({c[2] for c in kept})
         if len(media) >= self.min_distinct or len(channels) >= self.min_distinct:
-            contacts.clear()
-            return {"media": media, "channels": channels}
-        return None
+            return (), {"media": media, "channels": channels}
+        return kept, None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,11 @@ def signal_id_for(signal_type: str, person_id: str, anchor: str, ts_ms: int) -> 
     return "f-" + format(stable_hash64(signal_type, person_id, anchor, str(ts_ms)), "016x")
 
 
-def event_key(event_id: str) -> int:
-    """Compact dedup key of an event id (8 bytes of state instead of the whole string)."""
-    return stable_hash64(event_id)
+def event_key(event_id: str) -> bytes:
+    """Dedup key of an event id: the 8 bytes of `stable_hash64(event_id)`, big-endian.
+
+    One blake2b call on the joined input (the same digest as `stable_hash64`, about twice as
+    fast): it runs once per event, and keys written by older versions (as integers) still
+    match (`streams.core.dedup.from_wire`).
+    """
+    return blake2b(event_id.encode() + _SEP, digest_size=8).digest()

@@ -16,10 +16,10 @@ of a device that it now belongs to a customer, so its open session can join the 
 
 from __future__ import annotations
 
-from bisect import insort
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from schemas import Event
+from streams.core import dedup
 from streams.core.config import JourneyConfig
 from streams.core.identifiers import event_key
 from streams.core.records import IdentityLink
@@ -30,12 +30,13 @@ class DeviceIdentity:
     """Links of one device: (linked_at_ms, customer_id), oldest first, and its recent event ids.
 
     Duplicates are caught here, before routing: a re-sent event must not reach another person
-    because the device was re-linked in between.
+    because the device was re-linked in between. Both fields are immutable and replaced when
+    they change (links rarely change; see `streams.core.dedup` for the memory of event ids).
     """
 
-    links: list[tuple[int, str]] = field(default_factory=list)
-    #: Dedup memory: stable 64-bit key of each recent event id -> its event time.
-    seen: dict[int, int] = field(default_factory=dict)
+    links: tuple[tuple[int, str], ...] = ()
+    #: Dedup memory (`streams.core.dedup`): the event ids of the dedup horizon.
+    seen: bytes = dedup.EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,19 +132,20 @@ def identity_step(
     if device:
         state = state or DeviceIdentity()
         key = event_key(event.event_id)
-        if key in state.seen:
+        if dedup.contains(state.seen, key):
             return state, [Duplicate(event.event_id, device)]
-        state.seen[key] = ts
+        state.seen = dedup.remember(state.seen, key, ts)
     if device and customer:
         assert state is not None
         in_force = person_of_device(state, ts, config)
         first_link = not state.links
         earliest = bool(state.links) and ts < state.links[0][0]
         if in_force != customer or earliest:
-            insort(state.links, (ts, customer))
-            if len(state.links) > config.max_links_per_device:
+            links = sorted((*state.links, (ts, customer)))
+            if len(links) > config.max_links_per_device:
                 # Keep the first link (it anchors retro-attribution) and the newest ones.
-                del state.links[1]
+                del links[1]
+            state.links = tuple(links)
             outputs.append(IdentityLink(device, customer, ts, config.retro_window_ms))
             if first_link:
                 outputs.append(
@@ -158,7 +160,5 @@ def prune_device(
     state: DeviceIdentity, watermark_ms: int, config: JourneyConfig
 ) -> DeviceIdentity | None:
     """Forget event ids past the dedup horizon; None when nothing is left worth keeping."""
-    horizon = watermark_ms - config.dedup_horizon_ms
-    if state.seen and min(state.seen.values()) < horizon:
-        state.seen = {k: t for k, t in state.seen.items() if t >= horizon}
+    state.seen = dedup.forget_before(state.seen, watermark_ms - config.dedup_horizon_ms)
     return state if state.links or state.seen else None

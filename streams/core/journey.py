@@ -21,8 +21,7 @@ from its source is a `Duplicate`).
 
 from __future__ import annotations
 
-from bisect import insort
-
+from streams.core import dedup
 from streams.core.config import JourneyConfig
 from streams.core.identifiers import event_key
 from streams.core.identity import Duplicate, LinkNotice, Routed
@@ -37,7 +36,7 @@ from streams.core.person import (
     expired,
     from_waiting,
     to_waiting,
-    waiting_order,
+    with_waiting,
 )
 
 __all__ = [
@@ -60,15 +59,26 @@ def journey_step(
     if isinstance(msg, Routed):
         state = state or PersonState(msg.person_id)
         if msg.source and msg.position >= 0:
-            last = state.sources.get(msg.source)
-            if last is not None and last[0] >= msg.position:
+            guard = _guard(state, msg)
+            if guard is None:
                 return state, [Duplicate(msg.event.event_id, state.person_id)]
-            newest = msg.event.ts_ms if last is None else max(last[1], msg.event.ts_ms)
-            state.sources[msg.source] = (msg.position, newest)
+            state.sources = guard
         return _on_event(state, msg, config)
     if isinstance(msg, LinkNotice):
         return on_link(state, msg)
     return on_handover(state or PersonState(msg.into_person), msg, config)
+
+
+def _guard(state: PersonState, msg: Routed) -> tuple[tuple[str, int, int], ...] | None:
+    """The replay guard after `msg`, or None when its position was applied already."""
+    ts = msg.event.ts_ms
+    for i, (source, position, newest) in enumerate(state.sources):
+        if source == msg.source:
+            if position >= msg.position:
+                return None
+            entry = (source, msg.position, max(newest, ts))
+            return (*state.sources[:i], entry, *state.sources[i + 1 :])
+    return (*state.sources, (msg.source, msg.position, ts))
 
 
 def advance(
@@ -81,16 +91,19 @@ def advance(
     if s is not None and expired(s, watermark_ms, config):
         close_session(state, config, out)
     expire_checkout(state, watermark_ms, config, out)
+    # Forget what the horizons have passed; tuples are rebuilt only when something goes.
     horizon = watermark_ms - config.dedup_horizon_ms
-    if state.seen and min(state.seen.values()) < horizon:
-        state.seen = {k: t for k, t in state.seen.items() if t >= horizon}
-    if state.sources and min(t for _, t in state.sources.values()) < horizon:
-        state.sources = {k: v for k, v in state.sources.items() if v[1] >= horizon}
-    state.handovers = [h for h in state.handovers if h[1] >= horizon]
+    state.seen = dedup.forget_before(state.seen, horizon)
+    if state.sources and min(t for _, _, t in state.sources) < horizon:
+        state.sources = tuple(g for g in state.sources if g[2] >= horizon)
+    if state.handovers and min(h[1] for h in state.handovers) < horizon:
+        state.handovers = tuple(h for h in state.handovers if h[1] >= horizon)
     late_horizon = watermark_ms - config.late_horizon_ms
-    state.recent = [r for r in state.recent if r[2] >= late_horizon]
-    window = config.rules.repeat_contact.window_ms
-    state.contacts = [c for c in state.contacts if c[0] >= watermark_ms - window]
+    if state.recent and min(r[2] for r in state.recent) < late_horizon:
+        state.recent = tuple(r for r in state.recent if r[2] >= late_horizon)
+    contacts_from = watermark_ms - config.rules.repeat_contact.window_ms
+    if state.contacts and min(c[0] for c in state.contacts) < contacts_from:
+        state.contacts = tuple(c for c in state.contacts if c[0] >= contacts_from)
     if not (
         state.session
         or state.checkout
@@ -106,32 +119,47 @@ def advance(
 
 
 def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
-    """The smallest watermark at which `advance` would change something (None: nothing pending)."""
-    candidates: list[int] = []
-    if state.pending:
-        candidates.append(state.pending[0][0])
-    if state.session is not None:
-        s = state.session
-        candidates.append(
-            min(s.last_ms + config.session_gap_ms + 1, s.started_ms + config.session_cap_ms)
-        )
+    """The smallest watermark at which `advance` would change something (None: nothing pending).
+
+    Runs after every step of every person, so it avoids building lists: each candidate is
+    compared as it comes.
+    """
+    best = state.pending[0][0] if state.pending else None
+    s = state.session
+    if s is not None:
+        gap_end = s.last_ms + config.session_gap_ms + 1
+        cap_end = s.started_ms + config.session_cap_ms
+        d = gap_end if gap_end < cap_end else cap_end
+        if best is None or d < best:
+            best = d
     if state.checkout is not None:
-        candidates.append(state.checkout.last_ms + config.rules.checkout_abandoned.timeout_ms + 1)
+        d = state.checkout.last_ms + config.rules.checkout_abandoned.timeout_ms + 1
+        if best is None or d < best:
+            best = d
     # What the horizons forget: the oldest entry of each memory.
-    dedup = config.dedup_horizon_ms + 1
-    if state.seen:
-        candidates.append(min(state.seen.values()) + dedup)
+    dedup_after = config.dedup_horizon_ms + 1
+    if (oldest_id := dedup.oldest(state.seen)) is not None:
+        d = oldest_id + dedup_after
+        if best is None or d < best:
+            best = d
     if state.sources:
-        candidates.append(min(t for _, t in state.sources.values()) + dedup)
+        d = min(g[2] for g in state.sources) + dedup_after
+        if best is None or d < best:
+            best = d
     if state.handovers:
-        candidates.append(min(h[1] for h in state.handovers) + dedup)
+        d = min(h[1] for h in state.handovers) + dedup_after
+        if best is None or d < best:
+            best = d
     if state.recent:
         # Appended at close, so nearly sorted by end; min keeps it exact after merges.
-        candidates.append(min(r[2] for r in state.recent) + config.late_horizon_ms + 1)
+        d = min(r[2] for r in state.recent) + config.late_horizon_ms + 1
+        if best is None or d < best:
+            best = d
     if state.contacts:
-        oldest_contact = min(c[0] for c in state.contacts)
-        candidates.append(oldest_contact + config.rules.repeat_contact.window_ms + 1)
-    return min(candidates) if candidates else None
+        d = min(c[0] for c in state.contacts) + config.rules.repeat_contact.window_ms + 1
+        if best is None or d < best:
+            best = d
+    return best
 
 
 def _on_event(
@@ -143,17 +171,19 @@ def _on_event(
     ts = ev.ts_ms
     if ev.device_id is None:
         key = event_key(ev.event_id)
-        if key in state.seen:
+        if dedup.contains(state.seen, key):
             return state, [Duplicate(ev.event_id, state.person_id)]
-        state.seen[key] = ts
+        state.seen = dedup.remember(state.seen, key, ts)
     # The stage's watermark only: a person's own newest event says nothing about their other
     # devices, whose events may travel through partitions that are behind.
     watermark = msg.watermark_ms
     if ts > watermark:
-        insort(state.pending, to_waiting(msg), key=waiting_order)
-        _release(state, watermark, config, out)
+        state.pending = with_waiting(state.pending, to_waiting(msg))
+        if state.pending[0][0] <= watermark:
+            _release(state, watermark, config, out)
         return state, out
-    _release(state, watermark, config, out)
+    if state.pending and state.pending[0][0] <= watermark:
+        _release(state, watermark, config, out)
     apply_event(state, msg, watermark, config, out)
     return state, out
 
@@ -161,6 +191,6 @@ def _on_event(
 def _release(state: PersonState, watermark: int, config: JourneyConfig, out: list[Output]) -> None:
     """Apply, in event-time order, every pending event the watermark has passed."""
     while state.pending and state.pending[0][0] <= watermark:
-        waiting = state.pending.pop(0)
+        waiting, state.pending = state.pending[0], state.pending[1:]
         # Applied in order, an event is judged at its own time: nothing after it is known yet.
         apply_event(state, from_waiting(waiting, state.person_id), waiting[0], config, out)

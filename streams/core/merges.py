@@ -13,8 +13,6 @@ re-reading old offsets) is a no-op. Each is remembered for the dedup horizon.
 
 from __future__ import annotations
 
-from bisect import insort
-
 from streams.core import checkout as co
 from streams.core.config import JourneyConfig
 from streams.core.identity import LinkNotice
@@ -23,7 +21,7 @@ from streams.core.person import (
     Output,
     PersonState,
     close_session,
-    waiting_order,
+    with_waiting,
 )
 from streams.core.records import SessionMerge
 from streams.core.session import absorb
@@ -44,9 +42,9 @@ def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | N
         session=state.session,
         checkout=state.checkout,
         at_ms=msg.linked_at_ms,
-        pending=tuple(state.pending),
+        pending=state.pending,
     )
-    state.session, state.checkout, state.pending = None, None, []
+    state.session, state.checkout, state.pending = None, None, ()
     return state, [handover]
 
 
@@ -57,15 +55,14 @@ def on_handover(
     mark = (msg.from_person, msg.at_ms)
     if mark in state.handovers:  # delivered again (a replay): applied once already
         return state, []
-    state.handovers.append(mark)
+    state.handovers = (*state.handovers, mark)
     out: list[Output] = []
     for waiting in msg.pending:  # plain tuples without a person: this person's events now
-        insort(state.pending, waiting, key=waiting_order)
+        state.pending = with_waiting(state.pending, waiting)
     state.checkout = co.combine(state.checkout, msg.checkout)
     incoming = msg.session
     if incoming is None:
         return state, out
-    incoming.person_id = state.person_id
     s = state.session
     if s is None:
         state.session = incoming

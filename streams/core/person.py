@@ -6,19 +6,21 @@ An event older than the open session can reach belongs to a session already clos
 list of recently closed sessions (`recent`, kept for the late horizon) tells which, and the event
 is kept, attributed to it and flagged `late` without rewriting that session's summary.
 
-Everything in `PersonState` is plain data (primitives, tuples, lists, dicts, slotted
-dataclasses of primitives): events waiting for the watermark are stored as `Waiting` tuples and
-become an `Event` again only when applied. `streams.core.journey` decides *when* events are
+Everything in `PersonState` is plain data (primitives, tuples, bytes, slotted dataclasses of
+primitives): events waiting for the watermark are stored as `Waiting` tuples and become an
+`Event` again only when applied. `streams.core.journey` decides *when* events are
 applied; this module decides *what* they change.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from dataclasses import dataclass
 from typing import Any
 
 from schemas import Channel, Event, ms_to_datetime
 from streams.core import checkout as co
+from streams.core import dedup
 from streams.core.config import JourneyConfig
 from streams.core.friction import Details
 from streams.core.identifiers import session_id_for, signal_id_for
@@ -27,6 +29,7 @@ from streams.core.records import EventRow, FrictionSignal, SessionMerge, Session
 from streams.core.session import (
     CHECKOUT_ACTIVITY,
     SessionState,
+    device_type_of,
     is_engaged,
     open_session,
     record_event,
@@ -97,25 +100,35 @@ def waiting_order(w: Waiting) -> tuple[int, str]:
     return w[0], w[1]
 
 
+def with_waiting(pending: tuple[Waiting, ...], w: Waiting) -> tuple[Waiting, ...]:
+    """`pending` with `w` inserted in (ts_ms, event_id) order."""
+    at = bisect_right(pending, waiting_order(w), key=waiting_order)
+    return (*pending[:at], w, *pending[at:])
+
+
 @dataclass(slots=True)
 class PersonState:
+    """Everything kept for one person. Collections are immutable tuples (or bytes), replaced
+    when they change: most persons are kept only for the horizons, with nearly all of them
+    empty, and an empty tuple is shared while an empty list or dict costs 56-64 bytes each."""
+
     person_id: str
     session: SessionState | None = None
     #: Recently closed sessions (session_id, started_ms, ended_ms), newest last, for the late
     #: horizon: late events are attributed to the closest of them.
-    recent: list[tuple[str, int, int]] = field(default_factory=list)
+    recent: tuple[tuple[str, int, int], ...] = ()
     checkout: co.CheckoutAttempt | None = None
     #: Support contacts of the last day: (ts_ms, medium, channel).
-    contacts: list[tuple[int, str, str]] = field(default_factory=list)
+    contacts: tuple[tuple[int, str, str], ...] = ()
     #: Dedup memory for events without a device (the identity step dedups the others):
-    #: stable 64-bit key of each recent event id -> its event time.
-    seen: dict[int, int] = field(default_factory=dict)
+    #: see `streams.core.dedup`.
+    seen: bytes = dedup.EMPTY
     #: On-time events waiting for the watermark, in (ts_ms, event_id) order.
-    pending: list[Waiting] = field(default_factory=list)
-    #: Replay guard: source -> (last position applied, newest event time from it). See `Routed`.
-    sources: dict[str, tuple[int, int]] = field(default_factory=dict)
+    pending: tuple[Waiting, ...] = ()
+    #: Replay guard: (source, last position applied, newest event time from it). See `Routed`.
+    sources: tuple[tuple[str, int, int], ...] = ()
     #: Handovers already applied, (from_person, at_ms): a re-delivered one is a no-op.
-    handovers: list[tuple[str, int]] = field(default_factory=list)
+    handovers: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +185,7 @@ def apply_event(
         late = True
         session_id = recent
     else:
-        s = open_session(session_id_for(ev.event_id, ts), state.person_id, ts)
+        s = open_session(session_id_for(ev.event_id, ts), ts)
         state.session = s
         session_id = s.session_id
         _apply_to_session(state, s, ev, config, out)
@@ -185,19 +198,19 @@ def _apply_to_session(
     props, et, rules = ev.properties, ev.event_type, config.rules
     page = _page_of(ev)
     value = _number(props.get("value")) if et == "purchase" else None
-    record_event(
+    device = record_event(
         s,
         event_type=et,
         ts_ms=ev.ts_ms,
         channel=ev.channel.value,
         device_id=ev.device_id,
-        device_type=ev.device_type,
+        device_type=device_type_of(ev),
         page=page,
         value=value,
     )
     fired: list[tuple[str, Details]] = []
     if page is not None and et in ("page_view", "screen_view"):
-        d = rules.quick_back.on_view(s, page, ev.ts_ms, ev.device_id)
+        d = rules.quick_back.on_view(s, page, ev.ts_ms, device)
         if d is not None:
             fired.append((rules.quick_back.type, d))
     for rule in (rules.payment_failure, rules.search_frustration, rules.rage_click):
@@ -212,7 +225,9 @@ def _apply_to_session(
         fired.append((rules.error_hit.type, d))
     if et == "support_contact":
         medium = str(props.get("medium", ""))
-        d = rules.repeat_contact.on_contact(state.contacts, ev.ts_ms, medium, ev.channel.value)
+        state.contacts, d = rules.repeat_contact.on_contact(
+            state.contacts, ev.ts_ms, medium, ev.channel.value
+        )
         if d is not None:
             fired.append((rules.repeat_contact.type, d))
     if et in CHECKOUT_ACTIVITY:
@@ -221,8 +236,8 @@ def _apply_to_session(
             event_type=et,
             ts_ms=ev.ts_ms,
             channel=ev.channel.value,
-            device_id=ev.device_id,
-            device_type=ev.device_type,
+            device_id=device,
+            device_type=device_type_of(ev),
             session_id=s.session_id,
         )
     elif et == "purchase" and state.checkout is not None:
@@ -292,10 +307,10 @@ def close_session(state: PersonState, config: JourneyConfig, out: list[Output]) 
                     details=details,
                 )
             )
-    out.append(summarise(s, engaged))
+    out.append(summarise(s, state.person_id, engaged))
     out.extend(signals)
-    state.recent.append((s.session_id, s.started_ms, s.last_ms))
-    del state.recent[: -config.recent_sessions_kept]
+    recent = (*state.recent, (s.session_id, s.started_ms, s.last_ms))
+    state.recent = recent[-config.recent_sessions_kept :]
 
 
 def expire_checkout(

@@ -1,9 +1,14 @@
 """One person's open session: compact, plain state and the arithmetic on it.
 
 A session is per *person*, not per device: a customer who starts on the app and finishes in
-the store has one session. The state is a slotted dataclass of primitives (a few hundred bytes)
-so that millions can be open at once and so that Faust can store it in a changelog table as a
-plain dict (`session_to_dict` / `session_from_dict`).
+the store has one session. The state is a slotted dataclass of primitives, a few hundred bytes
+(tests/perf/core_throughput.py prints it), so that millions can be open at once and so that
+Faust can store it in a changelog table as a plain dict (`session_to_dict` / `session_from_dict`).
+
+What keeps it small: channels are a bit mask (three channels, no list), devices an immutable
+tuple (one device in the common case), and a device id or device type is held as one string
+object however many events repeat it (`known_device`, `DEVICE_TYPES`): each event brings its
+own copy of those strings, and keeping the copies would double or triple the state.
 
 Friction rules keep their running counters here (the `qb_*`, `rc_*`, `pay_*`, `co_*` fields):
 one flat object beats a dict of per-rule dicts by hundreds of bytes per open session.
@@ -11,9 +16,10 @@ one flat object beats a dict of per-rule dicts by hundreds of bytes per open ses
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from schemas import Channel, Event
 from streams.core.records import SessionSummary
 
 #: Event types that count as a "view" in session summaries.
@@ -26,18 +32,28 @@ CHECKOUT_STEPS = {
     "add_payment_info": 3,
 }
 CHECKOUT_ACTIVITY = frozenset({"begin_checkout", "add_shipping_info", "add_payment_info"})
+#: Channel -> its bit in `SessionState.channels`.
+CHANNEL_BITS = {c.value: 1 << i for i, c in enumerate(Channel)}
+#: Bit mask -> the channels it holds, sorted (as summaries list them).
+_CHANNELS_OF = {
+    mask: tuple(sorted(c for c, bit in CHANNEL_BITS.items() if mask & bit))
+    for mask in range(1 << len(CHANNEL_BITS))
+}
+#: The device types the contract allows, each as one shared string (the decoder refuses others).
+DEVICE_TYPES = {t: t for t in ("desktop", "mobile", "tablet", "kiosk", "pos")}
 
 
 @dataclass(slots=True)
 class SessionState:
     session_id: str
-    person_id: str
     started_ms: int
     last_ms: int
     events: int = 0
     views: int = 0
-    channels: list[str] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)
+    #: Channels touched, as a bit mask (`CHANNEL_BITS`).
+    channels: int = 0
+    #: Devices touched, in order of first appearance.
+    devices: tuple[str, ...] = ()
     landing_page: str | None = None
     landing_ms: int = 0
     exit_page: str | None = None
@@ -58,7 +74,7 @@ class SessionState:
     qb_device: str | None = None
     rc_element: str | None = None
     rc_device: str | None = None
-    rc_times: list[int] = field(default_factory=list)
+    rc_times: tuple[int, ...] = ()
     rc_fired: bool = False
     zero_searches: int = 0
     pay_errors: int = 0
@@ -70,8 +86,23 @@ class SessionState:
     search_fired: bool = False
 
 
-def open_session(session_id: str, person_id: str, ts_ms: int) -> SessionState:
-    return SessionState(session_id=session_id, person_id=person_id, started_ms=ts_ms, last_ms=ts_ms)
+def device_type_of(ev: Event) -> str | None:
+    """The event's device type as one shared string (`DEVICE_TYPES`)."""
+    value = ev.device_type
+    return None if value is None else DEVICE_TYPES.get(value, value)
+
+
+def open_session(session_id: str, ts_ms: int) -> SessionState:
+    return SessionState(session_id=session_id, started_ms=ts_ms, last_ms=ts_ms)
+
+
+def known_device(s: SessionState, device_id: str | None) -> str | None:
+    """`device_id` as the session already holds it (the same string object), if it does."""
+    if device_id is not None:
+        for known in s.devices:
+            if known == device_id:
+                return known
+    return device_id
 
 
 def record_event(
@@ -84,9 +115,19 @@ def record_event(
     device_type: str | None,
     page: str | None,
     value: float | None,
-) -> None:
-    """Fold one event into the session's summary counters (rule counters are the rules' job)."""
+) -> str | None:
+    """Fold one event into the session's summary counters (rule counters are the rules' job).
+
+    Returns the device id as the session holds it, for the rules to keep the same object.
+    """
     s.events += 1
+    if device_id is not None:
+        for known in s.devices:
+            if known == device_id:
+                device_id = known
+                break
+        else:
+            s.devices = (*s.devices, device_id)
     if ts_ms < s.started_ms:
         s.started_ms = ts_ms
     if ts_ms >= s.last_ms:
@@ -96,10 +137,7 @@ def record_event(
         s.last_device_type = device_type
     if event_type in VIEW_TYPES:
         s.views += 1
-    if channel not in s.channels:
-        s.channels.append(channel)
-    if device_id is not None and device_id not in s.devices:
-        s.devices.append(device_id)
+    s.channels |= CHANNEL_BITS[channel]
     if page is not None and event_type in ("page_view", "screen_view"):
         if s.landing_page is None or ts_ms < s.landing_ms:
             s.landing_page, s.landing_ms = page, ts_ms
@@ -112,6 +150,7 @@ def record_event(
         s.cart_items += 1
     elif event_type in CHECKOUT_ACTIVITY:
         s.checkout_seen = True
+    return device_id
 
 
 def is_engaged(s: SessionState, min_duration_ms: int, min_views: int) -> bool:
@@ -119,16 +158,16 @@ def is_engaged(s: SessionState, min_duration_ms: int, min_views: int) -> bool:
     return (s.last_ms - s.started_ms) > min_duration_ms or s.views >= min_views or s.converted
 
 
-def summarise(s: SessionState, engaged: bool) -> SessionSummary:
+def summarise(s: SessionState, person_id: str, engaged: bool) -> SessionSummary:
     return SessionSummary(
         session_id=s.session_id,
-        person_id=s.person_id,
+        person_id=person_id,
         started_at_ms=s.started_ms,
         ended_at_ms=s.last_ms,
         duration_s=(s.last_ms - s.started_ms) / 1000,
         events=s.events,
         views=s.views,
-        channels=tuple(sorted(s.channels)),
+        channels=_CHANNELS_OF[s.channels],
         devices=tuple(sorted(s.devices)),
         landing_page=s.landing_page,
         exit_page=s.exit_page,
@@ -154,8 +193,8 @@ def absorb(into: SessionState, other: SessionState) -> None:
         into.last_ms = other.last_ms
         into.last_channel, into.last_device = other.last_channel, other.last_device
         into.last_device_type = other.last_device_type
-    into.channels.extend(c for c in other.channels if c not in into.channels)
-    into.devices.extend(d for d in other.devices if d not in into.devices)
+    into.channels |= other.channels
+    into.devices += tuple(d for d in other.devices if d not in into.devices)
     if other.landing_page is not None and (
         into.landing_page is None or other.landing_ms < into.landing_ms
     ):
@@ -179,8 +218,19 @@ def absorb(into: SessionState, other: SessionState) -> None:
 
 
 def session_to_dict(s: SessionState) -> dict[str, Any]:
-    return asdict(s)
+    data = asdict(s)
+    data["channels"] = list(_CHANNELS_OF[s.channels])
+    return data
+
+
+_FIELDS = frozenset(f.name for f in fields(SessionState))
 
 
 def session_from_dict(data: dict[str, Any]) -> SessionState:
-    return SessionState(**data)
+    """Inverse of `session_to_dict`; also reads the dicts of older versions (a `person_id`,
+    lists for `devices` and `rc_times`)."""
+    values = {k: v for k, v in data.items() if k in _FIELDS}
+    values["channels"] = sum(CHANNEL_BITS[c] for c in set(data.get("channels", ())))
+    values["devices"] = tuple(data.get("devices", ()))
+    values["rc_times"] = tuple(data.get("rc_times", ()))
+    return SessionState(**values)

@@ -134,7 +134,7 @@ def test_replaying_a_stretch_within_the_dedup_horizon_changes_nothing(evs: list[
 def assert_plain(value: object, path: str = "state") -> None:
     """Primitives, containers and slotted dataclasses of them: no pydantic model anywhere."""
     assert not isinstance(value, BaseModel), path
-    if isinstance(value, str | int | float | bool | None):
+    if isinstance(value, str | bytes | int | float | bool | None):
         return
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):

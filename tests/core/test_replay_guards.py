@@ -83,7 +83,7 @@ def test_higher_position_is_processed_and_recorded() -> None:
     state, _ = journey_step(None, routed(ev("e1", 0), 10), CONFIG)
     state, out = journey_step(state, routed(ev("e2", 3), 11), CONFIG)
     assert [r.event_id for r in rows(out)] == ["e2"]
-    assert state is not None and state.sources[SRC] == (11, ev("e2", 3).ts_ms)
+    assert state is not None and state.sources == ((SRC, 11, ev("e2", 3).ts_ms),)
     # Another source has its own positions.
     state, out = journey_step(state, routed(ev("e3", 4), 1, source="app-events/0"), CONFIG)
     assert [r.event_id for r in rows(out)] == ["e3"]
@@ -94,7 +94,7 @@ def test_no_source_means_no_guard() -> None:
     state, _ = journey_step(None, routed(ev("e1", 0), -1, source=""), CONFIG)
     state, out = journey_step(state, routed(ev("e2", 3), -1, source=""), CONFIG)
     assert [r.event_id for r in rows(out)] == ["e2"]
-    assert state is not None and state.sources == {}
+    assert state is not None and state.sources == ()
 
 
 def test_sources_keep_the_state_alive_until_the_dedup_horizon() -> None:
@@ -103,7 +103,8 @@ def test_sources_keep_the_state_alive_until_the_dedup_horizon() -> None:
     assert state is not None
     ts = ev("e1", 0).ts_ms
     state, _ = advance(state, ts + 2 * HOUR_MS, CONFIG)  # session closed, guard kept
-    assert state is not None and state.session is None and SRC in state.sources
+    assert state is not None and state.session is None
+    assert [source for source, _, _ in state.sources] == [SRC]
     deadline = next_deadline(state, CONFIG)
     assert deadline is not None and deadline <= ts + CONFIG.dedup_horizon_ms + 1
     state, _ = advance(state, ts + CONFIG.dedup_horizon_ms + 1, CONFIG)
@@ -148,7 +149,7 @@ def test_a_handover_delivered_twice_merges_once() -> None:
     assert state is not None and state.session is not None
     assert state.session.events == 3  # c1's own event + the two handed over, once
     assert len(state.pending) == 1  # the waiting event, once
-    assert state.handovers == [("anon:w1", handover.at_ms)]
+    assert state.handovers == (("anon:w1", handover.at_ms),)
     state, out = advance(state, handover.at_ms + 2 * HOUR_MS, CONFIG)
     (summary,) = [o for o in out if isinstance(o, SessionSummary)]
     assert summary.events == 4
@@ -195,5 +196,5 @@ def test_codec_reads_dicts_written_before_the_guards() -> None:
     for pending in old_person["pending"]:
         del pending["source"], pending["position"]
     restored = person_from_dict(_wire(old_person))
-    assert restored.sources == {} and restored.handovers == []
+    assert restored.sources == () and restored.handovers == ()
     assert [from_waiting(w, "c1").position for w in restored.pending] == [-1]
