@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from schemas.properties import CANONICAL
 from streams.core.config import MINUTE_MS, JourneyConfig
+from streams.core.friction import SIGNAL_TYPES
 from streams.core.records import EventRow, FrictionSignal, MinuteAggregate, SessionSummary
 
 BucketKey = tuple[int, str, str, str]
+#: Names known in advance (event types of the contract, signal types), one string object each.
+_NAMES = {name: name for name in (*CANONICAL, *SIGNAL_TYPES)}
 
 
 @dataclass(slots=True)
@@ -45,16 +49,27 @@ class AggregateState:
 def _add(
     state: AggregateState, ts_ms: int, channel: str, metric: str, key: str, amount: float = 0.0
 ) -> None:
-    bucket_key = (ts_ms - ts_ms % MINUTE_MS, channel, metric, key)
+    """Count one contribution. A new bucket's key shares its minute (one int object per
+    minute) and, for the contract's event types and the signal types, its name string: these
+    buckets are kept for the whole retention, and each event brings its own copies."""
+    minute = ts_ms - ts_ms % MINUTE_MS
+    bucket_key = (minute, channel, metric, key)
     bucket = state.buckets.get(bucket_key)
     if bucket is None:
+        keys = state.minutes.get(minute)
+        if keys is None:
+            keys = state.minutes[minute] = []
+        else:
+            minute = keys[0][0]
+        bucket_key = (minute, channel, metric, _NAMES.get(key, key))
         bucket = state.buckets[bucket_key] = Bucket()
-        state.minutes.setdefault(bucket_key[0], []).append(bucket_key)
+        keys.append(bucket_key)
     bucket.count += 1
-    bucket.amount += amount
-    dirty = state.dirty.get(bucket_key[0])
+    if amount:  # most buckets count only: their amount stays the shared 0.0
+        bucket.amount += amount
+    dirty = state.dirty.get(minute)
     if dirty is None:
-        state.dirty[bucket_key[0]] = {bucket_key}
+        state.dirty[minute] = {bucket_key}
     else:
         dirty.add(bucket_key)
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from streams.core.session import CHECKOUT_STEPS
 
+_STEP_NAMES = {name: name for name in CHECKOUT_STEPS}
+
 
 @dataclass(slots=True)
 class CheckoutAttempt:
@@ -35,15 +37,14 @@ def open_or_extend(
     device_type: str | None,
     session_id: str,
 ) -> CheckoutAttempt:
+    step = _STEP_NAMES[event_type]  # one shared string, not the event's own copy
     if attempt is None:
-        return CheckoutAttempt(
-            ts_ms, ts_ms, channel, device_id, device_type, session_id, event_type
-        )
+        return CheckoutAttempt(ts_ms, ts_ms, channel, device_id, device_type, session_id, step)
     if ts_ms > attempt.last_ms:
         attempt.last_ms = ts_ms
     attempt.opened_ms = min(attempt.opened_ms, ts_ms)
-    if CHECKOUT_STEPS[event_type] > CHECKOUT_STEPS[attempt.furthest_step]:
-        attempt.furthest_step = event_type
+    if CHECKOUT_STEPS[step] > CHECKOUT_STEPS[attempt.furthest_step]:
+        attempt.furthest_step = step
     return attempt
 
 
