@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from schemas.event import TOPIC_CHANNELS, Channel, Event, datetime_to_ms, ms_to_datetime
+from schemas.event import TOPIC_CHANNELS, Channel, Event, datetime_to_ms, trusted_event
 from schemas.properties import CANONICAL, IDENTIFYING_TYPES, Properties
 
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -245,16 +245,8 @@ def _event(
             f"properties: {size} bytes serialised; at most {MAX_PROPERTIES_BYTES}",
         )
     _check_properties(CANONICAL.get(event_type, Properties), properties)
-    return Event.model_construct(
-        event_id=event_id,
-        event_type=event_type,
-        occurred_at=ms_to_datetime(ts_ms),
-        channel=channel,
-        device_id=device_id,
-        customer_id=customer_id,
-        properties=properties,
-        schema_version=version,
-        ts_ms=ts_ms,
+    return trusted_event(
+        event_id, event_type, ts_ms, channel, device_id, customer_id, properties, version
     )
 
 

@@ -32,9 +32,9 @@ from streams.core.person import (
     PersonState,
     apply_event,
     close_session,
+    event_of,
     expire_checkout,
     expired,
-    from_waiting,
     to_waiting,
     with_waiting,
 )
@@ -99,7 +99,7 @@ def advance(
     if state.handovers and min(h[1] for h in state.handovers) < horizon:
         state.handovers = tuple(h for h in state.handovers if h[1] >= horizon)
     late_horizon = watermark_ms - config.late_horizon_ms
-    if state.recent and min(r[2] for r in state.recent) < late_horizon:
+    if state.recent and state.recent[0][2] < late_horizon:
         state.recent = tuple(r for r in state.recent if r[2] >= late_horizon)
     contacts_from = watermark_ms - config.rules.repeat_contact.window_ms
     if state.contacts and min(c[0] for c in state.contacts) < contacts_from:
@@ -150,9 +150,8 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         d = min(h[1] for h in state.handovers) + dedup_after
         if best is None or d < best:
             best = d
-    if state.recent:
-        # Appended at close, so nearly sorted by end; min keeps it exact after merges.
-        d = min(r[2] for r in state.recent) + config.late_horizon_ms + 1
+    if state.recent:  # sorted by end
+        d = state.recent[0][2] + config.late_horizon_ms + 1
         if best is None or d < best:
             best = d
     if state.contacts:
@@ -178,13 +177,13 @@ def _on_event(
     # devices, whose events may travel through partitions that are behind.
     watermark = msg.watermark_ms
     if ts > watermark:
-        state.pending = with_waiting(state.pending, to_waiting(msg))
+        state.pending = with_waiting(state.pending, to_waiting(msg, state))
         if state.pending[0][0] <= watermark:
             _release(state, watermark, config, out)
         return state, out
     if state.pending and state.pending[0][0] <= watermark:
         _release(state, watermark, config, out)
-    apply_event(state, msg, watermark, config, out)
+    apply_event(state, ev, msg.received_at_ms, watermark, config, out)
     return state, out
 
 
@@ -193,4 +192,4 @@ def _release(state: PersonState, watermark: int, config: JourneyConfig, out: lis
     while state.pending and state.pending[0][0] <= watermark:
         waiting, state.pending = state.pending[0], state.pending[1:]
         # Applied in order, an event is judged at its own time: nothing after it is known yet.
-        apply_event(state, from_waiting(waiting, state.person_id), waiting[0], config, out)
+        apply_event(state, event_of(waiting), waiting[9], waiting[0], config, out)

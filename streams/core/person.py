@@ -18,7 +18,9 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import Channel, Event, ms_to_datetime
+from schemas import Channel, Event
+from schemas.event import trusted_event
+from schemas.properties import CANONICAL
 from streams.core import checkout as co
 from streams.core import dedup
 from streams.core.config import JourneyConfig
@@ -31,6 +33,7 @@ from streams.core.session import (
     SessionState,
     device_type_of,
     is_engaged,
+    known_device,
     open_session,
     record_event,
     summarise,
@@ -42,15 +45,27 @@ from streams.core.session import (
 Waiting = tuple[int, str, str, str, str | None, str | None, dict[str, Any], int, int, int, str, int]
 
 
-def to_waiting(msg: Routed) -> Waiting:
+#: The contract's event types, one string object each (a waiting event keeps its own copy else).
+EVENT_TYPES = {name: name for name in CANONICAL}
+
+
+def to_waiting(msg: Routed, state: PersonState | None = None) -> Waiting:
+    """The waiting form of `msg`. Given the person's state, strings it already holds (its id,
+    its session's devices) are shared rather than kept once more per waiting event."""
     ev = msg.event
+    customer, device = ev.customer_id, ev.device_id
+    if state is not None:
+        if customer == state.person_id:
+            customer = state.person_id
+        if state.session is not None:
+            device = known_device(state.session, device)
     return (
         ev.ts_ms,
         ev.event_id,
-        ev.event_type,
-        ev.channel.value,
-        ev.device_id,
-        ev.customer_id,
+        EVENT_TYPES.get(ev.event_type, ev.event_type),
+        CHANNEL_VALUE[ev.channel],
+        device,
+        customer,
         ev.properties,
         ev.schema_version,
         msg.watermark_ms,
@@ -61,39 +76,19 @@ def to_waiting(msg: Routed) -> Waiting:
 
 
 _CHANNELS = {c.value: c for c in Channel}
-_EVENT_FIELDS = frozenset(Event.model_fields)
-_new = object.__new__
-_set = object.__setattr__
+#: Channel -> its value (a dict lookup is several times faster than the enum's `.value`).
+CHANNEL_VALUE = {c: c.value for c in Channel}
+
+
+def event_of(w: Waiting) -> Event:
+    """The event a waiting tuple holds (no re-validation: it was valid when it arrived).
+    tests/core/test_waiting_events.py checks the result equals the validated event."""
+    return trusted_event(w[1], w[2], w[0], _CHANNELS[w[3]], w[4], w[5], w[6], w[7])
 
 
 def from_waiting(w: Waiting, person_id: str) -> Routed:
-    """The `Routed` a waiting tuple came from (no re-validation: it was valid when it arrived).
-
-    What `Event.model_construct` does, without its per-field bookkeeping (2.5x faster, and
-    this runs for nearly every event): the tuple holds every field, already validated.
-    tests/core/test_waiting_events.py checks the result equals the validated event.
-    """
-    ts, event_id, event_type, channel, device, customer, props, version, wm, rcv, src, pos = w
-    event = _new(Event)
-    _set(
-        event,
-        "__dict__",
-        {
-            "event_id": event_id,
-            "event_type": event_type,
-            "occurred_at": ms_to_datetime(ts),
-            "channel": _CHANNELS[channel],
-            "device_id": device,
-            "customer_id": customer,
-            "properties": props,
-            "schema_version": version,
-            "ts_ms": ts,
-        },
-    )
-    _set(event, "__pydantic_fields_set__", set(_EVENT_FIELDS))
-    _set(event, "__pydantic_extra__", None)
-    _set(event, "__pydantic_private__", None)
-    return Routed(person_id, event, wm, rcv, src, pos)
+    """The `Routed` a waiting tuple came from."""
+    return Routed(person_id, event_of(w), w[8], w[9], w[10], w[11])
 
 
 def waiting_order(w: Waiting) -> tuple[int, str]:
@@ -114,8 +109,9 @@ class PersonState:
 
     person_id: str
     session: SessionState | None = None
-    #: Recently closed sessions (session_id, started_ms, ended_ms), newest last, for the late
-    #: horizon: late events are attributed to the closest of them.
+    #: Recently closed sessions (session_id, started_ms, ended_ms), sorted by end, for the late
+    #: horizon: late events are attributed to the closest of them. Sorted, the first one is
+    #: the next to forget.
     recent: tuple[tuple[str, int, int], ...] = ()
     checkout: co.CheckoutAttempt | None = None
     #: Support contacts of the last day: (ts_ms, medium, channel).
@@ -160,24 +156,31 @@ def _fits(s: SessionState, ts: int, config: JourneyConfig) -> bool:
 
 
 def apply_event(
-    state: PersonState, msg: Routed, watermark: int, config: JourneyConfig, out: list[Output]
+    state: PersonState,
+    ev: Event,
+    received_at_ms: int,
+    watermark: int,
+    config: JourneyConfig,
+    out: list[Output],
 ) -> None:
     """Apply one event whose turn has come (the watermark guarantees nothing earlier is due)."""
-    ev = msg.event
     ts = ev.ts_ms
     # The event itself proves its own time has come: a purchase 61 min after the last checkout
     # step finds the attempt already abandoned, whatever the watermark says.
-    expire_checkout(state, max(watermark, ts), config, out)
+    if state.checkout is not None:
+        expire_checkout(state, max(watermark, ts), config, out)
     s = state.session
     if s is not None and (
         expired(s, watermark, config) or (not _fits(s, ts, config) and ts > s.last_ms)
     ):
         close_session(state, config, out)
         s = None
+    # What several steps read, read once: each is a lookup or a property on the event.
+    channel, page, device_type = CHANNEL_VALUE[ev.channel], _page_of(ev), device_type_of(ev)
     late = False
     if s is not None and _fits(s, ts, config):
         session_id = s.session_id
-        _apply_to_session(state, s, ev, config, out)
+        _apply_to_session(state, s, ev, channel, page, device_type, config, out)
     elif s is not None:  # older than the open session can reach: it belonged to a closed one
         late = True
         session_id = _closest_recent(state, ts, watermark, config) or s.session_id
@@ -188,29 +191,56 @@ def apply_event(
         s = open_session(session_id_for(ev.event_id, ts), ts)
         state.session = s
         session_id = s.session_id
-        _apply_to_session(state, s, ev, config, out)
-    out.append(_event_row(ev, state.person_id, session_id, late, msg.received_at_ms))
+        _apply_to_session(state, s, ev, channel, page, device_type, config, out)
+    props = ev.properties
+    item, currency = props.get("item_id"), props.get("currency")
+    out.append(
+        EventRow(
+            event_id=ev.event_id,
+            event_type=ev.event_type,
+            occurred_at_ms=ts,
+            received_at_ms=received_at_ms,
+            channel=channel,
+            device_id=ev.device_id,
+            device_type=device_type,
+            customer_id=ev.customer_id,
+            person_id=state.person_id,
+            session_id=session_id,
+            page=page,
+            item_id=item if isinstance(item, str) else None,
+            value=_number(props.get("value")),
+            currency=currency if isinstance(currency, str) else None,
+            properties=props,
+            late=late,
+        )
+    )
 
 
 def _apply_to_session(
-    state: PersonState, s: SessionState, ev: Event, config: JourneyConfig, out: list[Output]
+    state: PersonState,
+    s: SessionState,
+    ev: Event,
+    channel: str,
+    page: str | None,
+    device_type: str | None,
+    config: JourneyConfig,
+    out: list[Output],
 ) -> None:
-    props, et, rules = ev.properties, ev.event_type, config.rules
-    page = _page_of(ev)
+    props, et, rules, ts = ev.properties, ev.event_type, config.rules, ev.ts_ms
     value = _number(props.get("value")) if et == "purchase" else None
     device = record_event(
         s,
         event_type=et,
-        ts_ms=ev.ts_ms,
-        channel=ev.channel.value,
+        ts_ms=ts,
+        channel=channel,
         device_id=ev.device_id,
-        device_type=device_type_of(ev),
+        device_type=device_type,
         page=page,
         value=value,
     )
     fired: list[tuple[str, Details]] = []
     if page is not None and et in ("page_view", "screen_view"):
-        d = rules.quick_back.on_view(s, page, ev.ts_ms, device)
+        d = rules.quick_back.on_view(s, page, ts, device)
         if d is not None:
             fired.append((rules.quick_back.type, d))
     for rule in (rules.payment_failure, rules.search_frustration, rules.rage_click):
@@ -225,42 +255,40 @@ def _apply_to_session(
         fired.append((rules.error_hit.type, d))
     if et == "support_contact":
         medium = str(props.get("medium", ""))
-        state.contacts, d = rules.repeat_contact.on_contact(
-            state.contacts, ev.ts_ms, medium, ev.channel.value
-        )
+        state.contacts, d = rules.repeat_contact.on_contact(state.contacts, ts, medium, channel)
         if d is not None:
             fired.append((rules.repeat_contact.type, d))
     if et in CHECKOUT_ACTIVITY:
         state.checkout = co.open_or_extend(
             state.checkout,
             event_type=et,
-            ts_ms=ev.ts_ms,
-            channel=ev.channel.value,
+            ts_ms=ts,
+            channel=channel,
             device_id=device,
-            device_type=device_type_of(ev),
+            device_type=device_type,
             session_id=s.session_id,
         )
     elif et == "purchase" and state.checkout is not None:
         attempt, state.checkout = state.checkout, None
-        if attempt.channel != ev.channel.value:
+        if attempt.channel != channel:
             fired.append(
                 (
                     rules.checkout_abandoned.switch_type,
-                    co.switch_details(attempt, ev.channel.value, ev.ts_ms),
+                    co.switch_details(attempt, channel, ts),
                 )
             )
     for signal_type, details in fired:
         s.friction_count += 1
         out.append(
             FrictionSignal(
-                signal_id=signal_id_for(signal_type, state.person_id, ev.event_id, ev.ts_ms),
+                signal_id=signal_id_for(signal_type, state.person_id, ev.event_id, ts),
                 type=signal_type,
                 person_id=state.person_id,
                 session_id=s.session_id,
-                channel=ev.channel.value,
+                channel=channel,
                 device_id=ev.device_id,
-                device_type=ev.device_type,
-                occurred_at_ms=ev.ts_ms,
+                device_type=device_type,
+                occurred_at_ms=ts,
                 details=details,
             )
         )
@@ -309,8 +337,15 @@ def close_session(state: PersonState, config: JourneyConfig, out: list[Output]) 
             )
     out.append(summarise(s, state.person_id, engaged))
     out.extend(signals)
-    recent = (*state.recent, (s.session_id, s.started_ms, s.last_ms))
+    closed = (s.session_id, s.started_ms, s.last_ms)
+    recent = (*state.recent, closed)
+    if len(recent) > 1 and recent[-2][2] > s.last_ms:  # kept sorted by end (see `recent`)
+        recent = tuple(sorted(recent, key=_ended))
     state.recent = recent[-config.recent_sessions_kept :]
+
+
+def _ended(recent: tuple[str, int, int]) -> int:
+    return recent[2]
 
 
 def expire_checkout(
@@ -339,7 +374,7 @@ def expire_checkout(
     )
 
 
-# --- rows ----------------------------------------------------------------------------------
+# --- reading events --------------------------------------------------------------------
 
 
 def _page_of(ev: Event) -> str | None:
@@ -351,29 +386,3 @@ def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
-
-
-def _event_row(
-    ev: Event, person_id: str, session_id: str, late: bool, received_at_ms: int
-) -> EventRow:
-    props = ev.properties
-    item = props.get("item_id")
-    currency = props.get("currency")
-    return EventRow(
-        event_id=ev.event_id,
-        event_type=ev.event_type,
-        occurred_at_ms=ev.ts_ms,
-        received_at_ms=received_at_ms,
-        channel=ev.channel.value,
-        device_id=ev.device_id,
-        device_type=ev.device_type,
-        customer_id=ev.customer_id,
-        person_id=person_id,
-        session_id=session_id,
-        page=_page_of(ev),
-        item_id=item if isinstance(item, str) else None,
-        value=_number(props.get("value")),
-        currency=currency if isinstance(currency, str) else None,
-        properties=props,
-        late=late,
-    )

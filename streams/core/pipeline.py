@@ -92,19 +92,24 @@ class JourneyPipeline:
         return out
 
     def _drain(self, queue: deque[Any], out: list[Record]) -> None:
-        """Route messages to their step until none is left (a step may emit a Handover)."""
+        """Route messages to their step until none is left (a step may emit a Handover).
+
+        Dispatch on the exact type (the records are final classes): this runs for every
+        message and output, and an `is` test is cheaper than an `isinstance` chain.
+        """
         while queue:
             msg = queue.popleft()
-            if isinstance(msg, IdentityLink):
-                out.append(msg)
-            elif isinstance(msg, Duplicate):
-                self.counters.duplicates += 1
-            elif isinstance(msg, Routed | LinkNotice | Handover):
+            kind = type(msg)
+            if kind is Routed or kind is LinkNotice or kind is Handover:
                 for result in self._journey(msg):
-                    if isinstance(result, Handover):
+                    if type(result) is Handover:
                         queue.appendleft(result)  # the anonymous session joins first
                     else:
                         self._emit(result, out)
+            elif kind is IdentityLink:
+                out.append(msg)
+            elif kind is Duplicate:
+                self.counters.duplicates += 1
             else:
                 self._emit(msg, out)
 
@@ -184,16 +189,18 @@ class JourneyPipeline:
         bucket.add(person_id)
 
     def _emit(self, result: Output, out: list[Record]) -> None:
-        if isinstance(result, Duplicate):
-            self.counters.duplicates += 1
-            return
-        if isinstance(result, Handover):
-            return
-        if isinstance(result, EventRow) and result.late:
-            self.counters.late += 1
+        # Most frequent first: one event row per event, far fewer sessions and signals.
+        if isinstance(result, EventRow):
+            if result.late:
+                self.counters.late += 1
         elif isinstance(result, SessionSummary):
             self.counters.sessions += 1
         elif isinstance(result, FrictionSignal):
             self.counters.signals[result.type] += 1
+        elif isinstance(result, Duplicate):
+            self.counters.duplicates += 1
+            return
+        elif isinstance(result, Handover):  # routed by `_drain`, not an output
+            return
         self.aggregates, _ = aggregate_step(self.aggregates, result, self.config)
         out.append(result)
