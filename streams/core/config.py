@@ -36,9 +36,10 @@ class JourneyConfig:
       bounced session (a spurious `bounce`); if it was the first event of its session, that
       one-event session has the *same* session_id as the real one (ids are named after their
       first event) and storage keeps either summary. So keep the horizon above how far back
-      consumers may re-read. The price is memory: each remembered id is a dict entry (about
-      100 bytes) in its device's or person's state for the whole horizon, and a person's
-      state lives as long as it remembers anything (tests/perf/core_throughput.py prints it).
+      consumers may re-read. The price is memory: each remembered id is a 16-byte record
+      (`streams.core.dedup`) in its device's or person's state for the whole horizon, and a
+      person's or device's state lives as long as it remembers anything
+      (tests/perf/core_throughput.py prints both costs).
     - `late_horizon_ms`: how long a closed session stays known (as `(id, start, end)` only) so
       that a late event finds it and is flagged `late` (24 h). Beyond it a late event no longer
       finds its session: it opens a session of its own, as if it were a separate visit.
