@@ -63,7 +63,10 @@ class JourneyPipeline:
         self.counters = PipelineCounters()
         self.max_event_ms: int | None = None
         self.watermark_ms = -END_OF_TIME_MS
-        self._due: dict[int, set[str]] = {}
+        #: minute -> persons whose next deadline falls in it. Lists, not sets (a set costs 216
+        #: bytes even for one entry, and most minutes a day ahead hold one or two persons), so
+        #: a person may be listed twice; `advance` takes each once, in order.
+        self._due: dict[int, list[str]] = {}
         self._due_heap: list[int] = []
         self._devices_pruned_at = -END_OF_TIME_MS
 
@@ -124,7 +127,7 @@ class JourneyPipeline:
         not_yet: list[tuple[str, int | None]] = []
         while self._due_heap and self._due_heap[0] <= watermark_ms // MINUTE_MS:
             minute = heapq.heappop(self._due_heap)
-            for person_id in sorted(self._due.pop(minute, ())):
+            for person_id in sorted(set(self._due.pop(minute, ()))):
                 state = self.persons.get(person_id)
                 if state is None:
                     continue
@@ -184,9 +187,10 @@ class JourneyPipeline:
         minute = deadline // MINUTE_MS
         bucket = self._due.get(minute)
         if bucket is None:
-            bucket = self._due[minute] = set()
+            bucket = self._due[minute] = []
             heapq.heappush(self._due_heap, minute)
-        bucket.add(person_id)
+        if not bucket or bucket[-1] != person_id:  # the same person again and again: once
+            bucket.append(person_id)
 
     def _emit(self, result: Output, out: list[Record]) -> None:
         # Most frequent first: one event row per event, far fewer sessions and signals.
