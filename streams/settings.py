@@ -71,7 +71,8 @@ class StreamSettings(BaseSettings):
     records_topic: str = "parcours-records"
     dlq_topic: str = "parcours-dlq"
     partitions: int = Field(default=4, gt=0)
-    #: An upstream partition silent this long (wall clock) no longer holds the watermark back.
+    #: An input partition read to its end and silent this long (wall clock) is idle: its
+    #: watermark follows the wall clock and no longer holds results back.
     idle_after_s: float = Field(default=10.0, gt=0)
     tick_interval_s: float = Field(default=1.0, gt=0)
     #: Messages an agent takes at once: one producer flush and one checkpoint per batch.

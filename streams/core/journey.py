@@ -65,7 +65,7 @@ def journey_step(
             state.sources = guard
         return _on_event(state, msg, config)
     if isinstance(msg, LinkNotice):
-        return on_link(state, msg)
+        return _on_link(state, msg, config)
     return on_handover(state or PersonState(msg.into_person), msg, config)
 
 
@@ -79,6 +79,24 @@ def _guard(state: PersonState, msg: Routed) -> tuple[tuple[str, int, int], ...] 
             entry = (source, msg.position, max(newest, ts))
             return (*state.sources[:i], entry, *state.sources[i + 1 :])
     return (*state.sources, (msg.source, msg.position, ts))
+
+
+def _on_link(
+    state: PersonState | None, msg: LinkNotice, config: JourneyConfig
+) -> tuple[PersonState | None, list[Output]]:
+    """First close what event time had closed when the link was made, then hand over the rest.
+
+    An anonymous person's events all come from one device, so from one input partition, whose
+    watermark the notice carries: by that time a visit that ended more than the inactivity gap
+    before the login is over and stays the anonymous person's own (queries re-attribute it via
+    the identity link). Without this, a stage whose own watermark lags (a replay, a busy
+    partition) would hand an old, finished visit over and merge it into the customer's.
+    """
+    out: list[Output] = []
+    if state is not None:
+        state, out = advance(state, msg.watermark_ms, config)
+    state, handed = on_link(state, msg)
+    return state, out + handed
 
 
 def advance(

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class WatermarkTracker:
-    idle_after_s: float = 5.0
+    #: None: no upstream ever counts as idle here, because the upstreams declare their own
+    #: idleness (the streaming worker does: see streams/worker/identify_stage.py).
+    idle_after_s: float | None = 5.0
     #: upstream id -> (its latest watermark, wall-clock time it was last heard from)
     upstreams: dict[str, tuple[int, float]] = field(default_factory=dict)
     current: int = -(2**62)
@@ -37,7 +39,11 @@ class WatermarkTracker:
         """The stage's watermark now; never moves backwards."""
         if not self.upstreams:
             return self.current
-        active = [wm for wm, seen in self.upstreams.values() if now_s - seen < self.idle_after_s]
+        idle = self.idle_after_s
+        if idle is None:
+            self.current = max(self.current, min(wm for wm, _ in self.upstreams.values()))
+            return self.current
+        active = [wm for wm, seen in self.upstreams.values() if now_s - seen < idle]
         if active:
             candidate = min(active)
         else:

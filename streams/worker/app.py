@@ -19,10 +19,12 @@ Watermarks (the rule; details in streams/worker/journey_stage.py): an input part
 watermark is its newest event time minus the grace period, carried on every journey input and
 broadcast by `identify` to every journey partition after each batch. A journey partition's
 watermark is the minimum over the input partitions and over the other journey partitions'
-broadcast input watermarks (so a Handover in flight is never overtaken), leaving out any of them
-silent for `idle_after_s` (PARCOURS_STREAM_IDLE_AFTER_S, 10 s): an idle partition cannot hold
-results back forever. When everything is silent, event time follows the wall clock and every
-session closes. A timer sends ticks to every journey partition so that silence is noticed.
+broadcast input watermarks (so a Handover in flight is never overtaken). Idle partitions cannot
+hold results back forever: a worker that has read all of an input partition and seen nothing
+new for `idle_after_s` (PARCOURS_STREAM_IDLE_AFTER_S, 10 s) declares it idle, and its watermark
+follows the wall clock; at the end of a finite input every session therefore closes. A pause
+(a rebalance, a busy machine) is not idleness: nothing is declared while data waits. A timer
+sends ticks to every journey partition so that quiet partitions still run and broadcast.
 
 Messages are packed (streams/worker/outbox.py): a batch's journey inputs for one journey
 partition, and its records for one records partition, travel as one JSON array.
@@ -38,6 +40,7 @@ in-memory stores and serialised only when checkpointed.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import faust
@@ -98,12 +101,11 @@ def create_app(
         return int(partitioner(key.encode(), list(range(n)), list(range(n))))
 
     wiring = Wiring(app, journey_topic, records_topic, dlq_topic, n, config, partition_of)
-    identify_stage = IdentifyStage(wiring, devices, topic_map)
+    identify_stage = IdentifyStage(wiring, devices, topic_map, stream.idle_after_s)
     journey_stage = JourneyStage(
         wiring,
         persons,
         input_sources=[f"{t}/{i}" for t in topic_map for i in range(n)],
-        idle_after_s=stream.idle_after_s,
         checkpoint_persons=stream.checkpoint_persons,
     )
 
@@ -128,6 +130,17 @@ def create_app(
 
     @app.timer(interval=stream.tick_interval_s)
     async def tick() -> None:
+        """Idle input partitions declare it (streams/worker/identify_stage.py); every journey
+        partition gets a tick, so that it runs a batch (and broadcasts) even when quiet."""
+        owned = [tp for tp in app.consumer.assignment() if tp.topic in topic_map]
+        if owned:
+            ends = await app.consumer.highwaters(*owned)
+            # Faust keeps the group's committed offsets (next to read) but does not publish them
+            committed = app.consumer._committed_offset
+            await identify_stage.declare_idle(
+                {(tp.topic, tp.partition): (end, committed.get(tp)) for tp, end in ends.items()},
+                time.time(),
+            )
         for p in range(n):
             await journey_topic.send(key=None, value=b'{"kind": "tick"}', partition=p)
 

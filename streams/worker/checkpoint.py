@@ -78,6 +78,9 @@ class JourneyPartition:
     #: This partition's input watermark as last broadcast, and when (wall clock).
     told_wm: int = -(2**62)
     told_at: float = 0.0
+    #: Hand-overs waiting for this partition's watermark to reach the link's watermark:
+    #: (watermark, journey message as plain data), in arrival order.
+    held: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
 
 def aggregates_meta(state: AggregateState) -> dict[str, Any]:
@@ -147,6 +150,7 @@ def partition_to_dict(part: JourneyPartition) -> dict[str, Any]:
         "aggregates": aggregates_meta(part.aggregates),
         "tracker": tracker_to_dict(part.tracker),
         "peers": tracker_to_dict(part.peers),
+        "held": part.held,
     }
 
 
@@ -160,4 +164,5 @@ def partition_from_dict(
         applied=data["applied"],
         advanced_to=data["advanced_to"],
         peers=tracker_from_dict(data["peers"], now_s) if "peers" in data else WatermarkTracker(),
+        held=[(int(wm), body) for wm, body in data.get("held", [])],
     )

@@ -9,12 +9,20 @@ outbox.py), so the person key decides the partition here, not Kafka's partitione
 Watermarks: an input partition's watermark is its newest event time minus the grace period.
 It rides on every journey input and, at the end of each batch, is broadcast to *every* journey
 partition (an item `{"kind": "watermark"}` after the batch's inputs): a journey partition that
-received nothing from this input partition for a while still learns that time has passed, so
-it need not wait until the input partition counts as idle.
+received nothing from this input partition for a while still learns that time has passed.
+
+Idleness is declared here, by the one stage that can tell a quiet partition from a slow
+worker: an input partition is idle when this worker has processed everything in it (its
+position is at the partition's end offset) and nothing new came for `idle_after_s`. Its
+watermark then follows the wall clock (now - idle_after_s - grace), broadcast on each tick, so
+a quiet partition never holds results back and the end of a finite input closes everything.
+A paused or busy worker (a rebalance, a slow machine) declares nothing, so its partitions hold
+the watermark where it is: downstream never mistakes a pause for silence.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,14 +93,20 @@ async def reject(
 
 
 class IdentifyStage:
-    def __init__(self, wiring: Wiring, devices: Any, topic_map: dict[str, str]) -> None:
+    def __init__(
+        self, wiring: Wiring, devices: Any, topic_map: dict[str, str], idle_after_s: float
+    ) -> None:
         self.w = wiring
+        self.idle_after_s = idle_after_s
         self.devices = devices
         self.topic_map = topic_map
         #: input partition ("topic/partition") -> newest event time seen
         self.newest: dict[str, int] = {}
         #: device -> the input partition whose changelog holds it (to forget it on revocation)
         self.device_partition: dict[str, int] = {}
+        #: input partition -> (next offset to process, wall-clock time of the last message)
+        self.position: dict[str, tuple[int, float]] = {}
+        self.busy = False
 
     def device_state(self, device_id: str) -> DeviceIdentity | None:
         stored = self.devices.data.get(device_id)
@@ -102,12 +116,21 @@ class IdentifyStage:
         return stored
 
     async def process(self, batch: list[Any]) -> None:
+        self.busy = True
+        try:
+            await self._process(batch)
+        finally:
+            self.busy = False
+
+    async def _process(self, batch: list[Any]) -> None:
         outbox = Outbox()
+        now = time.time()
         dirty: dict[str, tuple[int, str]] = {}
         sources: set[str] = set()
         for event in batch:
             message = event.message
             metrics.EVENTS_CONSUMED.labels(message.topic).inc()
+            self.position[f"{message.topic}/{message.partition}"] = (message.offset + 1, now)
             canonical = self.topic_map.get(message.topic, message.topic)
             for index, result in enumerate(decode(message.value, canonical)):
                 if isinstance(result, Rejection):
@@ -126,6 +149,37 @@ class IdentifyStage:
         await outbox.send()
         await self.w.app.producer.flush()  # outputs acknowledged before any state is written
         self._write_states(dirty)
+
+    async def declare_idle(
+        self, ends: dict[tuple[str, int], tuple[int, int | None]], now: float
+    ) -> None:
+        """Broadcast a wall-clock watermark for each idle input partition of this worker.
+
+        `ends`: for each input partition this worker is assigned, its end offset and the
+        group's committed offset (None: never committed). Read to the end means: this worker
+        processed up to the end, or the group committed it (processed before a rebalance or
+        a restart). Called by the tick timer between batches (never during one, so it cannot
+        overtake a batch's inputs).
+        """
+        if self.busy:
+            return
+        outbox = Outbox()
+        idle_ms = int(self.idle_after_s * 1000)
+        for (topic, partition), (end, committed) in sorted(ends.items()):
+            source = f"{topic}/{partition}"
+            if source not in self.position:  # newly assigned: silent from now on, or not
+                self.position[source] = (committed or 0, now)
+                continue
+            position, last_at = self.position[source]
+            if max(position, committed or 0) < end or now - last_at < self.idle_after_s:
+                continue
+            wm = int(now * 1000) - idle_ms - self.w.config.grace_ms
+            if source in self.newest:
+                wm = max(wm, self._watermark(source))
+            tell = orjson.dumps({"kind": "watermark", "src": source, "wm": wm})
+            for q in range(self.w.partitions):
+                outbox.add(self.w.journey_topic, q, tell)
+        await outbox.send()
 
     def _watermark(self, source: str) -> int:
         return self.newest[source] - self.w.config.grace_ms
@@ -188,3 +242,5 @@ class IdentifyStage:
         for device_id in [d for d, p in self.device_partition.items() if p == partition]:
             self.devices.data.pop(device_id, None)
             self.device_partition.pop(device_id, None)
+        for source in [s for s in self.position if s.rsplit("/", 1)[1] == str(partition)]:
+            del self.position[source]

@@ -18,8 +18,13 @@ Q); A's open session reaches Q as a Handover that P sends when it processes the 
 Q must not close C's session before that Handover is in, or one visit becomes two sessions. The
 Handover is sent before P's next broadcast, in the same partition order, and P's broadcast
 covers the LinkNotice's input; so once Q's watermark (bounded by P's broadcast) passes C's
-deadline, the Handover has been applied. Broadcasts carry input watermarks only, never derived
+deadline, the Handover has arrived. Broadcasts carry input watermarks only, never derived
 ones, so partitions never wait on each other in a cycle.
+
+A Handover then waits (in the partition's checkpointed `held` list) until Q's watermark reaches
+the watermark of the login's input partition at the time of the link, and C is advanced to
+that time before it is applied: the merge is decided on C's state as of the link, as in the
+embedded runner, not on whatever subset of C's events happened to be applied when it arrived.
 
 Crash safety is streams/worker/checkpoint.py: outputs first, then one atomic checkpoint
 record per partition and batch, and inputs at or below the checkpoint's offset are skipped.
@@ -60,6 +65,7 @@ from streams.worker.messages import record_to_bytes
 from streams.worker.outbox import Outbox
 
 NON_STR = orjson.OPT_NON_STR_KEYS
+
 _CHANNELS = {c.value: c for c in Channel}
 
 
@@ -106,13 +112,11 @@ class JourneyStage:
         wiring: Wiring,
         persons: Any,
         input_sources: list[str],
-        idle_after_s: float,
         checkpoint_persons: int,
     ) -> None:
         self.w = wiring
         self.persons = persons
         self.input_sources = input_sources
-        self.idle_after_s = idle_after_s
         self.checkpoint_persons = checkpoint_persons
         self.parts: dict[int, JourneyPartition] = {}
 
@@ -154,10 +158,11 @@ class JourneyStage:
             part.touched_minutes.update(int(m) for m in saved["minutes"])
             part.changed = True
         else:
-            tracker = WatermarkTracker(idle_after_s=self.idle_after_s)
+            tracker = WatermarkTracker(idle_after_s=None)
             tracker.expect(self.input_sources, now)
             part = JourneyPartition(p, tracker, AggregateState(shard=f"journey-{p}"))
-        part.peers.idle_after_s = self.idle_after_s
+        # Idleness is declared upstream (the identify stage), never guessed here from a pause.
+        part.tracker.idle_after_s = part.peers.idle_after_s = None
         part.peers.expect(self.peers_of(p), now)
         for key in list(data.keys()):
             if is_internal_key(key) or self.w.partition_of(key) != p:
@@ -229,31 +234,73 @@ class JourneyStage:
         if kind == "watermark":
             return
         watermark = self.watermark(part, now)
+        if kind == "handover" and data.get("hold_until", watermark) > watermark:
+            part.held.append((data["hold_until"], data))
+            return
         if kind == "event":
             msg: Routed | LinkNotice | Handover = routed_from_dict(data, watermark)
         else:
             msg = message_from_dict(data)
             if isinstance(msg, LinkNotice):
+                # the watermark of the link's input partition (the anonymous person's only one)
                 msg = LinkNotice(
-                    msg.anon_person_id, msg.customer_id, msg.device_id, msg.linked_at_ms, watermark
+                    msg.anon_person_id, msg.customer_id, msg.device_id, msg.linked_at_ms, data["wm"]
                 )
         key = person_key(msg)
         state, outputs = journey_step(self.person_state(key), msg, self.w.config)
         self.store(part, key, state)
-        self._emit(part, outputs, outbox)
+        link_watermark = data["wm"] if isinstance(msg, LinkNotice) else None
+        self._emit(part, outputs, outbox, link_watermark)
+
+    def _release_held(self, part: JourneyPartition, watermark: int, outbox: Outbox) -> None:
+        """Apply the hand-overs the watermark has reached, each at its own time.
+
+        A hand-over is the anonymous side of a login, as it stood when event time on the
+        login's input partition was `hold_until`. Applying it then (the customer advanced to
+        that time first, later events still waiting) makes the merge decision on the same
+        state as the embedded runner, whatever order the partitions' messages came in: a
+        customer whose own events are still waiting must not judge two visits unrelated
+        because the events joining them have not been applied yet.
+        """
+        due = sorted((h for h in part.held if h[0] <= watermark), key=lambda h: h[0])
+        if not due:
+            return
+        part.held = [h for h in part.held if h[0] > watermark]
+        for at, data in due:
+            msg = message_from_dict(data)
+            key = person_key(msg)
+            state = self.person_state(key)
+            if state is not None:
+                state, outputs = advance(state, at, self.w.config)
+                self.store(part, key, state)
+                self._emit(part, outputs, outbox)
+            state, outputs = journey_step(self.person_state(key), msg, self.w.config)
+            self.store(part, key, state)
+            self._emit(part, outputs, outbox)
 
     async def _maybe_advance(self, part: JourneyPartition, now: float, outbox: Outbox) -> None:
         watermark = self.watermark(part, now)
+        if part.held:
+            self._release_held(part, watermark, outbox)
         if watermark // MINUTE_MS > part.advanced_to // MINUTE_MS:
             part.advanced_to = watermark
             self._advance(part, watermark, outbox)
 
-    def _emit(self, part: JourneyPartition, outputs: list[Any], outbox: Outbox) -> None:
+    def _emit(
+        self,
+        part: JourneyPartition,
+        outputs: list[Any],
+        outbox: Outbox,
+        link_watermark: int | None = None,
+    ) -> None:
         config = self.w.config
         for out in outputs:
             if isinstance(out, Handover):
-                body = orjson.dumps(message_to_dict(out))
-                outbox.add(self.w.journey_topic, self.w.partition_of(out.into_person), body)
+                body = message_to_dict(out)
+                if link_watermark is not None:
+                    body["hold_until"] = link_watermark
+                partition = self.w.partition_of(out.into_person)
+                outbox.add(self.w.journey_topic, partition, orjson.dumps(body))
             elif isinstance(out, Duplicate):
                 metrics.EVENTS_DUPLICATE.inc()
             else:
@@ -280,12 +327,10 @@ class JourneyStage:
         metrics.OPEN_SESSIONS.set(sum(len(q.due) for q in self.parts.values()))
 
     def _broadcast(self, part: JourneyPartition, now: float, outbox: Outbox) -> None:
-        """Tell the other journey partitions this one's input watermark (after its hand-overs).
-
-        Sent when it moved, and at least every third of the idle period so that a partition
-        with nothing to say is not mistaken for a dead one."""
+        """Tell the other journey partitions this one's input watermark (after its hand-overs),
+        whenever it moved."""
         own = part.tracker.watermark(now)
-        if own == part.told_wm and now - part.told_at < self.idle_after_s / 3:
+        if own == part.told_wm and part.told_at:
             return
         part.told_wm, part.told_at = own, now
         tell = orjson.dumps({"kind": "watermark", "src": f"journey/{part.partition}", "wm": own})

@@ -51,13 +51,6 @@ def produce_traffic(env: dict[str, str], tmp_path: Path, customers: int, seed: i
     return traffic
 
 
-@pytest.mark.xfail(
-    reason="known gap (issue 4): a Handover crosses journey partitions one hop behind the "
-    "login, and the customer's partition may close the session by watermark before it arrives "
-    "when a day of input is replayed in seconds: a customer then has one session more than "
-    "in the embedded runner (watermarks must wait for other journey partitions' hand-overs)",
-    strict=False,
-)
 def test_two_workers_give_the_same_results_as_one(
     kafka_bootstrap: str, tmp_path: Path, ch: Client
 ) -> None:
