@@ -54,6 +54,15 @@ def worker(
     faust_app = create_app(
         load_settings(), StreamSettings(), journey_config_from_settings(), web_port=web_port
     )  # type: ignore[arg-type]
+
+    @faust_app.task
+    async def honour_loglevel() -> None:
+        """mode leaves the root logger at DEBUG and filters in its handler, so every debug call
+        in aiokafka and Faust built a log record: about 7% of a busy worker's CPU."""
+        import logging
+
+        logging.getLogger().setLevel(loglevel.upper())
+
     faust.Worker(faust_app, loglevel=loglevel).execute_from_commandline()
 
 

@@ -67,6 +67,8 @@ class JourneyPartition:
     advanced_to: int = -(2**62)
     #: person -> smallest watermark at which `advance` changes its state.
     due: dict[str, int] = field(default_factory=dict)
+    #: (deadline, person) for every entry ever put in `due`; stale ones are skipped when popped.
+    due_heap: list[tuple[int, str]] = field(default_factory=list)
     #: Persons changed since the last checkpoint.
     touched: set[str] = field(default_factory=set)
     #: Aggregate minutes flushed or forgotten since the last checkpoint.

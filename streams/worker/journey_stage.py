@@ -32,6 +32,7 @@ record per partition and batch, and inputs at or below the checkpoint's offset a
 
 from __future__ import annotations
 
+import heapq
 import time
 from typing import Any
 
@@ -171,6 +172,7 @@ class JourneyStage:
             deadline = next_deadline(state, self.w.config) if state is not None else None
             if deadline is not None:
                 part.due[key] = deadline
+                heapq.heappush(part.due_heap, (deadline, key))
         return part
 
     def store(self, part: JourneyPartition, key: str, state: PersonState | None) -> None:
@@ -183,8 +185,9 @@ class JourneyStage:
         deadline = next_deadline(state, self.w.config)
         if deadline is None:
             part.due.pop(key, None)
-        else:
+        elif part.due.get(key) != deadline:
             part.due[key] = deadline
+            heapq.heappush(part.due_heap, (deadline, key))
 
     # -- processing -------------------------------------------------------------------------
 
@@ -309,7 +312,14 @@ class JourneyStage:
         metrics.observe_records(outputs, time.time())
 
     def _advance(self, part: JourneyPartition, watermark: int, outbox: Outbox) -> None:
-        for key in [k for k, d in part.due.items() if d <= watermark]:
+        due: list[str] = []
+        heap = part.due_heap
+        while heap and heap[0][0] <= watermark:
+            deadline, key = heapq.heappop(heap)
+            if part.due.get(key) == deadline:
+                del part.due[key]  # re-scheduled by `store` with its next deadline
+                due.append(key)
+        for key in due:
             state = self.person_state(key)
             if state is None:
                 part.due.pop(key, None)
