@@ -40,6 +40,8 @@ in-memory stores and serialised only when checkpointed.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Any
 
@@ -52,6 +54,8 @@ from streams.core.config import JourneyConfig
 from streams.settings import Settings, StreamSettings
 from streams.worker.identify_stage import IdentifyStage, Wiring
 from streams.worker.journey_stage import JourneyStage
+
+log = logging.getLogger(__name__)
 
 #: Room for a checkpoint record of a few hundred persons (Kafka's default is 1 MB).
 MAX_RECORD_BYTES = 8 * 1024 * 1024
@@ -132,15 +136,21 @@ def create_app(
     async def tick() -> None:
         """Idle input partitions declare it (streams/worker/identify_stage.py); every journey
         partition gets a tick, so that it runs a batch (and broadcasts) even when quiet."""
-        owned = [tp for tp in app.consumer.assignment() if tp.topic in topic_map]
-        if owned:
-            ends = await app.consumer.highwaters(*owned)
-            # Faust keeps the group's committed offsets (next to read) but does not publish them
-            committed = app.consumer._committed_offset
-            await identify_stage.declare_idle(
-                {(tp.topic, tp.partition): (end, committed.get(tp)) for tp, end in ends.items()},
-                time.time(),
-            )
+        try:
+            owned = [tp for tp in app.consumer.assignment() if tp.topic in topic_map]
+            if owned:
+                ends = await asyncio.wait_for(app.consumer.highwaters(*owned), timeout=5)
+                # Faust keeps the group's committed offsets (next to read), privately
+                committed = app.consumer._committed_offset
+                await identify_stage.declare_idle(
+                    {
+                        (tp.topic, tp.partition): (end, committed.get(tp))
+                        for tp, end in ends.items()
+                    },
+                    time.time(),
+                )
+        except Exception as exc:  # a rebalance in progress: try again at the next tick
+            log.warning("idle check skipped: %r", exc)
         for p in range(n):
             await journey_topic.send(key=None, value=b'{"kind": "tick"}', partition=p)
 

@@ -109,3 +109,32 @@ def test_a_worker_killed_mid_stream_and_restarted_changes_nothing(
     assert misrouted_lines(traffic) > 0
     embedded_reference(ch, traffic)
     assert_same_as_embedded(env, ch)
+
+
+def test_a_worker_joining_mid_stream_changes_nothing(
+    kafka_bootstrap: str, tmp_path: Path, ch: Client
+) -> None:
+    """Scaling out while running: the second worker takes over half the partitions (a
+    rebalance, state restored from the changelogs) after the first has processed some input."""
+    env = stream_env(
+        kafka_bootstrap,
+        tmp_path / "chdb",
+        PARCOURS_STREAM_PARTITIONS="4",
+        PARCOURS_STREAM_IDLE_AFTER_S="20",
+        PARCOURS_STREAM_BATCH_MAX="50",
+    )
+    traffic = produce_traffic(env, tmp_path, customers=40, seed=23)
+    ports = [free_port(), free_port()]
+    logs = [tmp_path / f"worker-{port}.log" for port in ports]
+    workers = [start_worker(env, ports[0])]
+    try:
+        wait_for(ports[0], lambda m: total(m, "parcours_events_consumed_total") > 0, log=logs[0])
+        workers.append(start_worker(env, ports[1]))
+        for port, log in zip(ports, logs, strict=True):
+            wait_for(port, drained, timeout=300, log=log)
+    finally:
+        for worker in workers:
+            stop(worker)
+    sink_all(env)
+    embedded_reference(ch, traffic)
+    assert_same_as_embedded(env, ch)
