@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
@@ -33,6 +34,8 @@ class SinkStageStats:
     batches: int = 0
     records: int = 0
     rejected: int = 0
+    #: Times a whole batch was retried because ClickHouse stayed unreachable.
+    outage_retries: int = 0
 
 
 class SinkStage:
@@ -44,6 +47,8 @@ class SinkStage:
         *,
         group: str = "parcours-sink",
         batch_size: int = 5000,
+        outage_delays_s: tuple[float, float] = (1.0, 60.0),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.consumer = Consumer(
             {
@@ -53,8 +58,14 @@ class SinkStage:
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
                 "log_level": 3,
+                # While ClickHouse is down the stage holds its batch and does not poll; it
+                # must stay in the group meanwhile (heartbeats run in librdkafka's thread).
+                "max.poll.interval.ms": 86_400_000,
             }
         )
+        #: First and largest wait between attempts while ClickHouse is unreachable.
+        self.outage_delays_s = outage_delays_s
+        self.sleep = sleep
         self.topic = topic
         self.sink = sink
         self.batch_size = batch_size
@@ -103,13 +114,18 @@ class SinkStage:
                     records.append(item)
         self.sink.add(records)
         self.sink.add_rejections(rejected)
+        delay, longest = self.outage_delays_s
         while True:
             try:
                 self.sink.flush()
                 break
             except SinkError:
-                # ClickHouse is down: the sink keeps the batch; read nothing new, try again.
-                time.sleep(5)
+                # ClickHouse is down (the sink's own retries are spent): keep the batch, read
+                # nothing new, commit nothing, and try again later. This is the backpressure:
+                # the records topic keeps the rest, memory holds one batch.
+                self.stats.outage_retries += 1
+                self.sleep(delay)
+                delay = min(delay * 2, longest)
         now = time.time()
         for record in records:
             if isinstance(record, EventRow):
