@@ -107,7 +107,7 @@ SESSIONS_CLOSED = Counter(
 )
 CONSUMER_LAG = Gauge(
     "parcours_consumer_lag_messages",
-    "Messages behind the end of the partition (high watermark - committed offset).",
+    "Messages of the partition not yet processed (end offset - next offset to process).",
     ["topic", "partition"],
     registry=REGISTRY,
 )

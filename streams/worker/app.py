@@ -142,6 +142,10 @@ def create_app(
                 ends = await asyncio.wait_for(app.consumer.highwaters(*owned), timeout=5)
                 # Faust keeps the group's committed offsets (next to read), privately
                 committed = app.consumer._committed_offset
+                for tp, end in ends.items():
+                    done = identify_stage.position.get(f"{tp.topic}/{tp.partition}", (0, 0.0))[0]
+                    behind = end - max(done, committed.get(tp) or 0)
+                    metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, behind))
                 await identify_stage.declare_idle(
                     {
                         (tp.topic, tp.partition): (end, committed.get(tp))

@@ -67,6 +67,9 @@ class JourneyPartition:
     advanced_to: int = -(2**62)
     #: person -> smallest watermark at which `advance` changes its state.
     due: dict[str, int] = field(default_factory=dict)
+    #: Persons with an open session, and with an open checkout attempt (for the gauges).
+    open_sessions: set[str] = field(default_factory=set)
+    open_checkouts: set[str] = field(default_factory=set)
     #: (deadline, person) for every entry ever put in `due`; stale ones are skipped when popped.
     due_heap: list[tuple[int, str]] = field(default_factory=list)
     #: Persons changed since the last checkpoint.

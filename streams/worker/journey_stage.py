@@ -169,6 +169,10 @@ class JourneyStage:
             if is_internal_key(key) or self.w.partition_of(key) != p:
                 continue
             state = self.person_state(key)
+            if state is not None and state.session is not None:
+                part.open_sessions.add(key)
+            if state is not None and state.checkout is not None:
+                part.open_checkouts.add(key)
             deadline = next_deadline(state, self.w.config) if state is not None else None
             if deadline is not None:
                 part.due[key] = deadline
@@ -177,6 +181,14 @@ class JourneyStage:
 
     def store(self, part: JourneyPartition, key: str, state: PersonState | None) -> None:
         part.touched.add(key)
+        if state is not None and state.session is not None:
+            part.open_sessions.add(key)
+        else:
+            part.open_sessions.discard(key)
+        if state is not None and state.checkout is not None:
+            part.open_checkouts.add(key)
+        else:
+            part.open_checkouts.discard(key)
         if state is None:
             self.persons.data.pop(key, None)
             part.due.pop(key, None)
@@ -334,7 +346,8 @@ class JourneyStage:
         for row in rows:
             outbox.add(self.w.records_topic, part.partition, record_to_bytes(row))
         metrics.WATERMARK.set(watermark / 1000)
-        metrics.OPEN_SESSIONS.set(sum(len(q.due) for q in self.parts.values()))
+        metrics.OPEN_SESSIONS.set(sum(len(q.open_sessions) for q in self.parts.values()))
+        metrics.OPEN_CHECKOUTS.set(sum(len(q.open_checkouts) for q in self.parts.values()))
 
     def _broadcast(self, part: JourneyPartition, now: float, outbox: Outbox) -> None:
         """Tell the other journey partitions this one's input watermark (after its hand-overs),

@@ -106,3 +106,8 @@ def test_streaming_matches_the_embedded_runner(
     [(friction_rows,)] = query(env, "SELECT uniqExact(signal_id) FROM friction")
     assert total(metrics, "parcours_friction_signals_total") == friction_rows
     assert total(metrics, "parcours_events_rejected_total") == expected_dead
+    # read to the end, everything closed: no lag on any input partition, nothing left open
+    lags = {k: v for k, v in metrics.items() if k.startswith("parcours_consumer_lag_messages{")}
+    assert len(lags) == 3 * 4 and not any(lags.values()), lags
+    assert metrics["parcours_open_sessions"] == 0
+    assert metrics["parcours_open_checkout_attempts"] == 0
