@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import orjson
 
 from schemas import Event, Rejection, RejectReason, decode
+from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.core.pipeline import JourneyPipeline
 from streams.core.records import Record
@@ -63,6 +64,10 @@ class EmbeddedRunner:
         self.sink = sink
         self.pipeline = JourneyPipeline(config)
         self.stats = RunStats()
+        #: Prometheus (streams/metrics.py, served by `parcours ingest --metrics-port`).
+        self._consumed: dict[str, object] = {}
+        self._duplicates_seen = 0
+        self._gauges_at = 0.0
         self._clock = clock
         self._on_records = on_records
 
@@ -81,6 +86,10 @@ class EmbeddedRunner:
         make the stored id of a rejection stable across replays. `raw` is what a rejection keeps
         as the original bytes when `value` is not them (an ingest line: the whole line)."""
         self.stats.messages += 1
+        consumed = self._consumed.get(topic)
+        if consumed is None:
+            consumed = self._consumed[topic] = metrics.EVENTS_CONSUMED.labels(topic)
+        consumed.inc()  # type: ignore[attr-defined]
         now_s = self._clock()
         received_ms = int(now_s * 1000)
         records: list[Record] = []
@@ -95,6 +104,7 @@ class EmbeddedRunner:
         if rejections:
             for rejection in rejections:
                 self.stats.rejected[str(rejection.reason)] += 1
+                metrics.EVENTS_REJECTED.labels(topic, str(rejection.reason)).inc()
             self.sink.add_rejections(
                 RejectedInput(r, source, position, received_ms) for r in rejections
             )
@@ -156,6 +166,8 @@ class EmbeddedRunner:
         """End of input: close everything, write everything."""
         self._write(self.pipeline.finish())
         self.sink.flush()
+        metrics.OPEN_SESSIONS.set(self.pipeline.open_sessions)
+        metrics.OPEN_CHECKOUTS.set(self.pipeline.open_checkouts)
         counters = self.pipeline.counters
         self.stats.events = counters.events
         self.stats.duplicates = counters.duplicates
@@ -168,6 +180,16 @@ class EmbeddedRunner:
         for record in records:
             self.stats.records[type(record).__name__] += 1
         self.sink.add(records)
+        now_s = time.time()
+        metrics.observe_records(records, now_s)
+        duplicates = self.pipeline.counters.duplicates
+        if duplicates > self._duplicates_seen:
+            metrics.EVENTS_DUPLICATE.inc(duplicates - self._duplicates_seen)
+            self._duplicates_seen = duplicates
+        if now_s - self._gauges_at >= 10:  # counting open sessions walks every person
+            self._gauges_at = now_s
+            metrics.OPEN_SESSIONS.set(self.pipeline.open_sessions)
+            metrics.OPEN_CHECKOUTS.set(self.pipeline.open_checkouts)
         if self._on_records is not None:
             self._on_records(records)
 
@@ -181,6 +203,8 @@ class EmbeddedRunner:
         topic: str = "",
     ) -> None:
         self.stats.rejected[str(reason)] += 1
+        metrics.EVENTS_CONSUMED.labels(topic).inc()  # a line rejected whole was read all the same
+        metrics.EVENTS_REJECTED.labels(topic, str(reason)).inc()
         rejection = _line_rejection(line, reason, message, topic)
         received_ms = int(self._clock() * 1000)
         self.sink.add_rejections([RejectedInput(rejection, source, position, received_ms)])

@@ -157,6 +157,7 @@ def create_app(
             log.warning("idle check skipped: %r", exc)
         for p in range(n):
             await journey_topic.send(key=None, value=b'{"kind": "tick"}', partition=p)
+        journey_stage.report_stalls(time.time(), log)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -67,6 +67,10 @@ class JourneyPartition:
     advanced_to: int = -(2**62)
     #: person -> smallest watermark at which `advance` changes its state.
     due: dict[str, int] = field(default_factory=dict)
+    #: Stall report (wall clock): watermark last seen, since when, last warning.
+    stall_wm: int = -(2**62)
+    stall_since: float = 0.0
+    stall_reported: float = 0.0
     #: Persons with an open session, and with an open checkout attempt (for the gauges).
     open_sessions: set[str] = field(default_factory=set)
     open_checkouts: set[str] = field(default_factory=set)

@@ -396,6 +396,29 @@ class JourneyStage:
             part.touched_minutes.clear()
             part.changed = False
 
+    def report_stalls(self, now: float, log: Any, after_s: float = 60.0) -> None:
+        """Warn (once a minute) about a partition whose watermark has not moved for a minute,
+        naming the upstream that holds it back: results wait for it, the operator should know."""
+        for part in self.parts.values():
+            watermark = self.watermark(part, now)
+            if watermark != part.stall_wm:
+                part.stall_wm, part.stall_since = watermark, now
+                continue
+            if now - part.stall_since < after_s or now - part.stall_reported < after_s:
+                continue
+            part.stall_reported = now
+            upstreams = {**part.tracker.upstreams, **part.peers.upstreams}
+            slowest = sorted(upstreams.items(), key=lambda kv: kv[1][0])[:3]
+            log.warning(
+                "journey partition %d: watermark %d unchanged for %.0f s; slowest upstreams "
+                "(watermark, last heard): %s; held hand-overs: %d",
+                part.partition,
+                watermark,
+                now - part.stall_since,
+                slowest,
+                len(part.held),
+            )
+
     def forget(self, partition: int) -> None:
         """Journey partition revoked: its state now belongs to its new owner. Dropping our copy
         makes a later re-assignment restore it from the changelog, not from a stale memory."""

@@ -198,3 +198,62 @@ def test_demo_prints_the_reports_and_the_incident_day_stands_out() -> None:
     )
     incident = per_day.pop(date(2026, 11, 5))
     assert incident > 3 * max(per_day.values(), default=0) and incident >= 5, (incident, per_day)
+
+
+def _sample_total(text: str, name: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and line[len(name)] in "{ "
+    )
+
+
+def test_ingest_serves_prometheus_metrics(tmp_path: Path) -> None:
+    """`parcours ingest --metrics-port` serves the same counters as a worker, and they add up to
+    the run's own summary (deltas: the registry is shared by everything in this process)."""
+    import socket
+    import urllib.request
+
+    from prometheus_client import generate_latest
+
+    from streams.metrics import REGISTRY
+
+    traffic = tmp_path / "traffic.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            *("--customers", "30", "--days", "1", "--seed", "4"),
+            *("--duplicate-rate", "0.05", "--malformed-rate", "0.05", "--out", str(traffic)),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    names = (
+        "parcours_events_consumed_total",
+        "parcours_events_processed_total",
+        "parcours_events_rejected_total",
+        "parcours_events_duplicate_total",
+    )
+    before_text = generate_latest(REGISTRY).decode()
+    before = {name: _sample_total(before_text, name) for name in names}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = runner.invoke(app, ["ingest", str(traffic), "--metrics-port", str(port)])
+    assert result.exit_code == 0, result.output
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    delta = {name: _sample_total(body, name) - before[name] for name in names}
+    lines = sum(1 for _ in traffic.open("rb"))
+    assert delta["parcours_events_consumed_total"] == lines
+    assert delta["parcours_events_rejected_total"] > 0
+    assert delta["parcours_events_duplicate_total"] > 0
+    summary = {  # the table printed at the end: "│ name │ count │"
+        cells[0]: int(cells[1].replace(",", ""))
+        for line in result.output.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) == 2
+        and cells[1].replace(",", "").isdigit()
+    }
+    assert delta["parcours_events_duplicate_total"] == summary["duplicates dropped"]
+    assert delta["parcours_events_rejected_total"] == summary["rejected"]
+    processed = delta["parcours_events_processed_total"] + delta["parcours_events_duplicate_total"]
+    assert processed == summary["events processed"]  # the summary counts duplicates as read
