@@ -14,7 +14,9 @@ most sessions are open:
   simulated population the horizons dominate it, so read it as a total, not as a per-session cost.
 
 The breakdown is a deep size (`sys.getsizeof` of every object reachable, each counted once);
-its sum is printed next to the tracemalloc total as a check. Run:
+its sum is printed next to the tracemalloc total as a check. The sum is the larger: tracing
+starts after decoding, so tracemalloc misses the strings and properties of decoded events
+that the state keeps (ids, pages, waiting events), which a live stream does pay for. Run:
 
     .venv/bin/python tests/perf/core_throughput.py [--events 1000000] [--repeat 3]
     .venv/bin/python tests/perf/core_throughput.py --repeat 0 --dedup-hours 2   # memory only
@@ -264,9 +266,9 @@ def main() -> None:
         f"({b.minutes:,} minutes, {per(b.buckets, b.minutes)} buckets a minute)"
     )
     print(
-        f"  total held: {held / 1e6:,.1f} MB (tracemalloc; the parts above add up to "
-        f"{b.total / 1e6:,.1f} MB), i.e. {per(held, b.open_sessions)} bytes per open session "
-        "all included"
+        f"  total held: {held / 1e6:,.1f} MB by tracemalloc (which misses what the state keeps "
+        f"of the decoded input); the parts above add up to {b.total / 1e6:,.1f} MB, i.e. "
+        f"{per(b.total, b.open_sessions)} bytes per open session all included"
     )
 
 
