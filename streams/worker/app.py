@@ -142,17 +142,15 @@ def create_app(
                 ends = await asyncio.wait_for(app.consumer.highwaters(*owned), timeout=5)
                 # Faust keeps the group's committed offsets (next to read), privately
                 committed = app.consumer._committed_offset
+                read: dict[tuple[str, int], tuple[int, int]] = {}
                 for tp, end in ends.items():
+                    fetched = await asyncio.wait_for(app.consumer.position(tp), timeout=5)
+                    known = max(fetched or 0, committed.get(tp) or 0)
+                    read[(tp.topic, tp.partition)] = (end, known)
                     done = identify_stage.position.get(f"{tp.topic}/{tp.partition}", (0, 0.0))[0]
                     behind = end - max(done, committed.get(tp) or 0)
                     metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, behind))
-                await identify_stage.declare_idle(
-                    {
-                        (tp.topic, tp.partition): (end, committed.get(tp))
-                        for tp, end in ends.items()
-                    },
-                    time.time(),
-                )
+                await identify_stage.declare_idle(read, time.time())
         except Exception as exc:  # a rebalance in progress: try again at the next tick
             log.warning("idle check skipped: %r", exc)
         for p in range(n):

@@ -150,28 +150,26 @@ class IdentifyStage:
         await self.w.app.producer.flush()  # outputs acknowledged before any state is written
         self._write_states(dirty)
 
-    async def declare_idle(
-        self, ends: dict[tuple[str, int], tuple[int, int | None]], now: float
-    ) -> None:
+    async def declare_idle(self, ends: dict[tuple[str, int], tuple[int, int]], now: float) -> None:
         """Broadcast a wall-clock watermark for each idle input partition of this worker.
 
-        `ends`: for each input partition this worker is assigned, its end offset and the
-        group's committed offset (None: never committed). Read to the end means: this worker
-        processed up to the end, or the group committed it (processed before a rebalance or
-        a restart). Called by the tick timer between batches (never during one, so it cannot
-        overtake a batch's inputs).
+        `ends`: for each input partition this worker is assigned, its end offset and how far
+        it is known to be read: the furthest of the consumer's fetch position and the group's
+        committed offset. Idle means: read to the end, and no message of it processed for
+        `idle_after_s` (a message fetched but not yet processed is processed well within that
+        time, so it is never overtaken). Called by the tick timer between batches.
         """
         if self.busy:
             return
         outbox = Outbox()
         idle_ms = int(self.idle_after_s * 1000)
-        for (topic, partition), (end, committed) in sorted(ends.items()):
+        for (topic, partition), (end, read) in sorted(ends.items()):
             source = f"{topic}/{partition}"
             if source not in self.position:  # newly assigned: silent from now on, or not
-                self.position[source] = (committed or 0, now)
+                self.position[source] = (0, now)
                 continue
             position, last_at = self.position[source]
-            if max(position, committed or 0) < end or now - last_at < self.idle_after_s:
+            if max(position, read) < end or now - last_at < self.idle_after_s:
                 continue
             wm = int(now * 1000) - idle_ms - self.w.config.grace_ms
             if source in self.newest:
