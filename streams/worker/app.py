@@ -54,6 +54,7 @@ from streams.core.config import JourneyConfig
 from streams.settings import Settings, StreamSettings
 from streams.worker.identify_stage import IdentifyStage, Wiring
 from streams.worker.journey_stage import JourneyStage
+from streams.worker.stalls import report_stalls
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def create_app(
             log.warning("idle check skipped: %r", exc)
         for p in range(n):
             await journey_topic.send(key=None, value=b'{"kind": "tick"}', partition=p)
-        journey_stage.report_stalls(time.time(), log)
+        report_stalls(journey_stage, time.time(), log)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

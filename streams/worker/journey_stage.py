@@ -38,7 +38,6 @@ from typing import Any
 
 import orjson
 
-from schemas import Channel, Event, ms_to_datetime
 from streams import metrics
 from streams.core.aggregates import AggregateState, aggregate_step, flush_aggregates
 from streams.core.codec import (
@@ -62,41 +61,10 @@ from streams.worker.checkpoint import (
     partition_to_dict,
 )
 from streams.worker.identify_stage import Wiring, processing_failure, reject
-from streams.worker.messages import record_to_bytes
+from streams.worker.messages import record_to_bytes, routed_from_dict
 from streams.worker.outbox import Outbox
 
 NON_STR = orjson.OPT_NON_STR_KEYS
-
-_CHANNELS = {c.value: c for c in Channel}
-
-
-def routed_from_dict(data: dict[str, Any], watermark_ms: int) -> Routed:
-    """A journey input event, trusted: it was validated by the identify stage that sent it.
-
-    Skips pydantic validation (the codec's `message_from_dict` re-validates, which costs more
-    than the journey step itself) and takes the partition's watermark at the time of applying.
-    """
-    e = data["event"]
-    ts = int(e["ts_ms"])
-    event = Event.model_construct(
-        event_id=e["event_id"],
-        event_type=e["event_type"],
-        occurred_at=ms_to_datetime(ts),
-        channel=_CHANNELS[e["channel"]],
-        device_id=e["device_id"],
-        customer_id=e["customer_id"],
-        properties=e["properties"],
-        schema_version=e["schema_version"],
-        ts_ms=ts,
-    )
-    return Routed(
-        data["person_id"],
-        event,
-        watermark_ms,
-        int(data["received_at_ms"]),
-        str(data.get("source", "")),
-        int(data.get("position", -1)),
-    )
 
 
 def person_key(msg: Routed | LinkNotice | Handover) -> str:
@@ -395,29 +363,6 @@ class JourneyStage:
             part.touched.clear()
             part.touched_minutes.clear()
             part.changed = False
-
-    def report_stalls(self, now: float, log: Any, after_s: float = 60.0) -> None:
-        """Warn (once a minute) about a partition whose watermark has not moved for a minute,
-        naming the upstream that holds it back: results wait for it, the operator should know."""
-        for part in self.parts.values():
-            watermark = self.watermark(part, now)
-            if watermark != part.stall_wm:
-                part.stall_wm, part.stall_since = watermark, now
-                continue
-            if now - part.stall_since < after_s or now - part.stall_reported < after_s:
-                continue
-            part.stall_reported = now
-            upstreams = {**part.tracker.upstreams, **part.peers.upstreams}
-            slowest = sorted(upstreams.items(), key=lambda kv: kv[1][0])[:3]
-            log.warning(
-                "journey partition %d: watermark %d unchanged for %.0f s; slowest upstreams "
-                "(watermark, last heard): %s; held hand-overs: %d",
-                part.partition,
-                watermark,
-                now - part.stall_since,
-                slowest,
-                len(part.held),
-            )
 
     def forget(self, partition: int) -> None:
         """Journey partition revoked: its state now belongs to its new owner. Dropping our copy
