@@ -94,9 +94,14 @@ def start_worker(env: dict[str, str], port: int) -> subprocess.Popen[str]:
 
 
 def stop(worker: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
+    """Stop a worker; one that does not shut down in time is killed, never left running."""
     if worker.poll() is None:
         os.killpg(worker.pid, sig)
-    worker.wait(60)
+    try:
+        worker.wait(45)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(15)
 
 
 def wait_for(
