@@ -88,8 +88,8 @@ class JourneyPartition:
     told_wm: int = -(2**62)
     told_at: float = 0.0
     #: Hand-overs waiting for this partition's watermark to reach the link's watermark:
-    #: (watermark, journey message as plain data), in arrival order.
-    held: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    #: (watermark, offset and index of arrival, journey message as plain data), sorted.
+    held: list[tuple[int, int, int, dict[str, Any]]] = field(default_factory=list)
 
 
 def aggregates_meta(state: AggregateState) -> dict[str, Any]:
@@ -173,5 +173,5 @@ def partition_from_dict(
         applied=data["applied"],
         advanced_to=data["advanced_to"],
         peers=tracker_from_dict(data["peers"], now_s) if "peers" in data else WatermarkTracker(),
-        held=[(int(wm), body) for wm, body in data.get("held", [])],
+        held=[(int(h[0]), int(h[1]), int(h[2]), h[3]) for h in data.get("held", [])],
     )

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from bisect import insort
 from typing import Any
 
 import orjson
@@ -218,7 +219,9 @@ class JourneyStage:
             return
         watermark = self.watermark(part, now)
         if kind == "handover" and data.get("hold_until", watermark) > watermark:
-            part.held.append((data["hold_until"], data))
+            # sorted by (watermark, arrival): applied in that order, checked at the head only
+            entry = (data["hold_until"], part.applied, len(part.held), data)
+            insort(part.held, entry, key=lambda h: (h[0], h[1]))  # ties: arrival order
             return
         if kind == "event":
             msg: Routed | LinkNotice | Handover = routed_from_dict(data, watermark)
@@ -245,11 +248,11 @@ class JourneyStage:
         customer whose own events are still waiting must not judge two visits unrelated
         because the events joining them have not been applied yet.
         """
-        due = sorted((h for h in part.held if h[0] <= watermark), key=lambda h: h[0])
-        if not due:
+        if part.held[0][0] > watermark:  # kept sorted: the earliest is first
             return
-        part.held = [h for h in part.held if h[0] > watermark]
-        for at, data in due:
+        due = [h for h in part.held if h[0] <= watermark]
+        part.held = part.held[len(due) :]
+        for at, _, _, data in due:
             msg = message_from_dict(data)
             key = person_key(msg)
             state = self.person_state(key)
