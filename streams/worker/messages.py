@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from schemas import Channel, Event, Rejection, RejectReason, ms_to_datetime
+from schemas import Channel, Rejection, RejectReason
+from schemas.event import trusted_event
 from streams.core.codec import record_from_dict
 from streams.core.identity import Routed
 from streams.core.records import Record
@@ -102,16 +103,15 @@ def routed_from_dict(data: dict[str, Any], watermark_ms: int) -> Routed:
     """
     e = data["event"]
     ts = int(e["ts_ms"])
-    event = Event.model_construct(
-        event_id=e["event_id"],
-        event_type=e["event_type"],
-        occurred_at=ms_to_datetime(ts),
-        channel=_CHANNELS[e["channel"]],
-        device_id=e["device_id"],
-        customer_id=e["customer_id"],
-        properties=e["properties"],
-        schema_version=e["schema_version"],
-        ts_ms=ts,
+    event = trusted_event(
+        e["event_id"],
+        e["event_type"],
+        ts,
+        _CHANNELS[e["channel"]],
+        e["device_id"],
+        e["customer_id"],
+        e["properties"],
+        e["schema_version"],
     )
     return Routed(
         data["person_id"],

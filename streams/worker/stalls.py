@@ -17,7 +17,7 @@ def report_stalls(stage: JourneyStage, now: float, log: Any, after_s: float = 60
     naming the upstream that holds it back: results wait for it, the operator should know."""
     for part in stage.parts.values():
         watermark = stage.watermark(part, now)
-        if watermark != part.stall_wm:
+        if watermark != part.stall_wm or not part.stall_since:
             part.stall_wm, part.stall_since = watermark, now
             continue
         if now - part.stall_since < after_s or now - part.stall_reported < after_s:

@@ -67,3 +67,22 @@ def test_outbox_keeps_each_partitions_order_and_splits_large_groups() -> None:
         per_partition.setdefault(partition, []).extend(d["n"] for d in orjson.loads(value))
     assert per_partition == {0: [0, 2, 4, 6], 1: [1, 3, 5]}
     assert asyncio.run(outbox.send()) == 0  # sent once, then empty
+
+
+def test_journey_inputs_are_rebuilt_equal_to_the_validated_events(tmp_path: Path) -> None:
+    from streams.core.codec import message_to_dict
+    from streams.core.identity import Routed
+    from streams.worker.messages import routed_from_dict
+
+    traffic = tmp_path / "traffic.jsonl"
+    write_ingest_file(SimulationConfig(customers=10, days=1, seed=6), traffic)
+    checked = 0
+    for line in traffic.read_bytes().splitlines():
+        doc = orjson.loads(line)
+        for result in decode(orjson.dumps(doc["value"]), doc["topic"]):
+            if isinstance(result, Event):
+                sent = Routed("p", result, 1, 2, "t/0", 3)
+                wire = orjson.loads(orjson.dumps(message_to_dict(sent)))
+                assert routed_from_dict(wire, 1) == sent
+                checked += 1
+    assert checked > 50
