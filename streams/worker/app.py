@@ -58,8 +58,11 @@ from streams.worker.stalls import report_stalls
 
 log = logging.getLogger(__name__)
 
-#: Room for a checkpoint record of a few hundred persons (Kafka's default is 1 MB).
-MAX_RECORD_BYTES = 8 * 1024 * 1024
+#: Room for a checkpoint record (Kafka's default is 1 MB). A record holds the states of the
+#: persons a batch touched, and in a large backlog those carry many waiting events: 8 MB was
+#: exceeded at 200k backlogged events. Known limit: the record is not yet split, so a backlog
+#: far larger than that can still outgrow it (see the README's streaming section).
+MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 
 def create_app(

@@ -123,7 +123,9 @@ class IdentifyStage:
             self.busy = False
 
     async def _process(self, batch: list[Any]) -> None:
-        outbox = Outbox()
+        # journey packs of at most 250 inputs: a journey message touches at most 250 persons
+        # before the journey stage may checkpoint (it checkpoints between messages)
+        outbox = Outbox(max_items=250)
         now = time.time()
         dirty: dict[str, tuple[int, str]] = {}
         sources: set[str] = set()
