@@ -38,6 +38,26 @@ def journey_config_from_settings() -> object:
     )
 
 
+def _ensure_topics(bootstrap: str, stream: StreamSettings) -> None:
+    """Create the topics before Faust subscribes. Two workers starting together otherwise race
+    Faust's own creation of its internal topics: the group forms while `parcours-journey` is
+    missing, and its partitions stay unassigned until a metadata refresh minutes later."""
+    if not bootstrap:
+        return  # create_app says what is missing
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    names = [*stream.input_topics(), stream.journey_topic, stream.records_topic, stream.dlq_topic]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(name, stream.partitions, 1) for name in names])
+    for future in futures.values():
+        try:
+            future.result(30)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+
+
 @app.command()
 def worker(
     web_port: Annotated[
@@ -51,9 +71,9 @@ def worker(
 
     from streams.worker.app import create_app
 
-    faust_app = create_app(
-        load_settings(), StreamSettings(), journey_config_from_settings(), web_port=web_port
-    )  # type: ignore[arg-type]
+    settings, stream = load_settings(), StreamSettings()
+    _ensure_topics(settings.kafka_bootstrap or "", stream)
+    faust_app = create_app(settings, stream, journey_config_from_settings(), web_port=web_port)  # type: ignore[arg-type]
 
     @faust_app.task
     async def honour_loglevel() -> None:
