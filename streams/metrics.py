@@ -117,6 +117,12 @@ DLQ_MESSAGES = Counter(
     ["topic", "reason"],
     registry=REGISTRY,
 )
+INPUT_PAUSED = Gauge(
+    "parcours_input_partitions_paused",
+    "Input partitions paused because they ran ahead of the slowest one in event time "
+    "(watermark alignment; PARCOURS_STREAM_ALIGN_SKEW_S).",
+    registry=REGISTRY,
+)
 WATERMARK = Gauge(
     "parcours_watermark_timestamp_seconds",
     "Event-time watermark of this process (epoch seconds).",

@@ -74,6 +74,10 @@ class StreamSettings(BaseSettings):
     #: An input partition read to its end and silent this long (wall clock) is idle: its
     #: watermark follows the wall clock and no longer holds results back.
     idle_after_s: float = Field(default=10.0, gt=0)
+    #: Watermark alignment: an input partition with unread data more than this far ahead of
+    #: the slowest one, in event time, is paused until the slowest catches up. Replaying a
+    #: backlog, this bounds the events that wait for the watermark (in state) to this much.
+    align_skew_s: float = Field(default=120.0, gt=0)
     tick_interval_s: float = Field(default=1.0, gt=0)
     #: Messages an agent takes at once: one producer flush and one checkpoint per batch.
     batch_max: int = Field(default=500, gt=0)

@@ -50,3 +50,36 @@ class WatermarkTracker:
             candidate = max(int(now_s * 1000), *(wm for wm, _ in self.upstreams.values()))
         self.current = max(self.current, candidate)
         return self.current
+
+
+def aligned_pauses(
+    watermarks: dict[str, int],
+    backlogged: set[str],
+    paused: set[str],
+    max_skew_ms: int,
+) -> set[str]:
+    """The upstreams to keep paused so that none runs far ahead of the slowest in event time.
+
+    Intuition (watermark alignment, as Flink's `withWatermarkAlignment` does for its splits):
+    a stage's watermark is the minimum over its upstreams, so when a backlog is replayed and
+    one partition is read faster than another in event time, every event of the fast one
+    waits, in state, for the slow one; the waiting state then grows with the backlog instead
+    of with the skew. Pausing the upstreams more than `max_skew_ms` ahead of the slowest keeps
+    it bounded: what waits is at most `max_skew_ms` (plus the grace period) of events.
+
+    Only upstreams with unread data (`backlogged`) take part: a partition read to its end has
+    nothing to hold back, and its newest event time may be old only because it is quiet. The
+    slowest backlogged upstream is never paused, so the stream always progresses. A paused
+    upstream is resumed once it is within half the skew (hysteresis: no pause and resume on
+    every batch). Upstreams without a watermark yet take no part either way.
+    """
+    known = {name: wm for name, wm in watermarks.items() if name in backlogged}
+    if not known:
+        return set()
+    slowest = min(known.values())
+    keep = set()
+    for name, wm in known.items():
+        limit = max_skew_ms // 2 if name in paused else max_skew_ms
+        if wm - slowest > limit:
+            keep.add(name)
+    return keep

@@ -18,6 +18,12 @@ watermark then follows the wall clock (now - idle_after_s - grace), broadcast on
 a quiet partition never holds results back and the end of a finite input closes everything.
 A paused or busy worker (a rebalance, a slow machine) declares nothing, so its partitions hold
 the watermark where it is: downstream never mistakes a pause for silence.
+
+Alignment: replaying a backlog, the consumer reads partitions at rates unrelated to their
+event times, and every event of a partition that runs ahead waits, in the journey stage's
+state, for the slowest one. So an input partition with unread data more than `align_skew_s` of
+event time ahead of this worker's slowest one is paused (Faust's consumer stops fetching it)
+until the slowest catches up (streams/core/watermarks.py `aligned_pauses`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from aiokafka import TopicPartition
+from faust.types import TP
 
 from schemas import Event, Rejection, RejectReason, decode
 from streams import metrics
@@ -41,6 +49,7 @@ from streams.core.identity import (
     prune_device,
 )
 from streams.core.records import IdentityLink
+from streams.core.watermarks import aligned_pauses
 from streams.sinks.base import RejectedInput
 from streams.worker.messages import dlq_headers, record_to_bytes, rejected_to_bytes
 from streams.worker.outbox import Outbox, PartitionedTopic
@@ -94,10 +103,16 @@ async def reject(
 
 class IdentifyStage:
     def __init__(
-        self, wiring: Wiring, devices: Any, topic_map: dict[str, str], idle_after_s: float
+        self,
+        wiring: Wiring,
+        devices: Any,
+        topic_map: dict[str, str],
+        idle_after_s: float,
+        align_skew_s: float,
     ) -> None:
         self.w = wiring
         self.idle_after_s = idle_after_s
+        self.align_skew_ms = int(align_skew_s * 1000)
         self.devices = devices
         self.topic_map = topic_map
         #: input partition ("topic/partition") -> newest event time seen
@@ -107,6 +122,12 @@ class IdentifyStage:
         #: input partition -> (next offset to process, wall-clock time of the last message)
         self.position: dict[str, tuple[int, float]] = {}
         self.busy = False
+        #: input partition -> its Faust TP; those with unread data at the last tick; paused ones
+        self.tps: dict[str, Any] = {}
+        self.backlogged: set[str] = set()
+        self.paused: set[str] = set()
+        #: The consumer generation the pauses were made in (a rebalance resets the fetcher's).
+        self.paused_generation = -1
 
     def device_state(self, device_id: str) -> DeviceIdentity | None:
         stored = self.devices.data.get(device_id)
@@ -132,7 +153,9 @@ class IdentifyStage:
         for event in batch:
             message = event.message
             metrics.EVENTS_CONSUMED.labels(message.topic).inc()
-            self.position[f"{message.topic}/{message.partition}"] = (message.offset + 1, now)
+            source = f"{message.topic}/{message.partition}"
+            self.position[source] = (message.offset + 1, now)
+            self.tps[source] = TP(message.topic, message.partition)  # the type Faust asserts
             canonical = self.topic_map.get(message.topic, message.topic)
             for index, result in enumerate(decode(message.value, canonical)):
                 if isinstance(result, Rejection):
@@ -140,7 +163,7 @@ class IdentifyStage:
                     continue
                 try:
                     self._one(result, message, index, dirty, outbox)
-                    sources.add(f"{message.topic}/{message.partition}")
+                    sources.add(source)
                 except Exception as exc:  # one bad event must never stop the stream
                     failure = processing_failure(exc, message, result.event_id)
                     await reject(self.w, outbox, failure, message, repr(exc))
@@ -151,6 +174,28 @@ class IdentifyStage:
         await outbox.send()
         await self.w.app.producer.flush()  # outputs acknowledged before any state is written
         self._write_states(dirty)
+        await self.align()
+
+    async def align(self) -> None:
+        """Pause the input partitions that run ahead of the slowest, resume those caught up.
+
+        Skipped while Faust rebalances or recovers tables: the assignment is changing.
+        """
+        app = self.w.app
+        if getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False):
+            return
+        backlogged = self.backlogged | self.paused
+        wanted = aligned_pauses(self.newest, backlogged, self.paused, self.align_skew_ms)
+        wanted &= self.tps.keys()
+        generation = getattr(app, "consumer_generation_id", 0)
+        if wanted == self.paused and generation == self.paused_generation:
+            return
+        resumed = self.paused - wanted
+        self.paused, self.paused_generation = wanted, generation
+        metrics.INPUT_PAUSED.set(len(wanted))
+        pause = [self.tps[s] for s in sorted(wanted)]
+        resume = [self.tps[s] for s in sorted(resumed) if s in self.tps]
+        await app.consumer._thread.call_thread(_pause_fetching, app.consumer._thread, pause, resume)
 
     async def declare_idle(self, ends: dict[tuple[str, int], tuple[int, int]], now: float) -> None:
         """Broadcast a wall-clock watermark for each idle input partition of this worker.
@@ -163,6 +208,7 @@ class IdentifyStage:
         """
         if self.busy:
             return
+        await self.align()
         outbox = Outbox()
         idle_ms = int(self.idle_after_s * 1000)
         for (topic, partition), (end, read) in sorted(ends.items()):
@@ -244,3 +290,22 @@ class IdentifyStage:
             self.device_partition.pop(device_id, None)
         for source in [s for s in self.position if s.rsplit("/", 1)[1] == str(partition)]:
             del self.position[source]
+            self.tps.pop(source, None)
+            self.backlogged.discard(source)
+            self.paused.discard(source)  # Faust forgets its pause of a revoked partition
+
+
+async def _pause_fetching(consumer_thread: Any, pause: list[Any], resume: list[Any]) -> None:
+    """Pause and resume partitions in the Kafka client itself, in Faust's consumer thread.
+
+    Not Faust's `Consumer.pause_partitions`: that pause is only a filter on what Faust asks
+    the fetcher for, and records of a fetch already under way when it starts are discarded
+    while the fetcher's position has moved past them, so they are skipped, and Faust then
+    commits over the gap (seen: thousands of messages lost in a replayed backlog). aiokafka's
+    own pause drops buffered records *without* moving the position, so resuming reads on from
+    the first record not delivered. Calls run in the thread that owns the aiokafka consumer.
+    """
+    client = consumer_thread._consumer  # private: Faust exposes no client-level pause
+    assigned = client.assignment()
+    client.pause(*(TopicPartition(t, p) for t, p in pause if (t, p) in assigned))
+    client.resume(*(TopicPartition(t, p) for t, p in resume if (t, p) in assigned))

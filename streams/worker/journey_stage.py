@@ -106,6 +106,8 @@ class JourneyStage:
         """After a (re)start or rebalance: the last checkpoint wins over per-person writes."""
         data = self.persons.data
         saved = data.get(checkpoint_key(p))
+        if isinstance(saved, bytes):  # written by this process (restored ones are decoded)
+            saved = orjson.loads(saved)
         if saved:
             prefix = minute_key(p, 0)[:-1]
             minutes = {
@@ -339,30 +341,38 @@ class JourneyStage:
         await self.w.app.producer.flush()
         persons = self.persons
         for part in dirty:
-            states = {}
+            # each state serialised once: the bytes go into the checkpoint record (as orjson
+            # fragments) and into the state's own write
+            states: dict[str, bytes | None] = {}
             for key in part.touched:
                 state = persons.data.get(key)
                 if isinstance(state, PersonState):
                     state = person_to_dict(state)
-                states[key] = state
+                states[key] = None if state is None else orjson.dumps(state)
             p, aggregates = part.partition, part.aggregates
             minutes = {m: minute_buckets(aggregates, m) for m in part.touched_minutes}
             minutes.update({m: minute_buckets(aggregates, m) for m in aggregates.dirty})
-            record = {**partition_to_dict(part), "persons": states, "minutes": minutes}
-            persons.data[checkpoint_key(p)] = record
-            persons.send_changelog(
-                p, checkpoint_key(p), orjson.dumps(record, option=NON_STR), None, "raw"
-            )
-            prefix = minute_key(p, 0)[:-1]
-            writes = [*states.items(), *((minute_key(p, m), v) for m, v in minutes.items())]
-            for key, state in writes:
-                if key.startswith(prefix):
-                    if state is None:
-                        persons.data.pop(key, None)
-                    else:
-                        persons.data[key] = state
-                value = None if state is None else orjson.dumps(state)
+            record = {
+                **partition_to_dict(part),
+                "persons": {
+                    k: None if v is None else orjson.Fragment(v) for k, v in states.items()
+                },
+                "minutes": minutes,
+            }
+            raw_record = orjson.dumps(record, option=NON_STR)
+            persons.data[checkpoint_key(p)] = raw_record  # decoded only if restored from here
+            persons.send_changelog(p, checkpoint_key(p), raw_record, None, "raw")
+            for key, value in states.items():
                 persons.send_changelog(p, key, value, None, "raw")
+            for m, rows in minutes.items():
+                key = minute_key(p, m)
+                if rows is None:
+                    persons.data.pop(key, None)
+                else:
+                    persons.data[key] = rows
+                persons.send_changelog(
+                    p, key, None if rows is None else orjson.dumps(rows), None, "raw"
+                )
             part.touched.clear()
             part.touched_minutes.clear()
             part.changed = False

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from streams.core.watermarks import WatermarkTracker
+from streams.core.watermarks import WatermarkTracker, aligned_pauses
 
 pytestmark = pytest.mark.unit
 
@@ -37,3 +39,41 @@ def test_never_backwards() -> None:
     assert t.watermark(now_s=0) == 5_000
     t.observe("b", 1_000, now_s=1)
     assert t.watermark(now_s=1) == 5_000
+
+
+# -- alignment: which backlogged upstreams to pause ------------------------------------------
+
+
+def test_alignment_pauses_only_what_runs_ahead_of_the_slowest_backlog():
+    wms = {"a": 1_000, "b": 50_000, "c": 200_000, "quiet": 0}
+    # "quiet" is read to its end: old only because nothing new came, it holds nothing back
+    assert aligned_pauses(wms, {"a", "b", "c"}, set(), 60_000) == {"c"}
+    # the slowest backlogged upstream is never paused, however far others are
+    assert aligned_pauses({"a": 0, "b": 10**9}, {"a", "b"}, set(), 1) == {"b"}
+    assert aligned_pauses(wms, set(), {"c"}, 60_000) == set()  # no backlog: resume all
+
+
+def test_alignment_resumes_a_paused_upstream_within_half_the_skew():
+    paused = {"c"}
+    assert aligned_pauses({"a": 150_000, "c": 200_000}, {"a", "c"}, paused, 60_000) == {"c"}
+    assert aligned_pauses({"a": 170_000, "c": 200_000}, {"a", "c"}, paused, 60_000) == set()
+    # a running upstream is paused only beyond the full skew
+    assert aligned_pauses({"a": 150_000, "c": 200_000}, {"a", "c"}, set(), 60_000) == set()
+
+
+def test_alignment_ignores_upstreams_without_a_watermark():
+    assert aligned_pauses({"a": 0}, {"a", "new"}, set(), 10) == set()
+
+
+@given(
+    st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 10**6), min_size=1),
+    st.integers(1, 10**5),
+    st.sets(st.sampled_from("abcdef")),
+)
+def test_alignment_always_leaves_the_slowest_backlogged_upstream_running(wms, skew, paused):
+    backlogged = set(wms)
+    keep = aligned_pauses(wms, backlogged, paused, skew)
+    assert min(wms, key=wms.__getitem__) not in keep
+    assert keep <= backlogged
+    slowest = min(wms.values())
+    assert all(wms[name] - slowest > skew // 2 for name in keep)
