@@ -123,6 +123,11 @@ INPUT_PAUSED = Gauge(
     "(watermark alignment; PARCOURS_STREAM_ALIGN_SKEW_S).",
     registry=REGISTRY,
 )
+INPUT_PAUSES = Counter(
+    "parcours_input_partition_pauses_total",
+    "Times an input partition was paused for running ahead of the slowest in event time.",
+    registry=REGISTRY,
+)
 WATERMARK = Gauge(
     "parcours_watermark_timestamp_seconds",
     "Event-time watermark of this process (epoch seconds).",

@@ -149,7 +149,6 @@ def create_app(
                 # Faust keeps the group's committed offsets (next to read), privately
                 committed = app.consumer._committed_offset
                 read: dict[tuple[str, int], tuple[int, int]] = {}
-                backlogged: set[str] = set()
                 for tp, end in ends.items():
                     fetched = await asyncio.wait_for(app.consumer.position(tp), timeout=5)
                     known = max(fetched or 0, committed.get(tp) or 0)
@@ -157,9 +156,6 @@ def create_app(
                     done = identify_stage.position.get(f"{tp.topic}/{tp.partition}", (0, 0.0))[0]
                     behind = end - max(done, committed.get(tp) or 0)
                     metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, behind))
-                    if behind > 0:
-                        backlogged.add(f"{tp.topic}/{tp.partition}")
-                identify_stage.backlogged = backlogged
                 await identify_stage.declare_idle(read, time.time())
         except Exception as exc:  # a rebalance in progress: try again at the next tick
             log.warning("idle check skipped: %r", exc)

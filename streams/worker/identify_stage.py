@@ -122,9 +122,8 @@ class IdentifyStage:
         #: input partition -> (next offset to process, wall-clock time of the last message)
         self.position: dict[str, tuple[int, float]] = {}
         self.busy = False
-        #: input partition -> its Faust TP; those with unread data at the last tick; paused ones
+        #: input partition -> its Faust TP; the ones paused by `align`
         self.tps: dict[str, Any] = {}
-        self.backlogged: set[str] = set()
         self.paused: set[str] = set()
         #: The consumer generation the pauses were made in (a rebalance resets the fetcher's).
         self.paused_generation = -1
@@ -184,18 +183,32 @@ class IdentifyStage:
         app = self.w.app
         if getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False):
             return
-        backlogged = self.backlogged | self.paused
+        backlogged = self._backlogged(app.consumer) | self.paused
         wanted = aligned_pauses(self.newest, backlogged, self.paused, self.align_skew_ms)
         wanted &= self.tps.keys()
         generation = getattr(app, "consumer_generation_id", 0)
         if wanted == self.paused and generation == self.paused_generation:
             return
         resumed = self.paused - wanted
+        metrics.INPUT_PAUSES.inc(len(wanted - self.paused))
         self.paused, self.paused_generation = wanted, generation
         metrics.INPUT_PAUSED.set(len(wanted))
         pause = [self.tps[s] for s in sorted(wanted)]
         resume = [self.tps[s] for s in sorted(resumed) if s in self.tps]
         await app.consumer._thread.call_thread(_pause_fetching, app.consumer._thread, pause, resume)
+
+    def _backlogged(self, consumer: Any) -> set[str]:
+        """Input partitions with messages not processed yet, by the end offsets the fetcher
+        last saw (a paused partition's is not refreshed: it stays backlogged, as it is)."""
+        found = set()
+        for source, tp in self.tps.items():
+            try:
+                end = consumer.highwater(tp)
+            except Exception:  # not assigned any more (a rebalance under way)
+                continue
+            if end is not None and end > self.position.get(source, (0, 0.0))[0]:
+                found.add(source)
+        return found
 
     async def declare_idle(self, ends: dict[tuple[str, int], tuple[int, int]], now: float) -> None:
         """Broadcast a wall-clock watermark for each idle input partition of this worker.
@@ -291,7 +304,6 @@ class IdentifyStage:
         for source in [s for s in self.position if s.rsplit("/", 1)[1] == str(partition)]:
             del self.position[source]
             self.tps.pop(source, None)
-            self.backlogged.discard(source)
             self.paused.discard(source)  # Faust forgets its pause of a revoked partition
 
 
