@@ -15,7 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import Event
-from streams.core.session import CHECKOUT_STEPS, SessionState, known_device
+from streams.core.session import (
+    CHECKOUT_SEEN,
+    CHECKOUT_STEPS,
+    CO_FIRED,
+    CONVERTED,
+    PAY_FIRED,
+    PAY_PENDING,
+    RC_FIRED,
+    SEARCH_FIRED,
+    SessionState,
+    known_device,
+    rare_counters,
+)
 
 Details = dict[str, Any]
 
@@ -74,7 +86,7 @@ class CartAbandoned:
     type = "cart_abandoned"
 
     def on_close(self, s: SessionState, engaged: bool) -> Details | None:
-        if s.cart_items > 0 and not s.checkout_seen and not s.converted:
+        if s.cart_items > 0 and not s.flags & (CHECKOUT_SEEN | CONVERTED):
             return {"items_added": s.cart_items}
         return None
 
@@ -112,10 +124,11 @@ class CheckoutLoop:
             return None
         fired: Details | None = None
         if s.co_step >= 1 and step < s.co_step:
-            s.co_backs += 1
-            if s.co_backs >= self.min_backtracks and not s.co_fired:
-                s.co_fired = True
-                fired = {"backtracks": s.co_backs, "back_to": event_type}
+            rare = rare_counters(s)
+            rare.co_backs += 1
+            if rare.co_backs >= self.min_backtracks and not s.flags & CO_FIRED:
+                s.flags |= CO_FIRED
+                fired = {"backtracks": rare.co_backs, "back_to": event_type}
         s.co_step = step
         return fired
 
@@ -131,21 +144,23 @@ class PaymentFailure:
 
     def on_event(self, s: SessionState, ev: Event) -> Details | None:
         if ev.event_type == "purchase":
-            s.pay_pending = False
+            s.flags &= ~PAY_PENDING
             return None
         if ev.event_type != "payment_error":
             return None
-        s.pay_errors += 1
-        s.pay_pending = True
-        if s.pay_errors >= self.min_errors and not s.pay_fired:
-            s.pay_fired = True
-            return {"errors": s.pay_errors, "reason": ev.properties.get("reason")}
+        rare = rare_counters(s)
+        rare.pay_errors += 1
+        s.flags |= PAY_PENDING
+        if rare.pay_errors >= self.min_errors and not s.flags & PAY_FIRED:
+            s.flags |= PAY_FIRED
+            return {"errors": rare.pay_errors, "reason": ev.properties.get("reason")}
         return None
 
     def on_close(self, s: SessionState, engaged: bool) -> Details | None:
-        if s.pay_pending and not s.pay_fired:
-            s.pay_fired = True
-            return {"errors": s.pay_errors, "reason": "not_followed_by_purchase"}
+        if s.flags & PAY_PENDING and not s.flags & PAY_FIRED:
+            s.flags |= PAY_FIRED
+            errors = 0 if s.rare is None else s.rare.pay_errors
+            return {"errors": errors, "reason": "not_followed_by_purchase"}
         return None
 
 
@@ -160,11 +175,12 @@ class SearchFrustration:
     def on_event(self, s: SessionState, ev: Event) -> Details | None:
         if ev.event_type != "search" or ev.properties.get("results_count") != 0:
             return None
-        s.zero_searches += 1
-        if s.zero_searches >= self.min_zero_results and not s.search_fired:
-            s.search_fired = True
+        rare = rare_counters(s)
+        rare.zero_searches += 1
+        if rare.zero_searches >= self.min_zero_results and not s.flags & SEARCH_FIRED:
+            s.flags |= SEARCH_FIRED
             return {
-                "zero_result_searches": s.zero_searches,
+                "zero_result_searches": rare.zero_searches,
                 "last_term": ev.properties.get("search_term"),
             }
         return None
@@ -186,15 +202,21 @@ class RageClick:
         element = ev.properties.get("element")
         element = element if isinstance(element, str) else None
         ts = ev.ts_ms
-        same_target = element == s.rc_element and ev.device_id == s.rc_device
-        if not same_target or not s.rc_times or not 0 <= ts - s.rc_times[-1] <= self.window_ms:
-            s.rc_element, s.rc_device, s.rc_times = element, known_device(s, ev.device_id), ()
-            s.rc_fired = False
+        rare = rare_counters(s)
+        same_target = element == rare.rc_element and ev.device_id == rare.rc_device
+        if (
+            not same_target
+            or not rare.rc_times
+            or not 0 <= ts - rare.rc_times[-1] <= self.window_ms
+        ):
+            rare.rc_element, rare.rc_device = element, known_device(s, ev.device_id)
+            rare.rc_times = ()
+            s.flags &= ~RC_FIRED
         # Only the last min_clicks timestamps matter; the rest would just grow the state.
-        times = s.rc_times = (*s.rc_times, ts)[-self.min_clicks :]
+        times = rare.rc_times = (*rare.rc_times, ts)[-self.min_clicks :]
         full = len(times) == self.min_clicks
-        if full and not s.rc_fired and ts - times[0] <= self.window_ms:
-            s.rc_fired = True
+        if full and not s.flags & RC_FIRED and ts - times[0] <= self.window_ms:
+            s.flags |= RC_FIRED
             return {"element": element, "clicks": self.min_clicks, "window_ms": self.window_ms}
         return None
 

@@ -38,6 +38,7 @@ from streams.core.session import (
     record_event,
     summarise,
 )
+from streams.core.strings import shared_page
 
 #: An event waiting for the watermark, as plain data (it was validated when decoded):
 #: (ts_ms, event_id, event_type, channel, device_id, customer_id, properties, schema_version,
@@ -379,7 +380,7 @@ def expire_checkout(
 
 def _page_of(ev: Event) -> str | None:
     page = ev.properties.get("screen" if ev.event_type == "screen_view" else "page")
-    return page if isinstance(page, str) else None
+    return shared_page(page) if isinstance(page, str) else None
 
 
 def _number(value: object) -> float | None:

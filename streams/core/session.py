@@ -5,18 +5,28 @@ the store has one session. The state is a slotted dataclass of primitives, a few
 (tests/perf/core_throughput.py prints it), so that millions can be open at once and so that
 Faust can store it in a changelog table as a plain dict (`session_to_dict` / `session_from_dict`).
 
-What keeps it small: channels are a bit mask (three channels, no list), devices an immutable
-tuple (one device in the common case), and a device id or device type is held as one string
-object however many events repeat it (`known_device`, `DEVICE_TYPES`): each event brings its
-own copy of those strings, and keeping the copies would double or triple the state.
+What keeps it small: every slot costs 8 bytes per open session, so the state has as few as
+the common session needs. Channels are a bit mask (three channels, no list) and so are the
+yes/no facts (`flags`: converted, checkout seen, which rules already fired; under 256, the
+value is one of Python's shared small ints, so the mask itself costs nothing). Devices are the
+device id itself in the common one-device session, a tuple only from the second device on (a
+1-tuple costs 48 bytes). A device id, device type or page is held as one string object however
+many events repeat it (`known_device`, `DEVICE_TYPES`, `streams.core.strings`): each event
+brings its own copy of those strings, and keeping the copies would double or triple the state.
 
-Friction rules keep their running counters here (the `qb_*`, `rc_*`, `pay_*`, `co_*` fields):
-one flat object beats a dict of per-rule dicts by hundreds of bytes per open session.
+Friction rules keep their running counters here: one flat object beats a dict of per-rule dicts
+by hundreds of bytes per open session. The counters most sessions never touch (rage clicks,
+payment errors, zero-result searches, checkout backtracks: a few sessions in a hundred) live in
+an optional `RareCounters` object, created by the first event that needs it: six slots fewer
+in every other session.
+
+In the plain-dict form (`session_to_dict`) every counter and flag keeps its own key, as it
+always did: changelogs written before and after this layout read the same.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from schemas import Channel, Event
@@ -42,6 +52,39 @@ _CHANNELS_OF = {
 #: The device types the contract allows, each as one shared string (the decoder refuses others).
 DEVICE_TYPES = {t: t for t in ("desktop", "mobile", "tablet", "kiosk", "pos")}
 
+# Bits of `SessionState.flags`, named as the dict form's keys (`FLAGS`).
+CONVERTED = 1
+CHECKOUT_SEEN = 2
+RC_FIRED = 4
+PAY_PENDING = 8
+PAY_FIRED = 16
+CO_FIRED = 32
+SEARCH_FIRED = 64
+FLAGS = {
+    "converted": CONVERTED,
+    "checkout_seen": CHECKOUT_SEEN,
+    "rc_fired": RC_FIRED,
+    "pay_pending": PAY_PENDING,
+    "pay_fired": PAY_FIRED,
+    "co_fired": CO_FIRED,
+    "search_fired": SEARCH_FIRED,
+}
+
+
+@dataclass(slots=True)
+class RareCounters:
+    """Rule counters few sessions need: created by the first event that does (see `rare`)."""
+
+    rc_element: str | None = None
+    rc_device: str | None = None
+    rc_times: tuple[int, ...] = ()
+    zero_searches: int = 0
+    pay_errors: int = 0
+    co_backs: int = 0
+
+
+_NO_RARE = RareCounters()
+
 
 @dataclass(slots=True)
 class SessionState:
@@ -52,13 +95,15 @@ class SessionState:
     views: int = 0
     #: Channels touched, as a bit mask (`CHANNEL_BITS`).
     channels: int = 0
-    #: Devices touched, in order of first appearance.
-    devices: tuple[str, ...] = ()
+    #: Devices touched, in order of first appearance: None, the one device id, or a tuple of
+    #: two or more (read them as a tuple through `devices`).
+    device_ids: str | tuple[str, ...] | None = None
     landing_page: str | None = None
     landing_ms: int = 0
     exit_page: str | None = None
     exit_ms: int = 0
-    converted: bool = False
+    #: Yes/no facts as a bit mask (`FLAGS`).
+    flags: int = 0
     revenue: float = 0.0
     friction_count: int = 0
     # Where the newest event came from: signals decided at close are reported there.
@@ -67,23 +112,37 @@ class SessionState:
     last_device_type: str | None = None
     # Rule counters (see streams/core/friction.py).
     cart_items: int = 0
-    checkout_seen: bool = False
     qb_prev_page: str | None = None
     qb_cur_page: str | None = None
     qb_cur_ms: int = 0
     qb_device: str | None = None
-    rc_element: str | None = None
-    rc_device: str | None = None
-    rc_times: tuple[int, ...] = ()
-    rc_fired: bool = False
-    zero_searches: int = 0
-    pay_errors: int = 0
-    pay_pending: bool = False
-    pay_fired: bool = False
     co_step: int = -1
-    co_backs: int = 0
-    co_fired: bool = False
-    search_fired: bool = False
+    rare: RareCounters | None = None
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        d = self.device_ids
+        return () if d is None else (d,) if isinstance(d, str) else d
+
+    @property
+    def converted(self) -> bool:
+        return bool(self.flags & CONVERTED)
+
+    @property
+    def rc_times(self) -> tuple[int, ...]:
+        return (self.rare or _NO_RARE).rc_times
+
+
+def rare_counters(s: SessionState) -> RareCounters:
+    """The session's rare counters, created on first use."""
+    rare = s.rare
+    if rare is None:
+        rare = s.rare = RareCounters()
+    return rare
+
+
+def _device_ids(devices: tuple[str, ...]) -> str | tuple[str, ...] | None:
+    return None if not devices else devices[0] if len(devices) == 1 else devices
 
 
 def device_type_of(ev: Event) -> str | None:
@@ -98,10 +157,14 @@ def open_session(session_id: str, ts_ms: int) -> SessionState:
 
 def known_device(s: SessionState, device_id: str | None) -> str | None:
     """`device_id` as the session already holds it (the same string object), if it does."""
-    if device_id is not None:
-        for known in s.devices:
-            if known == device_id:
-                return known
+    known = s.device_ids
+    if device_id is None or known is None:
+        return device_id
+    if isinstance(known, str):
+        return known if known == device_id else device_id
+    for d in known:
+        if d == device_id:
+            return d
     return device_id
 
 
@@ -122,12 +185,21 @@ def record_event(
     """
     s.events += 1
     if device_id is not None:
-        for known in s.devices:
+        known = s.device_ids
+        if known is None:
+            s.device_ids = device_id
+        elif isinstance(known, str):
             if known == device_id:
                 device_id = known
-                break
+            else:
+                s.device_ids = (known, device_id)
         else:
-            s.devices = (*s.devices, device_id)
+            for d in known:
+                if d == device_id:
+                    device_id = d
+                    break
+            else:
+                s.device_ids = (*known, device_id)
     if ts_ms < s.started_ms:
         s.started_ms = ts_ms
     if ts_ms >= s.last_ms:
@@ -144,18 +216,22 @@ def record_event(
         if s.exit_page is None or ts_ms >= s.exit_ms:
             s.exit_page, s.exit_ms = page, ts_ms
     if event_type == "purchase":
-        s.converted = True
+        s.flags |= CONVERTED
         s.revenue += value or 0.0
     elif event_type == "add_to_cart":
         s.cart_items += 1
     elif event_type in CHECKOUT_ACTIVITY:
-        s.checkout_seen = True
+        s.flags |= CHECKOUT_SEEN
     return device_id
 
 
 def is_engaged(s: SessionState, min_duration_ms: int, min_views: int) -> bool:
     """Engaged: lasted longer than `min_duration_ms`, or had `min_views` views, or converted."""
-    return (s.last_ms - s.started_ms) > min_duration_ms or s.views >= min_views or s.converted
+    return (
+        (s.last_ms - s.started_ms) > min_duration_ms
+        or s.views >= min_views
+        or bool(s.flags & CONVERTED)
+    )
 
 
 def summarise(s: SessionState, person_id: str, engaged: bool) -> SessionSummary:
@@ -173,10 +249,15 @@ def summarise(s: SessionState, person_id: str, engaged: bool) -> SessionSummary:
         exit_page=s.exit_page,
         engaged=engaged,
         bounced=not engaged,
-        converted=s.converted,
+        converted=bool(s.flags & CONVERTED),
         revenue=round(s.revenue, 2),
         friction_count=s.friction_count,
     )
+
+
+#: Flags that merge as "either session": a rule's "already fired" is kept so one story is not
+#: reported twice. `PAY_PENDING` merges on its own terms (see `absorb`).
+_OR_FLAGS = CONVERTED | CHECKOUT_SEEN | PAY_FIRED | CO_FIRED | SEARCH_FIRED
 
 
 def absorb(into: SessionState, other: SessionState) -> None:
@@ -184,53 +265,129 @@ def absorb(into: SessionState, other: SessionState) -> None:
 
     Intuition: both sessions describe the same visit seen from two identities, so counters add,
     sets unite, the earliest start and landing and the latest end and exit win, and a rule's
-    "already fired" flags are kept so one story is not reported twice.
+    "already fired" flags are kept so one story is not reported twice. The rage-click burst
+    (`rc_*`) and the quick-back pair stay `into`'s own: a burst is on one device.
     """
     into.events += other.events
     into.views += other.views
     into.started_ms = min(into.started_ms, other.started_ms)
+    pay_pending = bool((into.flags | other.flags) & PAY_PENDING) and not (
+        other.flags & CONVERTED and other.last_ms >= into.last_ms
+    )
     if other.last_ms > into.last_ms:
         into.last_ms = other.last_ms
         into.last_channel, into.last_device = other.last_channel, other.last_device
         into.last_device_type = other.last_device_type
     into.channels |= other.channels
-    into.devices += tuple(d for d in other.devices if d not in into.devices)
+    mine = into.devices
+    into.device_ids = _device_ids(mine + tuple(d for d in other.devices if d not in mine))
     if other.landing_page is not None and (
         into.landing_page is None or other.landing_ms < into.landing_ms
     ):
         into.landing_page, into.landing_ms = other.landing_page, other.landing_ms
     if other.exit_page is not None and (into.exit_page is None or other.exit_ms >= into.exit_ms):
         into.exit_page, into.exit_ms = other.exit_page, other.exit_ms
-    into.converted = into.converted or other.converted
+    into.flags = (into.flags | (other.flags & _OR_FLAGS)) & ~PAY_PENDING
+    if pay_pending:
+        into.flags |= PAY_PENDING
     into.revenue += other.revenue
     into.friction_count += other.friction_count
     into.cart_items += other.cart_items
-    into.checkout_seen = into.checkout_seen or other.checkout_seen
-    into.zero_searches += other.zero_searches
-    into.search_fired = into.search_fired or other.search_fired
-    into.pay_errors += other.pay_errors
-    into.pay_pending = (into.pay_pending or other.pay_pending) and not (
-        other.converted and other.last_ms >= into.last_ms
-    )
-    into.pay_fired = into.pay_fired or other.pay_fired
-    into.co_backs += other.co_backs
-    into.co_fired = into.co_fired or other.co_fired
+    theirs = other.rare
+    if theirs is not None and (theirs.zero_searches or theirs.pay_errors or theirs.co_backs):
+        rare = rare_counters(into)  # only for a count to add: `rare` is None or not all zero
+        rare.zero_searches += theirs.zero_searches
+        rare.pay_errors += theirs.pay_errors
+        rare.co_backs += theirs.co_backs
 
 
 def session_to_dict(s: SessionState) -> dict[str, Any]:
-    data = asdict(s)
-    data["channels"] = list(_CHANNELS_OF[s.channels])
-    return data
+    """The flat dict earlier versions wrote (one key per counter and flag), so that changelogs
+    read the same whichever version wrote them."""
+    rare = s.rare or _NO_RARE
+    flags = s.flags
+    return {
+        "session_id": s.session_id,
+        "started_ms": s.started_ms,
+        "last_ms": s.last_ms,
+        "events": s.events,
+        "views": s.views,
+        "channels": list(_CHANNELS_OF[s.channels]),
+        "devices": s.devices,
+        "landing_page": s.landing_page,
+        "landing_ms": s.landing_ms,
+        "exit_page": s.exit_page,
+        "exit_ms": s.exit_ms,
+        "converted": bool(flags & CONVERTED),
+        "revenue": s.revenue,
+        "friction_count": s.friction_count,
+        "last_channel": s.last_channel,
+        "last_device": s.last_device,
+        "last_device_type": s.last_device_type,
+        "cart_items": s.cart_items,
+        "checkout_seen": bool(flags & CHECKOUT_SEEN),
+        "qb_prev_page": s.qb_prev_page,
+        "qb_cur_page": s.qb_cur_page,
+        "qb_cur_ms": s.qb_cur_ms,
+        "qb_device": s.qb_device,
+        "rc_element": rare.rc_element,
+        "rc_device": rare.rc_device,
+        "rc_times": rare.rc_times,
+        "rc_fired": bool(flags & RC_FIRED),
+        "zero_searches": rare.zero_searches,
+        "pay_errors": rare.pay_errors,
+        "pay_pending": bool(flags & PAY_PENDING),
+        "pay_fired": bool(flags & PAY_FIRED),
+        "co_step": s.co_step,
+        "co_backs": rare.co_backs,
+        "co_fired": bool(flags & CO_FIRED),
+        "search_fired": bool(flags & SEARCH_FIRED),
+    }
 
 
-_FIELDS = frozenset(f.name for f in fields(SessionState))
+_DEFAULTS = session_to_dict(SessionState("", 0, 0))
 
 
 def session_from_dict(data: dict[str, Any]) -> SessionState:
     """Inverse of `session_to_dict`; also reads the dicts of older versions (a `person_id`,
-    lists for `devices` and `rc_times`)."""
-    values = {k: v for k, v in data.items() if k in _FIELDS}
-    values["channels"] = sum(CHANNEL_BITS[c] for c in set(data.get("channels", ())))
-    values["devices"] = tuple(data.get("devices", ()))
-    values["rc_times"] = tuple(data.get("rc_times", ()))
-    return SessionState(**values)
+    lists for `devices` and `rc_times`, keys missing for counters added since)."""
+
+    def get(key: str) -> Any:
+        return data.get(key, _DEFAULTS[key])
+
+    s = SessionState(
+        session_id=data["session_id"],
+        started_ms=data["started_ms"],
+        last_ms=data["last_ms"],
+        events=get("events"),
+        views=get("views"),
+        channels=sum(CHANNEL_BITS[c] for c in set(get("channels"))),
+        device_ids=_device_ids(tuple(get("devices"))),
+        landing_page=get("landing_page"),
+        landing_ms=get("landing_ms"),
+        exit_page=get("exit_page"),
+        exit_ms=get("exit_ms"),
+        flags=sum(bit for key, bit in FLAGS.items() if get(key)),
+        revenue=get("revenue"),
+        friction_count=get("friction_count"),
+        last_channel=get("last_channel"),
+        last_device=get("last_device"),
+        last_device_type=get("last_device_type"),
+        cart_items=get("cart_items"),
+        qb_prev_page=get("qb_prev_page"),
+        qb_cur_page=get("qb_cur_page"),
+        qb_cur_ms=get("qb_cur_ms"),
+        qb_device=get("qb_device"),
+        co_step=get("co_step"),
+    )
+    rare = RareCounters(
+        rc_element=get("rc_element"),
+        rc_device=get("rc_device"),
+        rc_times=tuple(get("rc_times")),
+        zero_searches=get("zero_searches"),
+        pay_errors=get("pay_errors"),
+        co_backs=get("co_backs"),
+    )
+    if rare != _NO_RARE:
+        s.rare = rare
+    return s
