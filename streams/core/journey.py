@@ -27,6 +27,7 @@ from streams.core.identifiers import event_key
 from streams.core.identity import Duplicate, LinkNotice, Routed
 from streams.core.merges import on_handover, on_link
 from streams.core.person import (
+    W_RECEIVED,
     Handover,
     Output,
     PersonState,
@@ -210,4 +211,4 @@ def _release(state: PersonState, watermark: int, config: JourneyConfig, out: lis
     while state.pending and state.pending[0][0] <= watermark:
         waiting, state.pending = state.pending[0], state.pending[1:]
         # Applied in order, an event is judged at its own time: nothing after it is known yet.
-        apply_event(state, event_of(waiting), waiting[9], waiting[0], config, out)
+        apply_event(state, event_of(waiting), waiting[W_RECEIVED], waiting[0], config, out)

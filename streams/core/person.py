@@ -30,6 +30,7 @@ from streams.core.identity import Duplicate, Routed
 from streams.core.records import EventRow, FrictionSignal, SessionMerge, SessionSummary
 from streams.core.session import (
     CHECKOUT_ACTIVITY,
+    DEVICE_TYPES,
     SessionState,
     device_type_of,
     is_engaged,
@@ -40,10 +41,15 @@ from streams.core.session import (
 )
 from streams.core.strings import shared_page
 
-#: An event waiting for the watermark, as plain data (it was validated when decoded):
-#: (ts_ms, event_id, event_type, channel, device_id, customer_id, properties, schema_version,
-#:  watermark_ms, received_at_ms, source, position). Sorted by (ts_ms, event_id).
-Waiting = tuple[int, str, str, str, str | None, str | None, dict[str, Any], int, int, int, str, int]
+#: An event waiting for the watermark, as one flat tuple of plain data (it was validated when
+#: decoded): (ts_ms, event_id, event_type, channel, device_id, customer_id, schema_version,
+#: watermark_ms, received_at_ms, source, position, key, value, key, value...). The event's
+#: properties follow as key/value pairs rather than in a dict of their own: a dict costs 184
+#: bytes however few its keys (the keys themselves are strings the decoder shares). Sorted by
+#: (ts_ms, event_id).
+Waiting = tuple[Any, ...]
+#: Where `received_at_ms` and the first property key are in a `Waiting`.
+W_RECEIVED, _W_PROPS = 8, 11
 
 
 #: The contract's event types, one string object each (a waiting event keeps its own copy else).
@@ -52,7 +58,8 @@ EVENT_TYPES = {name: name for name in CANONICAL}
 
 def to_waiting(msg: Routed, state: PersonState | None = None) -> Waiting:
     """The waiting form of `msg`. Given the person's state, strings it already holds (its id,
-    its session's devices) are shared rather than kept once more per waiting event."""
+    its session's devices) are shared rather than kept once more per waiting event; so are the
+    device type and the page, whoever holds them (`DEVICE_TYPES`, `shared_page`)."""
     ev = msg.event
     customer, device = ev.customer_id, ev.device_id
     if state is not None:
@@ -60,6 +67,14 @@ def to_waiting(msg: Routed, state: PersonState | None = None) -> Waiting:
             customer = state.person_id
         if state.session is not None:
             device = known_device(state.session, device)
+    props: list[Any] = []
+    for key, value in ev.properties.items():
+        if type(value) is str:
+            if key == "device_type":
+                value = DEVICE_TYPES.get(value, value)
+            elif key == "page" or key == "screen":
+                value = shared_page(value)
+        props += (key, value)
     return (
         ev.ts_ms,
         ev.event_id,
@@ -67,12 +82,12 @@ def to_waiting(msg: Routed, state: PersonState | None = None) -> Waiting:
         CHANNEL_VALUE[ev.channel],
         device,
         customer,
-        ev.properties,
         ev.schema_version,
         msg.watermark_ms,
         msg.received_at_ms,
         msg.source,
         msg.position,
+        *props,
     )
 
 
@@ -84,12 +99,13 @@ CHANNEL_VALUE = {c: c.value for c in Channel}
 def event_of(w: Waiting) -> Event:
     """The event a waiting tuple holds (no re-validation: it was valid when it arrived).
     tests/core/test_waiting_events.py checks the result equals the validated event."""
-    return trusted_event(w[1], w[2], w[0], _CHANNELS[w[3]], w[4], w[5], w[6], w[7])
+    props = dict(zip(w[_W_PROPS::2], w[_W_PROPS + 1 :: 2], strict=True))
+    return trusted_event(w[1], w[2], w[0], _CHANNELS[w[3]], w[4], w[5], props, w[6])
 
 
 def from_waiting(w: Waiting, person_id: str) -> Routed:
     """The `Routed` a waiting tuple came from."""
-    return Routed(person_id, event_of(w), w[8], w[9], w[10], w[11])
+    return Routed(person_id, event_of(w), w[7], w[8], w[9], w[10])
 
 
 def waiting_order(w: Waiting) -> tuple[int, str]:
