@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from schemas import Event
-from streams.core import dedup
+from streams.core import closed, dedup
 from streams.core.checkout import CheckoutAttempt
 from streams.core.identity import DeviceIdentity, LinkNotice, Routed
 from streams.core.person import Handover, PersonState, Waiting, from_waiting, to_waiting
@@ -72,7 +72,7 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
     return PersonState(
         person_id=data["person_id"],
         session=_session_from(data["session"]),
-        recent=tuple((str(i), int(a), int(b)) for i, a, b in data["recent"]),
+        recent_packed=closed.pack((str(i), int(a), int(b)) for i, a, b in data["recent"]),
         checkout=_checkout_from(data["checkout"]),
         contacts=tuple((int(t), str(m), str(c)) for t, m, c in data["contacts"]),
         seen=dedup.from_wire(data["seen"]),

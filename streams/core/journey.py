@@ -21,7 +21,7 @@ from its source is a `Duplicate`).
 
 from __future__ import annotations
 
-from streams.core import dedup
+from streams.core import closed, dedup
 from streams.core.config import JourneyConfig
 from streams.core.identifiers import event_key
 from streams.core.identity import Duplicate, LinkNotice, Routed
@@ -118,8 +118,7 @@ def advance(
     if state.handovers and min(h[1] for h in state.handovers) < horizon:
         state.handovers = tuple(h for h in state.handovers if h[1] >= horizon)
     late_horizon = watermark_ms - config.late_horizon_ms
-    if state.recent and state.recent[0][2] < late_horizon:
-        state.recent = tuple(r for r in state.recent if r[2] >= late_horizon)
+    state.recent_packed = closed.forget_before(state.recent_packed, late_horizon)
     contacts_from = watermark_ms - config.rules.repeat_contact.window_ms
     if state.contacts and min(c[0] for c in state.contacts) < contacts_from:
         state.contacts = tuple(c for c in state.contacts if c[0] >= contacts_from)
@@ -128,7 +127,7 @@ def advance(
         or state.checkout
         or state.seen
         or state.contacts
-        or state.recent
+        or state.recent_packed
         or state.pending
         or state.sources
         or state.handovers
@@ -169,8 +168,8 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         d = min(h[1] for h in state.handovers) + dedup_after
         if best is None or d < best:
             best = d
-    if state.recent:  # sorted by end
-        d = state.recent[0][2] + config.late_horizon_ms + 1
+    if state.recent_packed:  # sorted by end
+        d = closed.oldest_end(state.recent_packed) + config.late_horizon_ms + 1
         if best is None or d < best:
             best = d
     if state.contacts:

@@ -22,7 +22,7 @@ from schemas import Channel, Event
 from schemas.event import trusted_event
 from schemas.properties import CANONICAL
 from streams.core import checkout as co
-from streams.core import dedup
+from streams.core import closed, dedup
 from streams.core.config import JourneyConfig
 from streams.core.friction import Details
 from streams.core.identifiers import session_id_for, signal_id_for
@@ -128,8 +128,8 @@ class PersonState:
     session: SessionState | None = None
     #: Recently closed sessions (session_id, started_ms, ended_ms), sorted by end, for the late
     #: horizon: late events are attributed to the closest of them. Sorted, the first one is
-    #: the next to forget.
-    recent: tuple[tuple[str, int, int], ...] = ()
+    #: the next to forget. Packed in bytes (`streams.core.closed`); read them as `recent`.
+    recent_packed: bytes = closed.EMPTY
     checkout: co.CheckoutAttempt | None = None
     #: Support contacts of the last day: (ts_ms, medium, channel).
     contacts: tuple[tuple[int, str, str], ...] = ()
@@ -142,6 +142,10 @@ class PersonState:
     sources: tuple[tuple[str, int, int], ...] = ()
     #: Handovers already applied, (from_person, at_ms): a re-delivered one is a no-op.
     handovers: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def recent(self) -> tuple[closed.Closed, ...]:
+        return closed.entries(self.recent_packed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +322,7 @@ def _closest_recent(
     longer than the late horizon ago (pruning may lag a little; this check is exact)."""
     best: tuple[int, str] | None = None
     horizon = watermark - config.late_horizon_ms
-    for session_id, started, ended in state.recent:
+    for session_id, started, ended in closed.entries(state.recent_packed):
         if ended < horizon:
             continue
         distance = 0 if started <= ts <= ended else min(abs(ts - started), abs(ts - ended))
@@ -354,15 +358,8 @@ def close_session(state: PersonState, config: JourneyConfig, out: list[Output]) 
             )
     out.append(summarise(s, state.person_id, engaged))
     out.extend(signals)
-    closed = (s.session_id, s.started_ms, s.last_ms)
-    recent = (*state.recent, closed)
-    if len(recent) > 1 and recent[-2][2] > s.last_ms:  # kept sorted by end (see `recent`)
-        recent = tuple(sorted(recent, key=_ended))
-    state.recent = recent[-config.recent_sessions_kept :]
-
-
-def _ended(recent: tuple[str, int, int]) -> int:
-    return recent[2]
+    ended = (s.session_id, s.started_ms, s.last_ms)
+    state.recent_packed = closed.add(state.recent_packed, ended, config.recent_sessions_kept)
 
 
 def expire_checkout(
