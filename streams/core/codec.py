@@ -17,7 +17,7 @@ from typing import Any
 from schemas import Event
 from streams.core import closed, dedup
 from streams.core.checkout import CheckoutAttempt
-from streams.core.identity import DeviceIdentity, LinkNotice, Routed
+from streams.core.identity import DeviceIdentity, LinkNotice, Routed, flat_links
 from streams.core.person import Handover, PersonState, Waiting, from_waiting, to_waiting
 from streams.core.records import (
     EventRow,
@@ -37,7 +37,7 @@ def device_to_dict(state: DeviceIdentity) -> dict[str, Any]:
 
 def device_from_dict(data: dict[str, Any]) -> DeviceIdentity:
     return DeviceIdentity(
-        links=tuple((int(at), str(c)) for at, c in data["links"]),
+        linked=flat_links((int(at), str(c)) for at, c in data["links"]),
         seen=dedup.from_wire(data["seen"]),
     )
 

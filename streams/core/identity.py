@@ -16,7 +16,9 @@ of a device that it now belongs to a customer, so its open session can join the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from schemas import Event
 from streams.core import dedup
@@ -32,11 +34,29 @@ class DeviceIdentity:
     Duplicates are caught here, before routing: a re-sent event must not reach another person
     because the device was re-linked in between. Both fields are immutable and replaced when
     they change (links rarely change; see `streams.core.dedup` for the memory of event ids).
+
+    The links are one flat tuple, `(linked_at_ms, customer_id, linked_at_ms, customer_id...)`:
+    a pair tuple per link would cost 56 bytes more each, in every device kept for the dedup
+    horizon. `links` reads them as pairs.
     """
 
-    links: tuple[tuple[int, str], ...] = ()
+    linked: tuple[Any, ...] = ()
     #: Dedup memory (`streams.core.dedup`): the event ids of the dedup horizon.
     seen: bytes = dedup.EMPTY
+
+    @property
+    def links(self) -> tuple[tuple[int, str], ...]:
+        return link_pairs(self.linked)
+
+
+def link_pairs(linked: tuple[Any, ...]) -> tuple[tuple[int, str], ...]:
+    """The (linked_at_ms, customer_id) pairs of a flat `DeviceIdentity.linked`."""
+    return tuple(zip(linked[::2], linked[1::2], strict=True))
+
+
+def flat_links(links: Iterable[tuple[int, str]]) -> tuple[Any, ...]:
+    """Inverse of `link_pairs`."""
+    return tuple(part for link in links for part in link)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +107,17 @@ def anonymous_person(device_id: str) -> str:
 
 def person_of_device(state: DeviceIdentity | None, ts_ms: int, config: JourneyConfig) -> str | None:
     """The customer a device-only event at `ts_ms` belongs to, or None if still anonymous."""
-    if state is None or not state.links:
+    if state is None or not state.linked:
         return None
+    linked = state.linked
     current: str | None = None
-    for linked_at, customer in state.links:
-        if linked_at > ts_ms:
+    for i in range(0, len(linked), 2):
+        if linked[i] > ts_ms:
             break
-        current = customer
+        current = linked[i + 1]
     if current is not None:
         return current
-    first_at, first_customer = state.links[0]
+    first_at, first_customer = linked[0], linked[1]
     return first_customer if ts_ms >= first_at - config.retro_window_ms else None
 
 
@@ -138,14 +159,14 @@ def identity_step(
     if device and customer:
         assert state is not None
         in_force = person_of_device(state, ts, config)
-        first_link = not state.links
-        earliest = bool(state.links) and ts < state.links[0][0]
+        first_link = not state.linked
+        earliest = not first_link and ts < state.linked[0]
         if in_force != customer or earliest:
             links = sorted((*state.links, (ts, customer)))
             if len(links) > config.max_links_per_device:
                 # Keep the first link (it anchors retro-attribution) and the newest ones.
                 del links[1]
-            state.links = tuple(links)
+            state.linked = flat_links(links)
             outputs.append(IdentityLink(device, customer, ts, config.retro_window_ms))
             if first_link:
                 outputs.append(
@@ -161,4 +182,4 @@ def prune_device(
 ) -> DeviceIdentity | None:
     """Forget event ids past the dedup horizon; None when nothing is left worth keeping."""
     state.seen = dedup.forget_before(state.seen, watermark_ms - config.dedup_horizon_ms)
-    return state if state.links or state.seen else None
+    return state if state.linked or state.seen else None

@@ -1,5 +1,6 @@
 """The compact in-memory forms (session flags and devices, rare counters, packed closed sessions,
-flat waiting tuples) hold exactly what the plain forms held, and read the dicts written before."""
+flat waiting tuples, flat device links) hold exactly what the plain forms held, and the codec
+reads the dicts that earlier versions wrote."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from hypothesis import strategies as st
 
 from schemas import Channel, Event
 from streams.core import closed
-from streams.core.codec import person_from_dict, person_to_dict
+from streams.core.codec import device_from_dict, device_to_dict, person_from_dict, person_to_dict
+from streams.core.config import JourneyConfig
 from streams.core.identifiers import session_id_for
-from streams.core.identity import Routed
+from streams.core.identity import DeviceIdentity, Routed, person_of_device
 from streams.core.person import PersonState, event_of, to_waiting
 from streams.core.session import (
     CO_FIRED,
@@ -202,3 +204,15 @@ def test_waiting_tuple_keeps_the_properties_in_order() -> None:
     assert rebuilt == ev and list(rebuilt.properties) == list(props)
     empty = ev.model_copy(update={"properties": {}})
     assert event_of(to_waiting(Routed("anon:a1", empty, 0, 0))).properties == {}
+
+
+def test_device_links_are_flat_and_read_as_pairs() -> None:
+    device = device_from_dict({"links": [[T0, "c1"], [T0 + 5, "c2"]], "seen": ""})
+    assert device.linked == (T0, "c1", T0 + 5, "c2")
+    assert device.links == ((T0, "c1"), (T0 + 5, "c2"))
+    assert wire(device_to_dict(device))["links"] == [[T0, "c1"], [T0 + 5, "c2"]]
+    config = JourneyConfig()
+    assert person_of_device(device, T0 + 4, config) == "c1"
+    assert person_of_device(device, T0 + 5, config) == "c2"
+    assert person_of_device(device, T0 - 1, config) == "c1"  # retro window of the first link
+    assert person_of_device(DeviceIdentity(), T0, config) is None
