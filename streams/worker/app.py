@@ -59,9 +59,9 @@ from streams.worker.stalls import report_stalls
 log = logging.getLogger(__name__)
 
 #: Room for a checkpoint record (Kafka's default is 1 MB). A record holds the states of the
-#: persons a batch touched, and in a large backlog those carry many waiting events: 8 MB was
-#: exceeded at 200k backlogged events. Known limit: the record is not yet split, so a backlog
-#: far larger than that can still outgrow it (see the README's streaming section).
+#: persons a batch touched and the held hand-overs. Before input alignment, waiting events
+#: grew with a replayed backlog and a 200k-event backlog made an 8.6 MB record; with it, the
+#: largest over a 1M-event backlog was 1.7 MB (tests/perf/kafka_e2e.py). The room is a margin.
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 
