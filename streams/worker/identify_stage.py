@@ -22,8 +22,9 @@ the watermark where it is: downstream never mistakes a pause for silence.
 Alignment: replaying a backlog, the consumer reads partitions at rates unrelated to their
 event times, and every event of a partition that runs ahead waits, in the journey stage's
 state, for the slowest one. So an input partition with unread data more than `align_skew_s` of
-event time ahead of this worker's slowest one is paused (Faust's consumer stops fetching it)
-until the slowest catches up (streams/core/watermarks.py `aligned_pauses`).
+event time ahead of this worker's slowest one is paused (the Kafka client stops fetching it)
+until the slowest catches up (streams/core/watermarks.py `aligned_pauses`). Messages already
+fetched are still processed, so a partition can run ahead by one fetch of it (README).
 """
 
 from __future__ import annotations
@@ -304,7 +305,7 @@ class IdentifyStage:
         for source in [s for s in self.position if s.rsplit("/", 1)[1] == str(partition)]:
             del self.position[source]
             self.tps.pop(source, None)
-            self.paused.discard(source)  # Faust forgets its pause of a revoked partition
+            self.paused.discard(source)  # the client forgets its pause of a revoked partition
 
 
 async def _pause_fetching(consumer_thread: Any, pause: list[Any], resume: list[Any]) -> None:
