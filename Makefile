@@ -21,7 +21,7 @@ lint: install
 	$(BIN)/ruff check schemas streams tests
 
 typecheck: install
-	$(BIN)/mypy schemas streams/core
+	$(BIN)/mypy schemas streams/core tests/core
 
 pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

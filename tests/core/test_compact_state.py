@@ -5,6 +5,7 @@ reads the dicts that earlier versions wrote."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -117,16 +118,21 @@ def test_session_reads_a_dict_of_the_flat_dataclass() -> None:
 
 def test_devices_one_id_then_a_tuple_in_order_of_appearance() -> None:
     s = SessionState("s-1", T0, T0)
-    args = {"event_type": "click", "channel": "web", "device_type": None, "page": None}
+    args: dict[str, Any] = {
+        "event_type": "click",
+        "channel": "web",
+        "device_type": None,
+        "page": None,
+    }
     assert record_event(s, ts_ms=T0, device_id=None, value=None, **args) is None
-    assert s.device_ids is None and s.devices == ()
+    assert s.device_ids is None and not s.devices
     first = "".join(["w", "1"])
     record_event(s, ts_ms=T0, device_id=first, value=None, **args)
     assert s.device_ids == "w1"
     again = "".join(["w", "1"])
     assert record_event(s, ts_ms=T0, device_id=again, value=None, **args) is first
     record_event(s, ts_ms=T0, device_id="w2", value=None, **args)
-    assert s.devices == ("w1", "w2")
+    assert list(s.devices) == ["w1", "w2"]
     other = SessionState("s-2", T0, T0, device_ids="w3")
     absorb(s, other)
     assert s.devices == ("w1", "w2", "w3")

@@ -89,7 +89,7 @@ def _run(evs: list[Event]) -> list[object]:
     return out
 
 
-def _summary(records: list[object]) -> tuple[list[object], list[object]]:
+def _summary(records: list[object]) -> tuple[list[SessionSummary], list[FrictionSignal]]:
     sessions = sorted(
         (r for r in records if isinstance(r, SessionSummary)), key=lambda s: s.session_id
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -50,7 +51,7 @@ def routed(event: Event, position: int, person: str = "anon:w1", source: str = S
     return Routed(person, event, event.ts_ms + 10 * 60_000, 0, source, position)
 
 
-def rows(outputs: list[object]) -> list[EventRow]:
+def rows(outputs: Sequence[object]) -> list[EventRow]:
     return [o for o in outputs if isinstance(o, EventRow)]
 
 

@@ -44,7 +44,7 @@ def test_never_backwards() -> None:
 # -- alignment: which backlogged upstreams to pause ------------------------------------------
 
 
-def test_alignment_pauses_only_what_runs_ahead_of_the_slowest_backlog():
+def test_alignment_pauses_only_what_runs_ahead_of_the_slowest_backlog() -> None:
     wms = {"a": 1_000, "b": 50_000, "c": 200_000, "quiet": 0}
     # "quiet" is read to its end: old only because nothing new came, it holds nothing back
     assert aligned_pauses(wms, {"a", "b", "c"}, set(), 60_000) == {"c"}
@@ -53,7 +53,7 @@ def test_alignment_pauses_only_what_runs_ahead_of_the_slowest_backlog():
     assert aligned_pauses(wms, set(), {"c"}, 60_000) == set()  # no backlog: resume all
 
 
-def test_alignment_resumes_a_paused_upstream_within_half_the_skew():
+def test_alignment_resumes_a_paused_upstream_within_half_the_skew() -> None:
     paused = {"c"}
     assert aligned_pauses({"a": 150_000, "c": 200_000}, {"a", "c"}, paused, 60_000) == {"c"}
     assert aligned_pauses({"a": 170_000, "c": 200_000}, {"a", "c"}, paused, 60_000) == set()
@@ -61,7 +61,7 @@ def test_alignment_resumes_a_paused_upstream_within_half_the_skew():
     assert aligned_pauses({"a": 150_000, "c": 200_000}, {"a", "c"}, set(), 60_000) == set()
 
 
-def test_alignment_ignores_upstreams_without_a_watermark():
+def test_alignment_ignores_upstreams_without_a_watermark() -> None:
     assert aligned_pauses({"a": 0}, {"a", "new"}, set(), 10) == set()
 
 
@@ -70,7 +70,9 @@ def test_alignment_ignores_upstreams_without_a_watermark():
     st.integers(1, 10**5),
     st.sets(st.sampled_from("abcdef")),
 )
-def test_alignment_always_leaves_the_slowest_backlogged_upstream_running(wms, skew, paused):
+def test_alignment_always_leaves_the_slowest_backlogged_upstream_running(
+    wms: dict[str, int], skew: int, paused: set[str]
+) -> None:
     backlogged = set(wms)
     keep = aligned_pauses(wms, backlogged, paused, skew)
     assert min(wms, key=wms.__getitem__) not in keep
