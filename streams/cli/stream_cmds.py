@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -38,24 +39,58 @@ def journey_config_from_settings() -> object:
     )
 
 
-def _ensure_topics(bootstrap: str, stream: StreamSettings) -> None:
-    """Create the topics before Faust subscribes. Two workers starting together otherwise race
-    Faust's own creation of its internal topics: the group forms while `parcours-journey` is
-    missing, and its partitions stay unassigned until a metadata refresh minutes later."""
-    if not bootstrap:
-        return  # create_app says what is missing
+def _ensure_topics(bootstrap: str, stream: StreamSettings) -> int:
+    """Create the topics before Faust subscribes, and return the input topics' partition count.
+
+    Two workers starting together otherwise race Faust's own creation of its internal topics:
+    the group forms while `parcours-journey` is missing, and its partitions stay unassigned
+    until a metadata refresh minutes later. Input topics that exist keep their partition count
+    (producers' topics are theirs): the device table is partitioned like them, and the journey
+    topic has `PARCOURS_STREAM_PARTITIONS`. The three input topics must agree, because a
+    device's state lives in the partition its events come from, whichever topic they are on.
+    """
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    names = [*stream.input_topics(), stream.journey_topic, stream.records_topic, stream.dlq_topic]
+    inputs = list(stream.input_topics())
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(name, stream.partitions, 1) for name in names])
-    for future in futures.values():
+    existing = admin.list_topics(timeout=30).topics
+    # a missing input topic is created like the existing ones, so that all three agree
+    like = [len(existing[name].partitions) for name in inputs if name in existing]
+    wanted = {name: max(like, default=stream.partitions) for name in inputs}
+    for name in (stream.journey_topic, stream.records_topic, stream.dlq_topic):
+        wanted[name] = stream.partitions
+    new = [NewTopic(name, count, 1) for name, count in wanted.items() if name not in existing]
+    for future in (admin.create_topics(new) if new else {}).values():
         try:
             future.result(30)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+    topics = existing
+    for _ in range(60):  # a new topic's metadata may take a moment to show
+        topics = admin.list_topics(timeout=30).topics
+        if all(name in topics for name in wanted):
+            break
+        time.sleep(0.5)
+    journey = len(topics[stream.journey_topic].partitions)
+    if journey != stream.partitions:
+        err.print(
+            f"[red]error:[/red] {stream.journey_topic} has {journey} partitions and "
+            f"PARCOURS_STREAM_PARTITIONS is {stream.partitions}: persons are placed by that "
+            "number, so it cannot change under an existing journey topic (set it back, or use "
+            "a new PARCOURS_STREAM_APP_ID and topics)"
+        )
+        raise typer.Exit(2)
+    counts = {name: len(topics[name].partitions) for name in inputs}
+    if len(set(counts.values())) != 1:
+        shown = ", ".join(f"{name}: {count}" for name, count in counts.items())
+        err.print(
+            "[red]error:[/red] the input topics must have the same number of partitions "
+            f"(a device's state follows its events' partition); they have {shown}"
+        )
+        raise typer.Exit(2)
+    return next(iter(counts.values()))
 
 
 @app.command()
@@ -66,14 +101,20 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
 ) -> None:
     """Run a journey worker (Faust). Start several, on any hosts: they share the partitions."""
-    _bootstrap()
+    bootstrap = _bootstrap()
     import faust
 
     from streams.worker.app import create_app
 
     settings, stream = load_settings(), StreamSettings()
-    _ensure_topics(settings.kafka_bootstrap or "", stream)
-    faust_app = create_app(settings, stream, journey_config_from_settings(), web_port=web_port)  # type: ignore[arg-type]
+    input_partitions = _ensure_topics(bootstrap, stream)
+    faust_app = create_app(
+        settings,
+        stream,
+        journey_config_from_settings(),  # type: ignore[arg-type]
+        web_port=web_port,
+        input_partitions=input_partitions,
+    )
 
     @faust_app.task
     async def honour_loglevel() -> None:

@@ -66,11 +66,19 @@ MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 
 def create_app(
-    settings: Settings, stream: StreamSettings, config: JourneyConfig, *, web_port: int = 6066
+    settings: Settings,
+    stream: StreamSettings,
+    config: JourneyConfig,
+    *,
+    web_port: int = 6066,
+    input_partitions: int | None = None,
 ) -> faust.App:
+    """The worker's Faust app. `input_partitions`: the input topics' partition count, when
+    they exist already (the device table is partitioned like them); else the journey's."""
     if not settings.kafka_bootstrap:
         raise ValueError("PARCOURS_KAFKA_BOOTSTRAP is not set: streaming mode needs a Kafka broker")
     n = stream.partitions
+    k = input_partitions or n
     app = faust.App(
         stream.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -95,12 +103,12 @@ def create_app(
         "value_serializer": "raw",
     }
     topic_map = stream.input_topics()
-    inputs = app.topic(*topic_map, partitions=n, **raw)
+    inputs = app.topic(*topic_map, partitions=k, **raw)
     journey_topic = app.topic(stream.journey_topic, partitions=n, internal=True, **raw)
     records_topic = app.topic(stream.records_topic, partitions=n, **raw)
     dlq_topic = app.topic(stream.dlq_topic, partitions=n, **raw)
     big = {"max.message.bytes": str(MAX_RECORD_BYTES)}
-    devices = app.Table("devices", default=None, partitions=n, extra_topic_configs=big)
+    devices = app.Table("devices", default=None, partitions=k, extra_topic_configs=big)
     persons = app.Table("persons", default=None, partitions=n, extra_topic_configs=big)
     partitioner = DefaultPartitioner()
 

@@ -19,7 +19,8 @@ Q must not close C's session before that Handover is in, or one visit becomes tw
 Handover is sent before P's next broadcast, in the same partition order, and P's broadcast
 covers the LinkNotice's input; so once Q's watermark (bounded by P's broadcast) passes C's
 deadline, the Handover has arrived. Broadcasts carry input watermarks only, never derived
-ones, so partitions never wait on each other in a cycle.
+ones, so partitions never wait on each other in a cycle. When P is Q, no broadcast bounds Q by
+itself, so the stage keeps that Handover itself instead of sending it round the journey topic.
 
 A Handover then waits (in the partition's checkpointed `held` list) until Q's watermark reaches
 the watermark of the login's input partition at the time of the link, and C is advanced to
@@ -221,9 +222,7 @@ class JourneyStage:
             return
         watermark = self.watermark(part, now)
         if kind == "handover" and data.get("hold_until", watermark) > watermark:
-            # sorted by (watermark, arrival): applied in that order, checked at the head only
-            entry = (data["hold_until"], part.applied, len(part.held), data)
-            insort(part.held, entry, key=lambda h: (h[0], h[1]))  # ties: arrival order
+            self._hold(part, data["hold_until"], data)
             return
         if kind == "event":
             msg: Routed | LinkNotice | Handover = routed_from_dict(data, watermark)
@@ -239,6 +238,13 @@ class JourneyStage:
         self.store(part, key, state)
         link_watermark = data["wm"] if isinstance(msg, LinkNotice) else None
         self._emit(part, outputs, outbox, link_watermark)
+
+    @staticmethod
+    def _hold(part: JourneyPartition, hold_until: int, data: dict[str, Any]) -> None:
+        """Keep a hand-over until the partition's watermark reaches `hold_until`. The list is
+        sorted by (watermark, arrival): applied in that order, checked at the head only."""
+        entry = (hold_until, part.applied, len(part.held), data)
+        insort(part.held, entry, key=lambda h: (h[0], h[1]))  # ties: arrival order
 
     def _release_held(self, part: JourneyPartition, watermark: int, outbox: Outbox) -> None:
         """Apply the hand-overs the watermark has reached, each at its own time.
@@ -285,9 +291,16 @@ class JourneyStage:
         for out in outputs:
             if isinstance(out, Handover):
                 body = message_to_dict(out)
+                partition = self.w.partition_of(out.into_person)
+                if partition == part.partition:
+                    # Kept here: sent through the journey topic, it would queue behind every
+                    # input already there, whose watermarks could pass the customer's visit
+                    # before it is read back (no peer broadcast bounds a partition by itself).
+                    at = -(2**62) if link_watermark is None else link_watermark
+                    self._hold(part, at, body)
+                    continue
                 if link_watermark is not None:
                     body["hold_until"] = link_watermark
-                partition = self.w.partition_of(out.into_person)
                 outbox.add(self.w.journey_topic, partition, orjson.dumps(body))
             elif isinstance(out, Duplicate):
                 metrics.EVENTS_DUPLICATE.inc()

@@ -176,3 +176,31 @@ def test_input_partitions_paused_and_resumed_for_alignment_lose_nothing(
     embedded_reference(ch, traffic)
     assert_same_as_embedded(env, ch)
     assert total(metrics, "parcours_input_partition_pauses_total") > 0
+
+
+def test_one_journey_partition_merges_a_login_into_the_open_visit(
+    kafka_bootstrap: str, tmp_path: Path, ch: Client
+) -> None:
+    """With one journey partition, every hand-over (the anonymous side of a login) goes from a
+    journey partition to itself. Sent through the journey topic, it would queue behind the
+    whole backlog of journey inputs already there, whose watermarks can carry the partition
+    past the end of the customer's visit before the hand-over is read back: the anonymous
+    visit would then close on its own (seen in CI: an extra `cart_abandoned` and one session
+    too many). The stage keeps such hand-overs itself, so a replayed day is merged exactly as
+    the embedded runner merges it.
+
+    The input topics keep the 4 partitions the broker created them with (`parcours produce`
+    sends before any worker runs): the device table follows the input topics, not the
+    journey's partition count."""
+    env = stream_env(kafka_bootstrap, tmp_path / "chdb", PARCOURS_STREAM_PARTITIONS="1")
+    traffic = produce_traffic(env, tmp_path, customers=300, seed=25, late_rate=0)
+    port = free_port()
+    worker = start_worker(env, port)
+    try:
+        wait_for(port, drained, timeout=300, log=tmp_path / f"worker-{port}.log")
+    finally:
+        stop(worker)
+    sink_all(env)
+    embedded_reference(ch, traffic)
+    streamed = assert_same_as_embedded(env, ch)
+    assert any(row[0] == "cart_abandoned" for row in streamed["friction"])
