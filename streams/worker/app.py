@@ -52,7 +52,7 @@ from prometheus_client import generate_latest
 from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.settings import Settings, StreamSettings
-from streams.worker.identify_stage import IdentifyStage, Wiring
+from streams.worker.identify_stage import IdentifyStage, InputEnd, Wiring
 from streams.worker.journey_stage import JourneyStage
 from streams.worker.stalls import report_stalls
 
@@ -154,15 +154,17 @@ def create_app(
             owned = [tp for tp in app.consumer.assignment() if tp.topic in topic_map]
             if owned:
                 ends = await asyncio.wait_for(app.consumer.highwaters(*owned), timeout=5)
-                # Faust keeps the group's committed offsets (next to read), privately
+                # Faust keeps the group's committed offsets (next to read) and the last offset
+                # it handed to the agents, privately
                 committed = app.consumer._committed_offset
-                read: dict[tuple[str, int], tuple[int, int]] = {}
+                handed = getattr(app.consumer, "_read_offset", {})
+                read: dict[tuple[str, int], InputEnd] = {}
                 for tp, end in ends.items():
                     fetched = await asyncio.wait_for(app.consumer.position(tp), timeout=5)
-                    known = max(fetched or 0, committed.get(tp) or 0)
-                    read[(tp.topic, tp.partition)] = (end, known)
                     done = identify_stage.position.get(f"{tp.topic}/{tp.partition}", (0, 0.0))[0]
-                    behind = end - max(done, committed.get(tp) or 0)
+                    mark = InputEnd(end, committed.get(tp) or 0, fetched or 0, handed.get(tp))
+                    read[(tp.topic, tp.partition)] = mark
+                    behind = end - max(done, mark.committed)
                     metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, behind))
                 await identify_stage.declare_idle(read, time.time())
         except Exception as exc:  # a rebalance in progress: try again at the next tick

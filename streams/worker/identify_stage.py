@@ -13,7 +13,10 @@ received nothing from this input partition for a while still learns that time ha
 
 Idleness is declared here, by the one stage that can tell a quiet partition from a slow
 worker: an input partition is idle when this worker has processed everything in it (its
-position is at the partition's end offset) and nothing new came for `idle_after_s`. Its
+position is at the partition's end offset) and nothing new came for `idle_after_s`. What the
+Kafka client has fetched does not count: Faust holds fetched records in its own buffers, and a
+partition resumed after a long pause is fetched to its end well before it is processed (taken
+for idle then, its watermark jumped to the wall clock and never held results back again). Its
 watermark then follows the wall clock (now - idle_after_s - grace), broadcast on each tick, so
 a quiet partition never holds results back and the end of a finite input closes everything.
 A paused or busy worker (a rebalance, a slow machine) declares nothing, so its partitions hold
@@ -57,6 +60,21 @@ from streams.worker.outbox import Outbox, PartitionedTopic
 
 #: Positions along an input partition: offset * 65536 + index in the message's JSON array.
 ARRAY_SLOTS = 65536
+
+
+#: Offsets at the end of a partition that may be transaction markers, which no consumer sees
+#: (one per transaction a producer commits after its last record; a few producers, a few).
+TRAILING_MARKERS_MAX = 4
+
+
+@dataclass(frozen=True, slots=True)
+class InputEnd:
+    """How far an input partition is written and read, as the tick sees it."""
+
+    end: int  # the end offset (next offset to be written)
+    committed: int  # the group's committed offset (next to read); survives restarts
+    fetched: int  # the Kafka client's position: past everything it has returned
+    handed: int | None  # the last offset Faust handed to the agent, if any
 
 
 @dataclass
@@ -128,6 +146,8 @@ class IdentifyStage:
         self.paused: set[str] = set()
         #: The consumer generation the pauses were made in (a rebalance resets the fetcher's).
         self.paused_generation = -1
+        #: input partition -> (processed position, since when) only markers may be left
+        self.marker_wait: dict[str, tuple[int, float]] = {}
 
     def device_state(self, device_id: str) -> DeviceIdentity | None:
         stored = self.devices.data.get(device_id)
@@ -211,27 +231,24 @@ class IdentifyStage:
                 found.add(source)
         return found
 
-    async def declare_idle(self, ends: dict[tuple[str, int], tuple[int, int]], now: float) -> None:
+    async def declare_idle(self, ends: dict[tuple[str, int], InputEnd], now: float) -> None:
         """Broadcast a wall-clock watermark for each idle input partition of this worker.
 
-        `ends`: for each input partition this worker is assigned, its end offset and how far
-        it is known to be read: the furthest of the consumer's fetch position and the group's
-        committed offset. Idle means: read to the end, and no message of it processed for
-        `idle_after_s` (a message fetched but not yet processed is processed well within that
-        time, so it is never overtaken). Called by the tick timer between batches.
+        Idle: read to the end (`read_to_end`) and no message of it processed for
+        `idle_after_s`. Called by the tick timer between batches.
         """
         if self.busy:
             return
         await self.align()
         outbox = Outbox()
         idle_ms = int(self.idle_after_s * 1000)
-        for (topic, partition), (end, read) in sorted(ends.items()):
+        for (topic, partition), mark in sorted(ends.items()):
             source = f"{topic}/{partition}"
             if source not in self.position:  # newly assigned: silent from now on, or not
                 self.position[source] = (0, now)
                 continue
-            position, last_at = self.position[source]
-            if max(position, read) < end or now - last_at < self.idle_after_s:
+            last_at = self.position[source][1]
+            if now - last_at < self.idle_after_s or not self.read_to_end(source, mark, now):
                 continue
             wm = int(now * 1000) - idle_ms - self.w.config.grace_ms
             if source in self.newest:
@@ -240,6 +257,32 @@ class IdentifyStage:
             for q in range(self.w.partitions):
                 outbox.add(self.w.journey_topic, q, tell)
         await outbox.send()
+
+    def read_to_end(self, source: str, mark: InputEnd, now: float) -> bool:
+        """Everything in the partition processed: by this worker, or by the group before it.
+
+        Offsets that may only be transaction markers (a transactional producer's partition
+        ends with one, and no consumer ever sees it) count as read when the client's position
+        is past them, every record Faust handed over is processed, and that has held for
+        `idle_after_s`: a record still on its way through Faust's buffers is handed over
+        well within that time, so it is never overtaken.
+        """
+        processed = self.position[source][0]
+        done = max(processed, mark.committed)
+        if done >= mark.end:
+            self.marker_wait.pop(source, None)
+            return True
+        if not (
+            mark.fetched >= mark.end
+            and (mark.handed is None or mark.handed < done)
+            and mark.end - done <= TRAILING_MARKERS_MAX
+        ):
+            self.marker_wait.pop(source, None)
+            return False
+        since = self.marker_wait.get(source)
+        if since is None or since[0] != done:
+            self.marker_wait[source] = since = (done, now)
+        return now - since[1] >= self.idle_after_s
 
     def _watermark(self, source: str) -> int:
         return self.newest[source] - self.w.config.grace_ms
@@ -305,6 +348,7 @@ class IdentifyStage:
         for source in [s for s in self.position if s.rsplit("/", 1)[1] == str(partition)]:
             del self.position[source]
             self.tps.pop(source, None)
+            self.marker_wait.pop(source, None)
             self.paused.discard(source)  # the client forgets its pause of a revoked partition
 
 
