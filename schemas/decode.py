@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from schemas.errors import SchemaError
 from schemas.event import TOPIC_CHANNELS, Channel, Event, datetime_to_ms, trusted_event
 from schemas.properties import CANONICAL, IDENTIFYING_TYPES, Properties
 
@@ -69,7 +70,7 @@ class Rejection:
     event_id: str | None = None
 
 
-class _Invalid(Exception):
+class _Invalid(SchemaError):
     """Internal: one check failed (turned into a Rejection before leaving this module)."""
 
     def __init__(self, reason: RejectReason, field: str | None, message: str) -> None:

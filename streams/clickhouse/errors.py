@@ -1,7 +1,9 @@
 """Storage errors: one hierarchy for everything that talks to ClickHouse."""
 
+from streams.errors import ParcoursError
 
-class StorageError(Exception):
+
+class StorageError(ParcoursError):
     """Base of every storage exception."""
 
 

@@ -23,11 +23,13 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
+from streams.errors import ParcoursError
+
 KAFKA_VERSION = "4.1.1"
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "kafka"
 
 
-class DevKafkaError(Exception):
+class DevKafkaError(ParcoursError):
     """Base of the local-broker exceptions (missing Java/Maven, download or start failures)."""
 
 

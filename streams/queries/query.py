@@ -11,8 +11,10 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
+from streams.errors import ParcoursError
 
-class QueryError(Exception):
+
+class QueryError(ParcoursError):
     """Base of the query builders' exceptions (bad steps, unknown breakdowns, …)."""
 
 

@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from streams.errors import ParcoursError
 
-class SimulationError(Exception):
+
+class SimulationError(ParcoursError):
     """Base of the simulator's exceptions (bad incident specs, bad configuration)."""
 
 

@@ -171,7 +171,7 @@ def create_app(
             log.warning("idle check skipped: %r", exc)
         for p in range(n):
             await journey_topic.send(key=None, value=b'{"kind": "tick"}', partition=p)
-        report_stalls(journey_stage, time.time(), log)
+        report_stalls(journey_stage, time.time(), log, describe=identify_stage.describe)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -144,10 +144,10 @@ class IdentifyStage:
         #: input partition -> its Faust TP; the ones paused by `align`
         self.tps: dict[str, Any] = {}
         self.paused: set[str] = set()
-        #: The consumer generation the pauses were made in (a rebalance resets the fetcher's).
-        self.paused_generation = -1
         #: input partition -> (processed position, since when) only markers may be left
         self.marker_wait: dict[str, tuple[int, float]] = {}
+        #: input partition -> how far it was written and read at the last tick (for reports)
+        self.marks: dict[str, InputEnd] = {}
 
     def device_state(self, device_id: str) -> DeviceIdentity | None:
         stored = self.devices.data.get(device_id)
@@ -196,10 +196,15 @@ class IdentifyStage:
         self._write_states(dirty)
         await self.align()
 
-    async def align(self) -> None:
+    async def align(self, *, reconcile: bool = False) -> None:
         """Pause the input partitions that run ahead of the slowest, resume those caught up.
 
-        Skipped while Faust rebalances or recovers tables: the assignment is changing.
+        Skipped while Faust rebalances or recovers tables: the assignment is changing. The
+        Kafka client's pauses are all this stage's (Faust's own pause is only a filter), so
+        with `reconcile` (each tick) the client is brought in line with `self.paused` even if
+        nothing changed here: a pause that reached the consumer thread just after a rebalance
+        would otherwise stay in the client, unknown here, and the partition would never be
+        read again (seen once after a restart, with two rebalances in quick succession).
         """
         app = self.w.app
         if getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False):
@@ -207,16 +212,14 @@ class IdentifyStage:
         backlogged = self._backlogged(app.consumer) | self.paused
         wanted = aligned_pauses(self.newest, backlogged, self.paused, self.align_skew_ms)
         wanted &= self.tps.keys()
-        generation = getattr(app, "consumer_generation_id", 0)
-        if wanted == self.paused and generation == self.paused_generation:
+        if wanted == self.paused and not reconcile:
             return
-        resumed = self.paused - wanted
         metrics.INPUT_PAUSES.inc(len(wanted - self.paused))
-        self.paused, self.paused_generation = wanted, generation
+        self.paused = wanted
         metrics.INPUT_PAUSED.set(len(wanted))
-        pause = [self.tps[s] for s in sorted(wanted)]
-        resume = [self.tps[s] for s in sorted(resumed) if s in self.tps]
-        await app.consumer._thread.call_thread(_pause_fetching, app.consumer._thread, pause, resume)
+        pause = {self.tps[s] for s in wanted}
+        thread = app.consumer._thread
+        await thread.call_thread(_reconcile_pauses, thread, pause, set(self.topic_map))
 
     def _backlogged(self, consumer: Any) -> set[str]:
         """Input partitions with messages not processed yet, by the end offsets the fetcher
@@ -239,7 +242,7 @@ class IdentifyStage:
         """
         if self.busy:
             return
-        await self.align()
+        await self.align(reconcile=True)
         outbox = Outbox()
         idle_ms = int(self.idle_after_s * 1000)
         for (topic, partition), mark in sorted(ends.items()):
@@ -248,6 +251,7 @@ class IdentifyStage:
                 self.position[source] = (0, now)
                 continue
             last_at = self.position[source][1]
+            self.marks[source] = mark
             if now - last_at < self.idle_after_s or not self.read_to_end(source, mark, now):
                 continue
             wm = int(now * 1000) - idle_ms - self.w.config.grace_ms
@@ -257,6 +261,18 @@ class IdentifyStage:
             for q in range(self.w.partitions):
                 outbox.add(self.w.journey_topic, q, tell)
         await outbox.send()
+
+    def describe(self, source: str, now: float) -> str | None:
+        """How far this worker has read an input partition: why it is not idle, if it is not."""
+        mark = self.marks.get(source)
+        if mark is None or source not in self.position:
+            return None
+        position, last_at = self.position[source]
+        return (
+            f"end {mark.end}, processed to {position} ({now - last_at:.0f} s ago), "
+            f"committed {mark.committed}, fetched {mark.fetched}, handed {mark.handed}, "
+            f"{'paused' if source in self.paused else 'not paused'}"
+        )
 
     def read_to_end(self, source: str, mark: InputEnd, now: float) -> bool:
         """Everything in the partition processed: by this worker, or by the group before it.
@@ -349,20 +365,26 @@ class IdentifyStage:
             del self.position[source]
             self.tps.pop(source, None)
             self.marker_wait.pop(source, None)
+            self.marks.pop(source, None)
             self.paused.discard(source)  # the client forgets its pause of a revoked partition
 
 
-async def _pause_fetching(consumer_thread: Any, pause: list[Any], resume: list[Any]) -> None:
-    """Pause and resume partitions in the Kafka client itself, in Faust's consumer thread.
+async def _reconcile_pauses(consumer_thread: Any, pause: set[Any], topics: set[str]) -> None:
+    """Make the Kafka client's paused input partitions exactly `pause` (those assigned).
 
-    Not Faust's `Consumer.pause_partitions`: that pause is only a filter on what Faust asks
-    the fetcher for, and records of a fetch already under way when it starts are discarded
-    while the fetcher's position has moved past them, so they are skipped, and Faust then
-    commits over the gap (seen: thousands of messages lost in a replayed backlog). aiokafka's
-    own pause drops buffered records *without* moving the position, so resuming reads on from
-    the first record not delivered. Calls run in the thread that owns the aiokafka consumer.
+    Pauses are made in the client itself, in Faust's consumer thread, not with Faust's
+    `Consumer.pause_partitions`: that pause is only a filter on what Faust asks the fetcher
+    for, and records of a fetch already under way when it starts are discarded while the
+    fetcher's position has moved past them, so they are skipped, and Faust then commits over
+    the gap (seen: thousands of messages lost in a replayed backlog). aiokafka's own pause
+    drops buffered records *without* moving the position, so resuming reads on from the first
+    record not delivered. Calls run in the thread that owns the aiokafka consumer.
     """
     client = consumer_thread._consumer  # private: Faust exposes no client-level pause
     assigned = client.assignment()
-    client.pause(*(TopicPartition(t, p) for t, p in pause if (t, p) in assigned))
-    client.resume(*(TopicPartition(t, p) for t, p in resume if (t, p) in assigned))
+    wanted = {TopicPartition(t, p) for t, p in pause} & assigned
+    paused = {tp for tp in client.paused() if tp.topic in topics}
+    if wanted - paused:
+        client.pause(*sorted(wanted - paused))
+    if paused - wanted:
+        client.resume(*sorted(paused - wanted))

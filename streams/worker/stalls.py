@@ -7,14 +7,22 @@ journey_stage.py); when it has not moved for a minute, a warning names the slowe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from streams.worker.journey_stage import JourneyStage
 
 
-def report_stalls(stage: JourneyStage, now: float, log: Any, after_s: float = 60.0) -> None:
+def report_stalls(
+    stage: JourneyStage,
+    now: float,
+    log: Any,
+    after_s: float = 60.0,
+    describe: Callable[[str, float], str | None] = lambda source, now: None,
+) -> None:
     """Warn (once a minute) about a partition whose watermark has not moved for a minute,
-    naming the upstream that holds it back: results wait for it, the operator should know."""
+    naming the upstream that holds it back: results wait for it, the operator should know.
+    `describe` tells how far this worker has read an input partition it owns."""
     for part in stage.parts.values():
         watermark = stage.watermark(part, now)
         if watermark != part.stall_wm or not part.stall_since:
@@ -34,3 +42,7 @@ def report_stalls(stage: JourneyStage, now: float, log: Any, after_s: float = 60
             slowest,
             len(part.held),
         )
+        for source, _ in slowest:
+            reading = describe(source, now)
+            if reading is not None:
+                log.warning("input partition %s, read here: %s", source, reading)
