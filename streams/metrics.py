@@ -128,6 +128,12 @@ INPUT_PAUSES = Counter(
     "Times an input partition was paused for running ahead of the slowest in event time.",
     registry=REGISTRY,
 )
+INPUT_REREADS = Counter(
+    "parcours_input_partition_rereads_total",
+    "Times a quiet input partition was read again from its processed position because the "
+    "Kafka client had fetched records the worker never received.",
+    registry=REGISTRY,
+)
 WATERMARK = Gauge(
     "parcours_watermark_timestamp_seconds",
     "Event-time watermark of this process (epoch seconds).",

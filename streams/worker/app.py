@@ -52,7 +52,8 @@ from prometheus_client import generate_latest
 from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.settings import Settings, StreamSettings
-from streams.worker.identify_stage import IdentifyStage, InputEnd, Wiring
+from streams.worker.identify_stage import IdentifyStage, Wiring
+from streams.worker.input_ends import InputEnd
 from streams.worker.journey_stage import JourneyStage
 from streams.worker.stalls import report_stalls
 

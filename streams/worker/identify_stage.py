@@ -12,15 +12,12 @@ partition (an item `{"kind": "watermark"}` after the batch's inputs): a journey 
 received nothing from this input partition for a while still learns that time has passed.
 
 Idleness is declared here, by the one stage that can tell a quiet partition from a slow
-worker: an input partition is idle when this worker has processed everything in it (its
-position is at the partition's end offset) and nothing new came for `idle_after_s`. What the
-Kafka client has fetched does not count: Faust holds fetched records in its own buffers, and a
-partition resumed after a long pause is fetched to its end well before it is processed (taken
-for idle then, its watermark jumped to the wall clock and never held results back again). Its
-watermark then follows the wall clock (now - idle_after_s - grace), broadcast on each tick, so
-a quiet partition never holds results back and the end of a finite input closes everything.
-A paused or busy worker (a rebalance, a slow machine) declares nothing, so its partitions hold
-the watermark where it is: downstream never mistakes a pause for silence.
+worker: an input partition is idle when everything in it is processed (not merely fetched:
+see streams/worker/input_ends.py) and nothing new came for `idle_after_s`. Its watermark then
+follows the wall clock (now - idle_after_s - grace), broadcast on each tick, so a quiet
+partition never holds results back and the end of a finite input closes everything. A paused
+or busy worker (a rebalance, a slow machine) declares nothing, so its partitions hold the
+watermark where it is: downstream never mistakes a pause for silence.
 
 Alignment: replaying a backlog, the consumer reads partitions at rates unrelated to their
 event times, and every event of a partition that runs ahead waits, in the journey stage's
@@ -32,6 +29,7 @@ fetched are still processed, so a partition can run ahead by one fetch of it (RE
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +53,7 @@ from streams.core.identity import (
 from streams.core.records import IdentityLink
 from streams.core.watermarks import aligned_pauses
 from streams.sinks.base import RejectedInput
+from streams.worker.input_ends import InputEnd, InputEnds
 from streams.worker.messages import dlq_headers, record_to_bytes, rejected_to_bytes
 from streams.worker.outbox import Outbox, PartitionedTopic
 
@@ -62,19 +61,7 @@ from streams.worker.outbox import Outbox, PartitionedTopic
 ARRAY_SLOTS = 65536
 
 
-#: Offsets at the end of a partition that may be transaction markers, which no consumer sees
-#: (one per transaction a producer commits after its last record; a few producers, a few).
-TRAILING_MARKERS_MAX = 4
-
-
-@dataclass(frozen=True, slots=True)
-class InputEnd:
-    """How far an input partition is written and read, as the tick sees it."""
-
-    end: int  # the end offset (next offset to be written)
-    committed: int  # the group's committed offset (next to read); survives restarts
-    fetched: int  # the Kafka client's position: past everything it has returned
-    handed: int | None  # the last offset Faust handed to the agent, if any
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -144,10 +131,8 @@ class IdentifyStage:
         #: input partition -> its Faust TP; the ones paused by `align`
         self.tps: dict[str, Any] = {}
         self.paused: set[str] = set()
-        #: input partition -> (processed position, since when) only markers may be left
-        self.marker_wait: dict[str, tuple[int, float]] = {}
-        #: input partition -> how far it was written and read at the last tick (for reports)
-        self.marks: dict[str, InputEnd] = {}
+        #: what the ticks saw of each input partition's end (streams/worker/input_ends.py)
+        self.ends = InputEnds(idle_after_s)
 
     def device_state(self, device_id: str) -> DeviceIdentity | None:
         stored = self.devices.data.get(device_id)
@@ -250,9 +235,13 @@ class IdentifyStage:
             if source not in self.position:  # newly assigned: silent from now on, or not
                 self.position[source] = (0, now)
                 continue
-            last_at = self.position[source][1]
-            self.marks[source] = mark
-            if now - last_at < self.idle_after_s or not self.read_to_end(source, mark, now):
+            processed, last_at = self.position[source]
+            self.ends.marks[source] = mark
+            if now - last_at < self.idle_after_s:
+                continue
+            if await self.reread_stranded(TP(topic, partition), source, mark):
+                continue
+            if not self.ends.read_to_end(source, processed, mark, now):
                 continue
             wm = int(now * 1000) - idle_ms - self.w.config.grace_ms
             if source in self.newest:
@@ -262,43 +251,33 @@ class IdentifyStage:
                 outbox.add(self.w.journey_topic, q, tell)
         await outbox.send()
 
+    async def reread_stranded(self, tp: Any, source: str, mark: InputEnd) -> bool:
+        """Seek a quiet partition back to what was processed when the Kafka client is past
+        records Faust never handed over (streams/worker/input_ends.py)."""
+        app = self.w.app
+        if getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False):
+            return False
+        processed = self.position[source][0]
+        start = self.ends.stranded(source, processed, mark, source in self.paused)
+        if start is None:
+            return False
+        log.warning(
+            "input partition %s: fetched to %d, processed to %d and quiet: reading from %d again",
+            source,
+            mark.fetched,
+            start,
+            start,
+        )
+        metrics.INPUT_REREADS.inc()
+        await app.consumer.seek(tp, start)
+        return True
+
     def describe(self, source: str, now: float) -> str | None:
         """How far this worker has read an input partition: why it is not idle, if it is not."""
-        mark = self.marks.get(source)
-        if mark is None or source not in self.position:
+        if source not in self.position:
             return None
-        position, last_at = self.position[source]
-        return (
-            f"end {mark.end}, processed to {position} ({now - last_at:.0f} s ago), "
-            f"committed {mark.committed}, fetched {mark.fetched}, handed {mark.handed}, "
-            f"{'paused' if source in self.paused else 'not paused'}"
-        )
-
-    def read_to_end(self, source: str, mark: InputEnd, now: float) -> bool:
-        """Everything in the partition processed: by this worker, or by the group before it.
-
-        Offsets that may only be transaction markers (a transactional producer's partition
-        ends with one, and no consumer ever sees it) count as read when the client's position
-        is past them, every record Faust handed over is processed, and that has held for
-        `idle_after_s`: a record still on its way through Faust's buffers is handed over
-        well within that time, so it is never overtaken.
-        """
-        processed = self.position[source][0]
-        done = max(processed, mark.committed)
-        if done >= mark.end:
-            self.marker_wait.pop(source, None)
-            return True
-        if not (
-            mark.fetched >= mark.end
-            and (mark.handed is None or mark.handed < done)
-            and mark.end - done <= TRAILING_MARKERS_MAX
-        ):
-            self.marker_wait.pop(source, None)
-            return False
-        since = self.marker_wait.get(source)
-        if since is None or since[0] != done:
-            self.marker_wait[source] = since = (done, now)
-        return now - since[1] >= self.idle_after_s
+        processed, last_at = self.position[source]
+        return self.ends.describe(source, processed, now - last_at, source in self.paused)
 
     def _watermark(self, source: str) -> int:
         return self.newest[source] - self.w.config.grace_ms
@@ -364,8 +343,7 @@ class IdentifyStage:
         for source in [s for s in self.position if s.rsplit("/", 1)[1] == str(partition)]:
             del self.position[source]
             self.tps.pop(source, None)
-            self.marker_wait.pop(source, None)
-            self.marks.pop(source, None)
+            self.ends.forget(source)
             self.paused.discard(source)  # the client forgets its pause of a revoked partition
 
 
