@@ -13,8 +13,10 @@ before it is processed; taken for idle then, its watermark jumped to the wall cl
 Two cases need more than "processed reaches the end":
 - Transaction markers: every transaction a producer commits leaves an offset no consumer
   sees, so a transactional producer's partition ends with one. A few such trailing offsets
-  count as read once the client is past them, nothing handed is unprocessed, a re-read
-  brought nothing, and all that has held for the idle period.
+  count as read once the client is past them, a re-read from the processed position brought
+  nothing, and that has held for the idle period. (Faust's own "read offset" cannot tell:
+  after a seek it means the next offset to read, after a delivery the last one delivered;
+  it is shown in stall reports only.)
 - Stranded records: seen after a restart, the client's position was past records Faust never
   handed over, and the partition stayed quiet, so they would never come. A quiet partition
   whose client is ahead of what was processed is read again from the processed position,
@@ -38,7 +40,7 @@ class InputEnd:
     end: int  # the end offset (next offset to be written)
     committed: int  # the group's committed offset (next to read); survives restarts
     fetched: int  # the Kafka client's position: past everything it has returned
-    handed: int | None  # the last offset Faust handed to the agent, if any
+    handed: int | None  # Faust's read offset (shown in reports; ambiguous, see above)
 
 
 @dataclass(slots=True)
@@ -72,7 +74,6 @@ class InputEnds:
             return True
         if not (
             mark.fetched >= mark.end
-            and (mark.handed is None or mark.handed < done)
             and mark.end - done <= TRAILING_MARKERS_MAX
             and self.reread.get(source) == done
         ):

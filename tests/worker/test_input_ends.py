@@ -59,12 +59,16 @@ def test_more_than_a_few_missing_offsets_are_never_taken_for_markers() -> None:
     assert not ends.read_to_end(P, done, mark, 1_000.0)
 
 
-def test_a_record_handed_but_not_processed_is_not_a_marker() -> None:
+def test_a_reread_that_brings_a_record_is_progress_not_markers() -> None:
     ends = InputEnds(idle_after_s=10)
-    mark = InputEnd(end=101, committed=0, fetched=101, handed=100)
-    ends.reread[P] = 100
+    mark = InputEnd(end=102, committed=0, fetched=102, handed=100)
+    assert ends.stranded(P, 100, mark, paused=False) == 100
     assert not ends.read_to_end(P, 100, mark, 0.0)
-    assert not ends.read_to_end(P, 100, mark, 100.0)
+    # the record at 100 came and was processed: 101 left, a new position to try once more
+    assert not ends.read_to_end(P, 101, mark, 20.0)
+    assert ends.stranded(P, 101, mark, paused=False) == 101
+    assert not ends.read_to_end(P, 101, mark, 21.0)
+    assert ends.read_to_end(P, 101, mark, 31.0)
 
 
 def test_forget_drops_what_was_seen_and_tried() -> None:
