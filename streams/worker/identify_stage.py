@@ -53,7 +53,7 @@ from streams.core.identity import (
 from streams.core.records import IdentityLink
 from streams.core.watermarks import aligned_pauses
 from streams.sinks.base import RejectedInput
-from streams.worker.input_ends import InputEnd, InputEnds
+from streams.worker.input_ends import TRAILING_MARKERS_MAX, InputEnd, InputEnds
 from streams.worker.messages import dlq_headers, record_to_bytes, rejected_to_bytes
 from streams.worker.outbox import Outbox, PartitionedTopic
 
@@ -194,7 +194,7 @@ class IdentifyStage:
         app = self.w.app
         if getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False):
             return
-        backlogged = self._backlogged(app.consumer) | self.paused
+        backlogged = self._backlogged(app.consumer)
         wanted = aligned_pauses(self.newest, backlogged, self.paused, self.align_skew_ms)
         wanted &= self.tps.keys()
         if wanted == self.paused and not reconcile:
@@ -208,14 +208,18 @@ class IdentifyStage:
 
     def _backlogged(self, consumer: Any) -> set[str]:
         """Input partitions with messages not processed yet, by the end offsets the fetcher
-        last saw (a paused partition's is not refreshed: it stays backlogged, as it is)."""
+        last saw (a paused partition's is not refreshed). A few offsets left may be only
+        transaction markers, which are never processed: such a partition is not backlogged,
+        or it would stay paused, or hold the others paused, for good. At most that many
+        records escape alignment."""
         found = set()
         for source, tp in self.tps.items():
             try:
                 end = consumer.highwater(tp)
             except Exception:  # not assigned any more (a rebalance under way)
                 continue
-            if end is not None and end > self.position.get(source, (0, 0.0))[0]:
+            processed = self.position.get(source, (0, 0.0))[0]
+            if end is not None and end - processed > TRAILING_MARKERS_MAX:
                 found.add(source)
         return found
 
@@ -261,7 +265,10 @@ class IdentifyStage:
         start = self.ends.stranded(source, processed, mark, source in self.paused)
         if start is None:
             return False
-        log.warning(
+        # a few offsets: most likely transaction markers (routine); more: records stranded
+        level = logging.INFO if mark.fetched - start <= TRAILING_MARKERS_MAX else logging.WARNING
+        log.log(
+            level,
             "input partition %s: fetched to %d, processed to %d and quiet: reading from %d again",
             source,
             mark.fetched,
