@@ -127,6 +127,19 @@ def drained(metrics: dict[str, float]) -> bool:
     return metrics.get("parcours_watermark_timestamp_seconds", 0) > time.time() - 3600
 
 
+def replay_with_one_worker(env: dict[str, str], tmp_path: Path) -> dict[str, float]:
+    """Run one worker until every input partition went silent, stop it, and store its
+    records with the sink; returns the worker's last metrics scrape."""
+    port = free_port()
+    worker = start_worker(env, port)
+    try:
+        metrics = wait_for(port, drained, timeout=300, log=tmp_path / f"worker-{port}.log")
+    finally:
+        stop(worker)
+    sink_all(env)
+    return metrics
+
+
 def sink_all(env: dict[str, str]) -> None:
     sink = run(env, "sink", "--idle-exit", "8", timeout=300)
     assert sink.returncode == 0, sink.stderr

@@ -18,14 +18,9 @@ from streams.simulate import SimulationConfig, write_ingest_file
 from streams.worker.produce import KafkaEventProducer
 from tests.kafka.harness import (
     assert_same_as_embedded,
-    drained,
     embedded_reference,
-    free_port,
-    sink_all,
-    start_worker,
-    stop,
+    replay_with_one_worker,
     stream_env,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.integration, pytest.mark.slow]
@@ -63,12 +58,6 @@ def test_partitions_ending_in_transaction_markers_go_idle(
         client.commit_transaction(30)
     assert producer.flush().failed == 0
 
-    port = free_port()
-    worker = start_worker(env, port)
-    try:
-        wait_for(port, drained, timeout=300, log=tmp_path / f"worker-{port}.log")
-    finally:
-        stop(worker)
-    sink_all(env)
+    replay_with_one_worker(env, tmp_path)
     embedded_reference(ch, traffic)
     assert_same_as_embedded(env, ch)

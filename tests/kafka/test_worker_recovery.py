@@ -25,6 +25,7 @@ from tests.kafka.harness import (
     embedded_reference,
     free_port,
     misrouted_lines,
+    replay_with_one_worker,
     run,
     sink_all,
     start_worker,
@@ -166,13 +167,7 @@ def test_input_partitions_paused_and_resumed_for_alignment_lose_nothing(
         PARCOURS_STREAM_BATCH_MAX="50",
     )
     traffic = produce_traffic(env, tmp_path, customers=300, seed=25, late_rate=0)
-    port = free_port()
-    worker = start_worker(env, port)
-    try:
-        metrics = wait_for(port, drained, timeout=300, log=tmp_path / f"worker-{port}.log")
-    finally:
-        stop(worker)
-    sink_all(env)
+    metrics = replay_with_one_worker(env, tmp_path)
     embedded_reference(ch, traffic)
     assert_same_as_embedded(env, ch)
     assert total(metrics, "parcours_input_partition_pauses_total") > 0
@@ -194,13 +189,7 @@ def test_one_journey_partition_merges_a_login_into_the_open_visit(
     journey's partition count."""
     env = stream_env(kafka_bootstrap, tmp_path / "chdb", PARCOURS_STREAM_PARTITIONS="1")
     traffic = produce_traffic(env, tmp_path, customers=300, seed=25, late_rate=0)
-    port = free_port()
-    worker = start_worker(env, port)
-    try:
-        wait_for(port, drained, timeout=300, log=tmp_path / f"worker-{port}.log")
-    finally:
-        stop(worker)
-    sink_all(env)
+    replay_with_one_worker(env, tmp_path)
     embedded_reference(ch, traffic)
     streamed = assert_same_as_embedded(env, ch)
     assert any(row[0] == "cart_abandoned" for row in streamed["friction"])
