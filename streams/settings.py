@@ -70,6 +70,9 @@ class StreamSettings(BaseSettings):
     journey_topic: str = "parcours-journey"
     records_topic: str = "parcours-records"
     dlq_topic: str = "parcours-dlq"
+    #: The journey topic's partitions (persons are placed by this number, so it cannot change
+    #: under an existing journey topic), and the count for input topics `parcours worker`
+    #: creates when none exists; existing input topics keep theirs (the device table follows).
     partitions: int = Field(default=4, gt=0)
     #: An input partition read to its end and silent this long (wall clock) is idle: its
     #: watermark follows the wall clock and no longer holds results back.
