@@ -131,6 +131,8 @@ class IdentifyStage:
         #: input partition -> its Faust TP; the ones paused by `align`
         self.tps: dict[str, Any] = {}
         self.paused: set[str] = set()
+        #: a pause was asked of the Kafka client since it was last reconciled to none
+        self.client_may_pause = False
         #: what the ticks saw of each input partition's end (streams/worker/input_ends.py)
         self.ends = InputEnds(idle_after_s)
 
@@ -197,13 +199,16 @@ class IdentifyStage:
         backlogged = self._backlogged(app.consumer)
         wanted = aligned_pauses(self.newest, backlogged, self.paused, self.align_skew_ms)
         wanted &= self.tps.keys()
-        if wanted == self.paused and not reconcile:
+        # a tick reconciles only while the client may hold a pause: none was asked since the
+        # last reconcile that left it with none (no thread hop per tick in a steady stream)
+        if wanted == self.paused and not (reconcile and self.client_may_pause):
             return
         metrics.INPUT_PAUSES.inc(len(wanted - self.paused))
         self.paused = wanted
         metrics.INPUT_PAUSED.set(len(wanted))
         pause = {self.tps[s] for s in wanted}
         thread = app.consumer._thread
+        self.client_may_pause = bool(pause)
         await thread.call_thread(_reconcile_pauses, thread, pause, set(self.topic_map))
 
     def _backlogged(self, consumer: Any) -> set[str]:
