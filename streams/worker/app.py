@@ -80,10 +80,16 @@ def create_app(
         raise ValueError("PARCOURS_KAFKA_BOOTSTRAP is not set: streaming mode needs a Kafka broker")
     n = stream.partitions
     k = input_partitions or n
+    # Faust makes a `<app id>-data` directory in the working directory by default (even with
+    # in-memory tables); it belongs with the rest of Parcours's local state. Faust creates
+    # only the last level of it.
+    datadir = settings.data_dir / "faust" / stream.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         stream.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
+        datadir=str(datadir),
         topic_partitions=n,
         topic_replication_factor=1,
         table_standby_replicas=0,
@@ -124,7 +130,7 @@ def create_app(
     journey_stage = JourneyStage(
         wiring,
         persons,
-        input_sources=[f"{t}/{i}" for t in topic_map for i in range(n)],
+        input_sources=[f"{t}/{i}" for t in topic_map for i in range(k)],
         checkpoint_persons=stream.checkpoint_persons,
     )
 

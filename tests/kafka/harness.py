@@ -83,7 +83,7 @@ def total(metrics: dict[str, float], prefix: str) -> float:
 def start_worker(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     """A worker whose log goes to `<tmp>/worker-<port>.log` (shown when it does not finish)."""
     log = Path(env["PARCOURS_CLICKHOUSE_DSN"].removeprefix("chdb://")).parent / f"worker-{port}.log"
-    return subprocess.Popen(
+    worker = _WORKERS[port] = subprocess.Popen(
         [*PARCOURS, "worker", "--web-port", str(port), "--loglevel", "info"],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -91,6 +91,11 @@ def start_worker(env: dict[str, str], port: int) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
+    return worker
+
+
+#: The workers started here, by web port: `wait_for` gives up at once on one that exited.
+_WORKERS: dict[int, subprocess.Popen[str]] = {}
 
 
 def stop(worker: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
@@ -110,8 +115,11 @@ def wait_for(
     """Scrape a worker until `done(metrics)` holds; returns the last scrape."""
     deadline = time.monotonic() + timeout
     metrics: dict[str, float] = {}
+    worker = _WORKERS.get(port)
     while time.monotonic() < deadline:
         time.sleep(1)
+        if worker is not None and worker.poll() is not None:
+            break
         try:
             metrics = scrape(port)
         except OSError:
@@ -119,7 +127,8 @@ def wait_for(
         if done(metrics):  # type: ignore[operator]
             return metrics
     tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
-    raise AssertionError(f"the worker on :{port} did not get there: {metrics}\n{tail}")
+    exited = "" if worker is None or worker.poll() is None else f" (exited {worker.returncode})"
+    raise AssertionError(f"the worker on :{port} did not get there{exited}: {metrics}\n{tail}")
 
 
 def drained(metrics: dict[str, float]) -> bool:
