@@ -47,6 +47,7 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import TopicPartition
 from prometheus_client import generate_latest
 
 from streams import metrics
@@ -55,7 +56,7 @@ from streams.settings import Settings, StreamSettings
 from streams.worker.identify_stage import IdentifyStage, Wiring
 from streams.worker.input_ends import InputEnd
 from streams.worker.journey_stage import JourneyStage
-from streams.worker.stalls import report_stalls
+from streams.worker.stalls import report_recovery, report_stalls
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,25 @@ log = logging.getLogger(__name__)
 #: grew with a replayed backlog and a 200k-event backlog made an 8.6 MB record; with it, the
 #: largest over a 1M-event backlog was 1.7 MB (tests/perf/kafka_e2e.py). The room is a margin.
 MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+
+def client_position(consumer: Any, tp: Any) -> int | None:
+    """The offset the Kafka client fetches next in an assigned partition (None: not known yet),
+    read from the client's state.
+
+    Not asked through Faust's `Consumer.position`: that call runs in Faust's consumer thread,
+    which runs two calls at a time, and aiokafka's `position` waits (a request timeout at a
+    time, for ever) until the partition has a valid position. Around a rebalance, two such
+    calls from the tick would keep Faust's own fetches waiting behind them, table recovery
+    included; a timeout on our side does not end them in that thread. Faust itself reads and
+    seeks the client from the event loop's thread the same way (`seek`, `highwater`)."""
+    client = consumer._thread._consumer  # private: Faust exposes no non-blocking position
+    subscription = client._subscription.subscription if client is not None else None
+    assignment = subscription.assignment if subscription is not None else None
+    if assignment is None:
+        return None
+    state = assignment.state_value(TopicPartition(tp.topic, tp.partition))
+    return state.position if state is not None and state.has_valid_position else None
 
 
 def create_app(
@@ -167,7 +187,7 @@ def create_app(
                 handed = getattr(app.consumer, "_read_offset", {})
                 read: dict[tuple[str, int], InputEnd] = {}
                 for tp, end in ends.items():
-                    fetched = await asyncio.wait_for(app.consumer.position(tp), timeout=5)
+                    fetched = client_position(app.consumer, tp)
                     done = identify_stage.position.get(f"{tp.topic}/{tp.partition}", (0, 0.0))[0]
                     mark = InputEnd(end, committed.get(tp) or 0, fetched or 0, handed.get(tp))
                     read[(tp.topic, tp.partition)] = mark
@@ -179,6 +199,10 @@ def create_app(
         for p in range(n):
             await journey_topic.send(key=None, value=b'{"kind": "tick"}', partition=p)
         report_stalls(journey_stage, time.time(), log, describe=identify_stage.describe)
+        try:
+            report_recovery(app, time.monotonic(), log)
+        except Exception as exc:  # private state of Faust and aiokafka: never fail the tick
+            log.warning("recovery report failed: %r", exc)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
