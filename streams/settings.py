@@ -32,6 +32,8 @@ class Settings(BaseSettings):
         env_prefix="PARCOURS_", env_file=".env", extra="ignore", env_nested_delimiter="__"
     )
 
+    #: Local state: the embedded chDB database (`chdb/`) and the worker's Faust directory
+    #: (`faust/<app id>/`, empty with Parcours's in-memory tables, but Faust makes it).
     data_dir: Path = Path(".parcours")
     #: `chdb:///abs/path` (embedded) or `http(s)://user:pass@host:8123/db` (server).
     #: Unset: embedded chDB under `<data_dir>/chdb`.
