@@ -47,16 +47,16 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
-from aiokafka.structs import TopicPartition
 from prometheus_client import generate_latest
 
 from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.settings import Settings, StreamSettings
+from streams.worker.client_state import client_position, report_recovery
 from streams.worker.identify_stage import IdentifyStage, Wiring
 from streams.worker.input_ends import InputEnd
 from streams.worker.journey_stage import JourneyStage
-from streams.worker.stalls import report_recovery, report_stalls
+from streams.worker.stalls import report_stalls
 
 log = logging.getLogger(__name__)
 
@@ -65,25 +65,6 @@ log = logging.getLogger(__name__)
 #: grew with a replayed backlog and a 200k-event backlog made an 8.6 MB record; with it, the
 #: largest over a 1M-event backlog was 1.7 MB (tests/perf/kafka_e2e.py). The room is a margin.
 MAX_RECORD_BYTES = 64 * 1024 * 1024
-
-
-def client_position(consumer: Any, tp: Any) -> int | None:
-    """The offset the Kafka client fetches next in an assigned partition (None: not known yet),
-    read from the client's state.
-
-    Not asked through Faust's `Consumer.position`: that call runs in Faust's consumer thread,
-    which runs two calls at a time, and aiokafka's `position` waits (a request timeout at a
-    time, for ever) until the partition has a valid position. Around a rebalance, two such
-    calls from the tick would keep Faust's own fetches waiting behind them, table recovery
-    included; a timeout on our side does not end them in that thread. Faust itself reads and
-    seeks the client from the event loop's thread the same way (`seek`, `highwater`)."""
-    client = consumer._thread._consumer  # private: Faust exposes no non-blocking position
-    subscription = client._subscription.subscription if client is not None else None
-    assignment = subscription.assignment if subscription is not None else None
-    if assignment is None:
-        return None
-    state = assignment.state_value(TopicPartition(tp.topic, tp.partition))
-    return state.position if state is not None and state.has_valid_position else None
 
 
 def create_app(

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
 from faust.types import TP
 
 from schemas import Event, Rejection, RejectReason, decode
@@ -53,6 +52,7 @@ from streams.core.identity import (
 from streams.core.records import IdentityLink
 from streams.core.watermarks import aligned_pauses
 from streams.sinks.base import RejectedInput
+from streams.worker.client_state import reconcile_pauses
 from streams.worker.input_ends import TRAILING_MARKERS_MAX, InputEnd, InputEnds
 from streams.worker.messages import dlq_headers, record_to_bytes, rejected_to_bytes
 from streams.worker.outbox import Outbox, PartitionedTopic
@@ -209,7 +209,7 @@ class IdentifyStage:
         pause = {self.tps[s] for s in wanted}
         thread = app.consumer._thread
         self.client_may_pause = bool(pause)
-        await thread.call_thread(_reconcile_pauses, thread, pause, set(self.topic_map))
+        await thread.call_thread(reconcile_pauses, thread, pause, set(self.topic_map))
 
     def _backlogged(self, consumer: Any) -> set[str]:
         """Input partitions with messages not processed yet, by the end offsets the fetcher
@@ -357,24 +357,3 @@ class IdentifyStage:
             self.tps.pop(source, None)
             self.ends.forget(source)
             self.paused.discard(source)  # the client forgets its pause of a revoked partition
-
-
-async def _reconcile_pauses(consumer_thread: Any, pause: set[Any], topics: set[str]) -> None:
-    """Make the Kafka client's paused input partitions exactly `pause` (those assigned).
-
-    Pauses are made in the client itself, in Faust's consumer thread, not with Faust's
-    `Consumer.pause_partitions`: that pause is only a filter on what Faust asks the fetcher
-    for, and records of a fetch already under way when it starts are discarded while the
-    fetcher's position has moved past them, so they are skipped, and Faust then commits over
-    the gap (seen: thousands of messages lost in a replayed backlog). aiokafka's own pause
-    drops buffered records *without* moving the position, so resuming reads on from the first
-    record not delivered. Calls run in the thread that owns the aiokafka consumer.
-    """
-    client = consumer_thread._consumer  # private: Faust exposes no client-level pause
-    assigned = client.assignment()
-    wanted = {TopicPartition(t, p) for t, p in pause} & assigned
-    paused = {tp for tp in client.paused() if tp.topic in topics}
-    if wanted - paused:
-        client.pause(*sorted(wanted - paused))
-    if paused - wanted:
-        client.resume(*sorted(paused - wanted))

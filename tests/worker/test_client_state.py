@@ -1,7 +1,6 @@
-"""The worker's reads of the Kafka client's own state (streams/worker/app.py `client_position`,
-streams/worker/stalls.py `report_recovery`) against a real aiokafka consumer object, without a
-broker: they use private attributes, and an aiokafka or Faust upgrade that moves them must fail
-here rather than in a stuck recovery."""
+"""The worker's reads of the Kafka client's own state (streams/worker/client_state.py) against
+a real aiokafka consumer object, without a broker: they use private attributes, and an aiokafka
+or Faust upgrade that moves them must fail here rather than in a stuck recovery."""
 
 from __future__ import annotations
 
@@ -14,8 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
-from streams.worker.app import client_position
-from streams.worker.stalls import report_recovery
+from streams.worker.client_state import client_position, report_recovery
 
 pytestmark = pytest.mark.unit
 
