@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import TOPIC_CHANNELS
 from streams.embedded.runner import EmbeddedRunner
@@ -52,6 +53,14 @@ def stream_env(bootstrap: str, db_dir: Path, **extra: str) -> dict[str, str]:
         "PARCOURS_CLICKHOUSE_DSN": f"chdb://{db_dir}",
         **extra,
     }
+
+
+def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
+    """Create topics with the given partition counts (as a producer's platform team would)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(name, n, 1) for name, n in topics.items()])
+    for future in futures.values():
+        future.result(30)
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -21,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 from streams.simulate import SimulationConfig, write_ingest_file
 from tests.kafka.harness import (
     assert_same_as_embedded,
+    create_topics,
     drained,
     embedded_reference,
     free_port,
@@ -193,3 +194,23 @@ def test_one_journey_partition_merges_a_login_into_the_open_visit(
     embedded_reference(ch, traffic)
     streamed = assert_same_as_embedded(env, ch)
     assert any(row[0] == "cart_abandoned" for row in streamed["friction"])
+
+
+def test_input_topics_with_fewer_partitions_than_the_journey(
+    kafka_bootstrap: str, tmp_path: Path, ch: Client
+) -> None:
+    """Producers created the input topics with 2 partitions; the journey has 4. Every journey
+    partition waits for the input partitions that exist, and only for them: expecting the
+    journey's count of input partitions, it waited for ever on partitions 2 and 3."""
+    env = stream_env(kafka_bootstrap, tmp_path / "chdb", PARCOURS_STREAM_PARTITIONS="4")
+    create_topics(
+        kafka_bootstrap,
+        {
+            env[f"PARCOURS_STREAM_{name}_TOPIC"]: 2
+            for name in ("CLICKSTREAM", "APP_EVENTS", "STORE_EVENTS")
+        },
+    )
+    traffic = produce_traffic(env, tmp_path, customers=200, seed=26, late_rate=0)
+    replay_with_one_worker(env, tmp_path)
+    embedded_reference(ch, traffic)
+    assert_same_as_embedded(env, ch)

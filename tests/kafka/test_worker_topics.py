@@ -6,18 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
-from tests.kafka.harness import run, stream_env
+from tests.kafka.harness import create_topics, run, stream_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.integration]
-
-
-def _create(bootstrap: str, topics: dict[str, int]) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(name, n, 1) for name, n in topics.items()])
-    for future in futures.values():
-        future.result(30)
 
 
 def _partitions(bootstrap: str, name: str) -> int:
@@ -29,7 +22,7 @@ def test_input_topics_with_different_partition_counts_are_refused(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     env = stream_env(kafka_bootstrap, tmp_path / "chdb")
-    _create(
+    create_topics(
         kafka_bootstrap,
         {env["PARCOURS_STREAM_CLICKSTREAM_TOPIC"]: 3, env["PARCOURS_STREAM_APP_EVENTS_TOPIC"]: 2},
     )
@@ -47,7 +40,7 @@ def test_a_journey_topic_with_another_partition_count_is_refused(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     env = stream_env(kafka_bootstrap, tmp_path / "chdb", PARCOURS_STREAM_PARTITIONS="2")
-    _create(kafka_bootstrap, {env["PARCOURS_STREAM_JOURNEY_TOPIC"]: 3})
+    create_topics(kafka_bootstrap, {env["PARCOURS_STREAM_JOURNEY_TOPIC"]: 3})
     result = run(env, "worker", timeout=120)
     assert result.returncode == 2
     message = " ".join(result.stderr.split())
