@@ -134,6 +134,20 @@ INPUT_REREADS = Counter(
     "Kafka client had fetched records the worker never received.",
     registry=REGISTRY,
 )
+RECORDS_PUT_BACK = Counter(
+    "parcours_fetched_records_put_back_total",
+    "Records the Kafka client fetched and Faust did not hand over (a rebalance, a partition "
+    "not active), sought back so that they are fetched again.",
+    ["topic"],
+    registry=REGISTRY,
+)
+CHANGELOG_REREADS = Counter(
+    "parcours_table_recovery_rereads_total",
+    "Times a changelog partition was read again during table recovery because the Kafka "
+    "client had handed out records that recovery never received.",
+    ["topic"],
+    registry=REGISTRY,
+)
 WATERMARK = Gauge(
     "parcours_watermark_timestamp_seconds",
     "Event-time watermark of this process (epoch seconds).",

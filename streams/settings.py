@@ -84,6 +84,9 @@ class StreamSettings(BaseSettings):
     #: backlog, this bounds the events that wait for the watermark (in state) to this much.
     align_skew_s: float = Field(default=120.0, gt=0)
     tick_interval_s: float = Field(default=1.0, gt=0)
+    #: Table recovery: a changelog partition whose records the Kafka client handed out and
+    #: recovery has not heard of for this long is read again (streams/worker/recovery_watch.py).
+    recovery_stalled_after_s: float = Field(default=30.0, gt=0)
     #: Messages an agent takes at once: one producer flush and one checkpoint per batch.
     batch_max: int = Field(default=500, gt=0)
     #: How long an agent waits to fill a batch before processing what it has.

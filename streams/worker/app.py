@@ -52,10 +52,12 @@ from prometheus_client import generate_latest
 from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.settings import Settings, StreamSettings
-from streams.worker.client_state import client_position, report_recovery
+from streams.worker.client_state import client_position
+from streams.worker.consumer import RewindingConsumer
 from streams.worker.identify_stage import IdentifyStage, Wiring
 from streams.worker.input_ends import InputEnd
 from streams.worker.journey_stage import JourneyStage
+from streams.worker.recovery_watch import RecoveryWatch
 from streams.worker.stalls import report_stalls
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,9 @@ def create_app(
         # checkpoint is never written after its new owner has started restoring it.
         stream_wait_empty=True,
     )
+    # before anything makes the consumer: records Faust fetches and drops are fetched again
+    app.transport.Consumer = RewindingConsumer  # type: ignore[misc]
+    app.add_dependency(RecoveryWatch(app, stream.recovery_stalled_after_s))
     raw = {
         "key_type": bytes,
         "value_type": bytes,
@@ -180,10 +185,6 @@ def create_app(
         for p in range(n):
             await journey_topic.send(key=None, value=b'{"kind": "tick"}', partition=p)
         report_stalls(journey_stage, time.time(), log, describe=identify_stage.describe)
-        try:
-            report_recovery(app, time.monotonic(), log)
-        except Exception as exc:  # private state of Faust and aiokafka: never fail the tick
-            log.warning("recovery report failed: %r", exc)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

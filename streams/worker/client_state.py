@@ -4,11 +4,13 @@ Faust wraps an aiokafka consumer that lives in a thread of its own, and exposes 
 client-level pause nor a position that does not wait. The worker needs both (input alignment,
 the idle rule) and, when Faust's table recovery hangs, a look at what the client knows. All
 of it reads private attributes of Faust and aiokafka, so it is kept here, in one place, and
-tests/worker/test_client_state.py runs it against a real aiokafka consumer object.
+tests/worker/test_client_state.py runs it against a real aiokafka consumer object. What the
+worker does with it lives elsewhere (identify_stage.py, recovery_watch.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -58,46 +60,97 @@ async def reconcile_pauses(consumer_thread: Any, pause: set[Any], topics: set[st
         client.resume(*sorted(paused - wanted))
 
 
-def report_recovery(app: Any, now_monotonic: float, log: Any, after_s: float = 60.0) -> None:
-    """Warn (once a minute) when Faust's table recovery has run for more than a minute, with
-    what the Kafka client knows of each changelog partition still to read.
+@dataclass(frozen=True)
+class ChangelogRead:
+    """One changelog partition Faust's table recovery still reads, seen from both sides: what
+    recovery needs and has applied, and what the Kafka client has handed out."""
 
-    Faust only says "No event received for active tp … since recovery start"; a recovery that
-    never ends keeps the partitions it restores from every worker's results, and the cause
-    lies in the client (no valid position, paused, records buffered and not taken, a fetch in
-    flight) or in Faust's consumer thread (calls queued). Reads private state of both: this is
-    a diagnostic, it decides nothing."""
+    tp: Any
+    #: the partition's last offset at recovery start, and the last offset recovery applied
+    #: (-1: none)
+    need: int
+    have: int
+    #: the client's next offset to hand out (None: not assigned, or no valid position yet)
+    position: int | None
+    awaiting_reset: bool
+    paused: bool
+    #: records fetched by the client and not yet handed out
+    buffered: bool
+    #: monotonic time of recovery's last record of this partition (or of recovery's start)
+    heard_at: float
+
+    def describe(self) -> str:
+        head = f"{self.tp.topic}/{self.tp.partition}: need {self.need}, have {self.have}"
+        if self.position is None and not self.awaiting_reset:
+            return f"{head}, not assigned or no position"
+        return (
+            f"{head}, position {self.position}, awaiting reset {self.awaiting_reset}, "
+            f"paused {self.paused}, buffered {self.buffered}"
+        )
+
+
+@dataclass(frozen=True)
+class RecoveryView:
+    """Faust's table recovery in progress, with the client's view of what is left."""
+
+    started_at: float
+    left: list[ChangelogRead]
+    #: Faust consumer-thread calls waiting, fetches in flight (node ids), records applied-to-be
+    queued_calls: int
+    in_flight: list[int]
+    changelog_queue: int
+
+
+def recovery_view(app: Any) -> RecoveryView | None:
+    """What Faust's table recovery still reads (None: no recovery running), from the private
+    state of Faust's Recovery service, its consumer thread and the aiokafka client."""
     recovery = getattr(getattr(app, "tables", None), "_recovery", None)
     started = getattr(recovery, "_recovery_started_at", None)
     if not getattr(app, "in_recovery", False) or recovery is None or started is None:
-        return
-    last = getattr(recovery, "_parcours_reported_at", 0.0)
-    if now_monotonic - started < after_s or now_monotonic - last < after_s:
-        return
-    recovery._parcours_reported_at = now_monotonic
+        return None
     thread = app.consumer._thread
     client = thread._consumer
-    queued = thread.method_queue._queue.qsize()
-    lines = []
     assignment = _assignment(client)
+    received = getattr(recovery, "_active_events_received_at", {})
+    left = []
     for tp in sorted(recovery.active_tps):
         need, have = recovery.active_highwaters.get(tp), recovery.active_offsets.get(tp)
-        if need is not None and have is not None and have >= need:
+        if need is None or (have is not None and have >= need):
             continue
         state = assignment.state_value(tp) if assignment is not None else None
-        if state is None:
-            lines.append(f"{tp.topic}/{tp.partition}: need {need}, have {have}, not assigned")
-            continue
-        lines.append(
-            f"{tp.topic}/{tp.partition}: need {need}, have {have}, position "
-            f"{state._position}, awaiting reset {state.awaiting_reset}, paused {state.paused}, "
-            f"buffered {tp in client._fetcher._records}"
+        left.append(
+            ChangelogRead(
+                tp=tp,
+                need=need,
+                have=-1 if have is None else have,
+                position=state._position if state is not None else None,
+                awaiting_reset=state is not None and state.awaiting_reset,
+                paused=state is not None and state.paused,
+                buffered=tp in client._fetcher._records,
+                heard_at=max(started, received.get(tp, started)),
+            )
         )
-    log.warning(
-        "table recovery running for %.0f s; Faust consumer-thread calls queued: %d; fetches "
-        "in flight to nodes %s; changelog partitions left: %s",
-        now_monotonic - started,
-        queued,
-        sorted(client._fetcher._in_flight) if client is not None else None,
-        "; ".join(lines) or "none",
+    queue = getattr(getattr(app, "tables", None), "_changelog_queue", None)
+    return RecoveryView(
+        started_at=started,
+        left=left,
+        queued_calls=thread.method_queue._queue.qsize(),
+        in_flight=sorted(client._fetcher._in_flight),
+        changelog_queue=queue.qsize() if queue is not None else 0,
     )
+
+
+def rewind_if_unmoved(consumer: Any, tp: Any, first: int, last: int) -> bool:
+    """Seek the Kafka client back to `first` if its position is still `last + 1`, where the
+    fetch that handed out `first..last` left it (nothing has sought it since). Reads and
+    seeks the client from the event loop's thread, as Faust's own `seek` does."""
+    client = consumer._thread._consumer
+    assignment = _assignment(client)
+    if assignment is None:
+        return False
+    aio_tp = TopicPartition(tp.topic, tp.partition)
+    state = assignment.state_value(aio_tp)
+    if state is None or not state.has_valid_position or state.position != last + 1:
+        return False
+    client.seek(aio_tp, first)
+    return True

@@ -5,7 +5,6 @@ or Faust upgrade that moves them must fail here rather than in a stuck recovery.
 from __future__ import annotations
 
 import asyncio
-import logging
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
-from streams.worker.client_state import client_position, report_recovery
+from streams.worker.client_state import client_position, recovery_view, rewind_if_unmoved
 
 pytestmark = pytest.mark.unit
 
@@ -23,12 +22,18 @@ INPUT = TP("clickstream", 1)
 
 async def _client() -> Any:
     """A consumer never started (no broker): its subscription state is real; its fetcher,
-    made at start, is stood in for by the two fields the report reads."""
+    made at start, is stood in for by what the worker uses of it."""
     client = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
     client._subscription.assign_from_user(
         {TopicPartition(INPUT.topic, INPUT.partition), TopicPartition(*CHANGELOG)}
     )
-    client._fetcher = SimpleNamespace(_records={}, _in_flight=set())
+    records: dict[Any, Any] = {}
+
+    def seek_to(tp: TopicPartition, offset: int) -> None:  # aiokafka's, without its wake-up
+        client._subscription.seek(tp, offset)
+        records.pop(tp, None)
+
+    client._fetcher = SimpleNamespace(_records=records, _in_flight=set(), seek_to=seek_to)
     client._closed = True  # nothing to close: it never started
     return client
 
@@ -58,37 +63,65 @@ def test_a_position_is_read_without_waiting_for_it() -> None:
     assert asyncio.run(scenario()) == (None, 42, None)
 
 
-def test_a_long_recovery_is_reported_with_the_clients_view(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    log = logging.getLogger("test.recovery")
+def _app(client: Any, have: int | None, heard_at: float | None = None, queued: int = 0) -> Any:
+    """A Faust app in table recovery since t=100, reading CHANGELOG up to offset 30."""
+    recovery = SimpleNamespace(
+        _recovery_started_at=100.0,
+        _active_events_received_at={} if heard_at is None else {CHANGELOG: heard_at},
+        active_tps={CHANGELOG},
+        active_highwaters={CHANGELOG: 30},
+        active_offsets={CHANGELOG: have},
+    )
+    return SimpleNamespace(
+        in_recovery=True,
+        tables=SimpleNamespace(_recovery=recovery, _changelog_queue=asyncio.Queue()),
+        consumer=_consumer(client, queued=queued),
+    )
 
-    async def scenario() -> None:
+
+def test_recovery_is_seen_from_both_sides() -> None:
+    async def scenario() -> tuple[Any, Any, Any]:
         client = await _client()
-        _seek(client, CHANGELOG, 7)
-        recovery = SimpleNamespace(
-            _recovery_started_at=100.0,
-            active_tps={CHANGELOG},
-            active_highwaters={CHANGELOG: 30},
-            active_offsets={CHANGELOG: 6},
-        )
-        app = SimpleNamespace(
-            in_recovery=True,
-            tables=SimpleNamespace(_recovery=recovery),
-            consumer=_consumer(client, queued=3),
-        )
-        report_recovery(app, 130.0, log)  # half a minute: nothing yet
-        assert not caplog.records
-        report_recovery(app, 170.0, log)
-        report_recovery(app, 180.0, log)  # once a minute
+        _seek(client, CHANGELOG, 31)
+        app = _app(client, have=6, heard_at=120.0, queued=2)
+        view = recovery_view(app)
+        app.tables._recovery.active_offsets[CHANGELOG] = 30  # all applied: nothing left
+        done = recovery_view(app)
         app.in_recovery = False
-        report_recovery(app, 300.0, log)
+        return view, done, recovery_view(app)
 
-    with caplog.at_level(logging.WARNING, logger="test.recovery"):
-        asyncio.run(scenario())
-    assert len(caplog.records) == 1
-    message = caplog.records[0].getMessage()
-    assert "table recovery running for 70 s" in message
-    assert "calls queued: 3" in message
-    assert "parcours-x-persons-changelog/2: need 30, have 6, position 7" in message
-    assert "paused False, buffered False" in message
+    view, done, after = asyncio.run(scenario())
+    assert view is not None and done is not None and after is None
+    assert (view.started_at, view.queued_calls, view.in_flight, view.changelog_queue) == (
+        100.0,
+        2,
+        [],
+        0,
+    )
+    [read] = view.left
+    assert (read.tp, read.need, read.have, read.position, read.heard_at) == (
+        CHANGELOG,
+        30,
+        6,
+        31,
+        120.0,
+    )
+    assert not (read.awaiting_reset or read.paused or read.buffered)
+    assert done.left == []
+
+
+def test_a_rewind_happens_only_where_the_fetch_left_the_client() -> None:
+    async def scenario() -> list[tuple[bool, int | None]]:
+        client = await _client()
+        consumer = _consumer(client)
+        _seek(client, INPUT, 50)  # a fetch handed out 40..49
+        results = [(rewind_if_unmoved(consumer, INPUT, 40, 49), client_position(consumer, INPUT))]
+        _seek(client, INPUT, 12)  # sought elsewhere since (a recovery, committed offsets)
+        results.append(
+            (rewind_if_unmoved(consumer, INPUT, 40, 49), client_position(consumer, INPUT))
+        )
+        gone = TP("app-events", 0)  # not assigned (revoked meanwhile)
+        results.append((rewind_if_unmoved(consumer, gone, 0, 9), None))
+        return results
+
+    assert asyncio.run(scenario()) == [(True, 40), (False, 12), (False, None)]
