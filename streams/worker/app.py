@@ -53,7 +53,7 @@ from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.settings import Settings, StreamSettings
 from streams.worker.client_state import client_position
-from streams.worker.consumer import RewindingConsumer
+from streams.worker.consumer import RewindingConsumer, keep_stream_records_on_resume
 from streams.worker.identify_stage import IdentifyStage, Wiring
 from streams.worker.input_ends import InputEnd
 from streams.worker.journey_stage import JourneyStage
@@ -109,6 +109,7 @@ def create_app(
     # before anything makes the consumer: records Faust fetches and drops are fetched again
     app.transport.Consumer = RewindingConsumer  # type: ignore[misc]
     app.add_dependency(RecoveryWatch(app, stream.recovery_stalled_after_s))
+    keep_stream_records_on_resume(app)
     raw = {
         "key_type": bytes,
         "value_type": bytes,

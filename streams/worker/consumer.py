@@ -84,3 +84,32 @@ class RewindingConsumer(Consumer):
                     tp.partition,
                     first,
                 )
+
+
+def keep_stream_records_on_resume(app: Any) -> None:
+    """Make Faust's flow-control resume clear only the changelog queue, not the streams' queues.
+
+    Faust clears every stream's queue when it resumes the flow after a rebalance, in the same
+    step that follows its seek of the input partitions to their committed offsets. That seek
+    asks the broker for each partition's committed offset in turn (a round trip each, 100-150
+    ms for a worker's partitions here), and meanwhile the fetcher hands over records of the
+    partitions already sought; they wait in the streams' queues, the clear drops them, and the
+    client is past them: lost. If later records of the partition are processed, nothing shows
+    the hole (seen in CI: events missing after a restart; when nothing followed, the idle rule
+    found the partition fetched but not processed and read it again, the re-reads the README
+    mentions). Keeping them costs at most records processed twice (read before a partition's
+    seek and again after it), which the journey core's replay guards absorb, as they do after
+    a crash. Queues are still cleared when partitions are revoked (`flow_control.clear()`).
+    The changelog queue is cleared as before: recovery applies only offsets above the last it
+    applied, so a stale record there would hide the ones before it."""
+    flow = app.flow_control
+    resume = type(flow).resume
+
+    def resume_keeping_stream_records() -> None:
+        flow.clear = app.tables.changelog_queue.clear  # what resume() clears, this once
+        try:
+            resume(flow)
+        finally:
+            del flow.clear  # the explicit clear (on revocation) clears every queue again
+
+    flow.resume = resume_keeping_stream_records

@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 from streams import metrics
+from streams.core.config import JourneyConfig
+from streams.settings import Settings, StreamSettings
+from streams.worker.app import create_app
 from streams.worker.client_state import client_position
 from streams.worker.consumer import RewindingConsumer
 from tests.worker.test_client_state import CHANGELOG, INPUT, _client, _consumer, _seek
@@ -48,3 +51,25 @@ def test_a_partition_sought_since_is_left_where_it_was_sought() -> None:
         return client_position(consumer, CHANGELOG)
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_resuming_the_flow_keeps_the_streams_records_and_clears_the_changelog_queue() -> None:
+    """Records a stream was handed while Faust sought its partitions must survive the resume
+    that follows (the client is past them); a revocation still clears every queue."""
+
+    async def scenario() -> list[tuple[int, int]]:
+        app = create_app(Settings(kafka_bootstrap="127.0.0.1:9"), StreamSettings(), JourneyConfig())
+        stream_queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)
+        changelog_queue = app.tables.changelog_queue
+        sizes = []
+        for _ in range(2):  # twice: the resume is patched for good, not for one call
+            stream_queue.put_nowait("record")
+            changelog_queue.put_nowait("changelog record")
+            app.flow_control.resume()
+            sizes.append((stream_queue.qsize(), changelog_queue.qsize()))
+        app.flow_control.suspend()
+        app.flow_control.clear()  # partitions revoked
+        sizes.append((stream_queue.qsize(), changelog_queue.qsize()))
+        return sizes
+
+    assert asyncio.run(scenario()) == [(1, 0), (2, 0), (0, 0)]
