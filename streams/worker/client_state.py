@@ -5,7 +5,7 @@ client-level pause nor a position that does not wait. The worker needs both (inp
 the idle rule) and, when Faust's table recovery hangs, a look at what the client knows. All
 of it reads private attributes of Faust and aiokafka, so it is kept here, in one place, and
 tests/worker/test_client_state.py runs it against a real aiokafka consumer object. What the
-worker does with it lives elsewhere (identify_stage.py, recovery_watch.py).
+worker does with it lives elsewhere (identify_stage.py, consumer.py, recovery_watch.py).
 """
 
 from __future__ import annotations
