@@ -173,7 +173,7 @@ def observe_records(records: Iterable[object], now_s: float) -> None:
             PROCESSING_LAG.observe(max(0.0, now_s - record.occurred_at_ms / 1000))
         elif isinstance(record, FrictionSignal):
             signals[(record.type, record.channel)] += 1
-        elif isinstance(record, SessionSummary):
+        elif isinstance(record, SessionSummary) and not (record.is_open or record.is_deleted):
             closed["true" if record.bounced else "false"] += 1
     for (channel, event_type), n in processed.items():
         EVENTS_PROCESSED.labels(channel, event_type).inc(n)

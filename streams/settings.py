@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     sink_batch_rows: int = Field(default=50_000, gt=0)
     sink_flush_interval_s: float = Field(default=2.0, gt=0)
+    #: `parcours ingest` saves its journey state this often (wall clock) while reading, besides
+    #: at the end: a run killed in between resumes from the last save.
+    ingest_checkpoint_s: float = Field(default=60.0, gt=0)
     metrics_port: int | None = None
 
     def resolved_clickhouse_dsn(self) -> str:

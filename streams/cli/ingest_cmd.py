@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Annotated
 
@@ -32,31 +33,55 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
+def input_key(path: Path) -> str:
+    """How a file is recognised from one run to the next: its name and its first line.
+
+    Not its whole content: a file that grew since (an export appended to) is the same input,
+    read on from where the last run stopped. Not its name alone: a daily export written under
+    the same name each day is a new input."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+    return f"file:{path.name}#{hashlib.blake2b(first, digest_size=8).hexdigest()}"
+
+
 def ingest_files(
-    files: list[Path], topic: str | None, *, show_progress: bool, metrics_port: int | None = None
+    files: list[Path],
+    topic: str | None,
+    *,
+    show_progress: bool,
+    metrics_port: int | None = None,
+    final: bool = False,
+    fresh: bool = False,
 ) -> RunStats:
-    """Run files through the embedded pipeline; returns the run's statistics."""
+    """Run files through the embedded pipeline, carrying on from the database's saved journey
+    state (unless `fresh`); `final`: the input is complete, close everything at its end."""
     settings = load_settings()
     if metrics_port is not None:
         from streams.metrics import serve_metrics
 
         serve_metrics(metrics_port)
-    with open_embedded_runner(settings) as runner:
+    with open_embedded_runner(settings, resume=not fresh) as runner:
         total = sum(f.stat().st_size for f in files)
         with _progress(show_progress) as progress:
             task = progress.add_task("ingesting", total=total)
             for path in files:
-                source = f"file:{path.name}"
+                source, key = f"file:{path.name}", input_key(path)
+                done = runner.resume_at(key)
                 with path.open("rb") as fh:
                     for number, line in enumerate(fh, 1):
+                        if number <= done:  # processed by an earlier run
+                            runner.stats.skipped += 1
+                            continue
                         if topic is None:
                             runner.feed_ingest_line(line, source, number)
                         else:
                             runner.feed_event_line(line, topic, source, number)
                         if number % 2048 == 0:
+                            runner.delivered(key, number)
                             progress.update(task, completed=fh.tell())
+                    runner.delivered(key, max(done, number if fh.tell() else 0))
                     progress.update(task, completed=fh.tell())
-        return runner.finish()
+        return runner.finish(close=final)
 
 
 def print_summary(stats: RunStats, out: Console) -> None:
@@ -69,7 +94,11 @@ def print_summary(stats: RunStats, out: Console) -> None:
     table.add_row("rejected", f"{stats.rejected_total:,}")
     for reason, count in sorted(stats.rejected.items()):
         table.add_row(f"  {reason}", f"{count:,}")
-    table.add_row("sessions", f"{stats.sessions:,}")
+    if stats.skipped:
+        table.add_row("lines already ingested (skipped)", f"{stats.skipped:,}")
+    table.add_row("sessions closed", f"{stats.sessions:,}")
+    table.add_row("sessions still open", f"{stats.open_sessions:,}")
+    table.add_row("events waiting for the next run", f"{stats.waiting:,}")
     table.add_row("friction signals", f"{sum(stats.signals.values()):,}")
     for kind, count in sorted(stats.signals.items()):
         table.add_row(f"  {kind}", f"{count:,}")
@@ -86,9 +115,35 @@ def ingest(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port while ingesting.")
     ] = None,
+    final: Annotated[
+        bool,
+        typer.Option(
+            "--final",
+            help="The input is complete: close every open session and checkout attempt at its "
+            "end (otherwise they stay open for the next run, shown as open).",
+        ),
+    ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start afresh: ignore the journey state saved by earlier runs in this database "
+            "(their rows stay; use a new database to start from empty tables).",
+        ),
+    ] = False,
 ) -> None:
-    """Ingest JSON-lines files ({"topic": …, "value": …} per line) into ClickHouse."""
+    """Ingest JSON-lines files ({"topic": …, "value": …} per line) into ClickHouse.
+
+    Each run carries on from the state the previous one left in the database: a session cut
+    by the end of one file continues in the next, and lines already ingested are skipped."""
     if topic is not None and topic not in TOPIC_CHANNELS:
         raise typer.BadParameter(f"unknown topic {topic!r}; one of {sorted(TOPIC_CHANNELS)}")
-    stats = ingest_files(files, topic, show_progress=console.is_terminal, metrics_port=metrics_port)
+    stats = ingest_files(
+        files,
+        topic,
+        show_progress=console.is_terminal,
+        metrics_port=metrics_port,
+        final=final,
+        fresh=fresh,
+    )
     print_summary(stats, Console())

@@ -94,6 +94,8 @@ def aggregate_step(
             _add(state, record.occurred_at_ms, record.channel, "conversions", "")
             _add(state, record.occurred_at_ms, record.channel, "revenue", "", record.value or 0.0)
     elif isinstance(record, SessionSummary):
+        if record.is_open or record.is_deleted:  # counted once, when it closes
+            return state, []
         channel = _session_channel(record.channels)
         if record.started_at_ms >= horizon:
             _add(state, record.started_at_ms, channel, "sessions_started", "")
@@ -105,13 +107,18 @@ def aggregate_step(
 
 
 def flush_aggregates(
-    state: AggregateState, watermark_ms: int, config: JourneyConfig
+    state: AggregateState, watermark_ms: int, config: JourneyConfig, *, unfinished: bool = False
 ) -> tuple[AggregateState, list[MinuteAggregate]]:
-    """Write out every changed minute the watermark has passed; forget minutes past retention."""
+    """Write out every changed minute the watermark has passed; forget minutes past retention.
+
+    With `unfinished`, changed minutes the watermark has not passed are written too, as they
+    stand (the end of a run that will be continued): a later change writes the minute again
+    with a higher version, so the newest row is always the whole count.
+    """
     state.watermark_ms = max(state.watermark_ms, watermark_ms)
     out: list[MinuteAggregate] = []
     horizon = state.watermark_ms - config.aggregate_retention_ms
-    for minute in [m for m in state.dirty if m + MINUTE_MS <= state.watermark_ms]:
+    for minute in [m for m in state.dirty if unfinished or m + MINUTE_MS <= state.watermark_ms]:
         for key in state.dirty.pop(minute):
             bucket = state.buckets[key]
             bucket.version += 1

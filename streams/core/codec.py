@@ -16,6 +16,7 @@ from typing import Any
 
 from schemas import Event
 from streams.core import closed, dedup
+from streams.core.aggregates import AggregateState, Bucket
 from streams.core.checkout import CheckoutAttempt
 from streams.core.identity import DeviceIdentity, LinkNotice, Routed, flat_links
 from streams.core.person import Handover, PersonState, Waiting, from_waiting, to_waiting
@@ -203,3 +204,47 @@ _RECORD_TYPES: dict[str, Any] = {
         MinuteAggregate,
     )
 }
+
+
+# --- per-minute aggregates (journey partition checkpoints, embedded snapshots) ----------
+
+
+def aggregates_meta(state: AggregateState) -> dict[str, Any]:
+    return {
+        "shard": state.shard,
+        "last_cleanup_ms": state.last_cleanup_ms,
+        "dropped": state.dropped,
+        "watermark_ms": state.watermark_ms,
+    }
+
+
+def minute_buckets(state: AggregateState, minute_ms: int) -> list[list[Any]] | None:
+    """One minute's buckets as plain lists (None: the minute was forgotten)."""
+    keys = state.minutes.get(minute_ms)
+    if keys is None:
+        return None
+    dirty = state.dirty.get(minute_ms, set())
+    return [
+        [key[1], key[2], key[3], b.count, b.amount, b.version, key in dirty]
+        for key in keys
+        for b in (state.buckets[key],)
+    ]
+
+
+def aggregates_from_parts(
+    meta: dict[str, Any], minutes: dict[int, list[list[Any]]]
+) -> AggregateState:
+    state = AggregateState(
+        shard=meta["shard"],
+        last_cleanup_ms=meta["last_cleanup_ms"],
+        dropped=meta["dropped"],
+        watermark_ms=meta["watermark_ms"],
+    )
+    for minute, rows in sorted(minutes.items()):
+        for channel, metric, key, count, amount, version, dirty in rows:
+            bucket_key = (minute, channel, metric, key)
+            state.buckets[bucket_key] = Bucket(count, amount, version)
+            state.minutes.setdefault(minute, []).append(bucket_key)
+            if dirty:
+                state.dirty.setdefault(minute, set()).add(bucket_key)
+    return state

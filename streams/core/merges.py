@@ -24,7 +24,7 @@ from streams.core.person import (
     with_waiting,
 )
 from streams.core.records import SessionMerge
-from streams.core.session import absorb
+from streams.core.session import PUBLISHED, absorb, summarise
 
 
 def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | None, list[Output]]:
@@ -74,6 +74,9 @@ def on_handover(
         # the surviving id does not depend on which message arrived first.
         ordered = sorted((s, incoming), key=lambda x: (x.started_ms, x.session_id))
         survivor, absorbed = ordered[0], ordered[1]
+        if absorbed.flags & PUBLISHED:  # shown while open: withdraw its row
+            owner = state.person_id if absorbed is s else msg.from_person
+            out.append(summarise(absorbed, owner, False, is_deleted=True))
         absorb(survivor, absorbed)
         state.session = survivor
         if state.checkout is not None and state.checkout.session_id == absorbed.session_id:

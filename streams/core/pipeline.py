@@ -1,5 +1,9 @@
 """The core steps composed in one process: identity -> journey -> aggregates.
 
+This is the journey runtime the embedded runner drives (`streams.core.runtime.JourneyLogic`):
+`process` one event, `next_deadline` / `advance` to a watermark, `provisional` rows for what is
+still open, and `snapshot` / `restore` so that the next run carries on where this one stopped.
+
 Intuition: in Faust each step runs in its own agent on its own partitioning (identity by device,
 journey by person) and messages travel through topics. Here the same messages travel through a
 small in-memory queue instead, in the same order, so the embedded runner and the tests exercise
@@ -38,6 +42,7 @@ from streams.core.journey import (
     next_deadline,
 )
 from streams.core.records import EventRow, FrictionSignal, IdentityLink, Record, SessionSummary
+from streams.core.session import PUBLISHED, is_engaged, summarise
 
 #: A watermark beyond any event: used at the end of a finite input to close everything.
 END_OF_TIME_MS = 2**62
@@ -153,11 +158,63 @@ class JourneyPipeline:
         """End of a finite input: close every open session and checkout attempt."""
         return self.advance(END_OF_TIME_MS)
 
+    def next_deadline(self) -> int | None:
+        """The earliest watermark (rounded down to its minute) at which `advance` has work."""
+        return self._due_heap[0] * MINUTE_MS if self._due_heap else None
+
+    def provisional(self) -> list[Record]:
+        """What is known but not decided, as rows that later ones replace: every open session
+        (`is_open`, its version below the row that will close it) and every per-minute total
+        the watermark has not passed yet. Changes no decision: only marks the sessions shown, so
+        that one absorbed later is withdrawn (`streams.core.merges`)."""
+        out: list[Record] = []
+        config = self.config
+        for person_id in sorted(self.persons):
+            s = self.persons[person_id].session
+            if s is None:
+                continue
+            s.flags |= PUBLISHED
+            engaged = is_engaged(s, config.engaged_min_duration_ms, config.engaged_min_views)
+            out.append(summarise(s, person_id, engaged, is_open=True))
+        self.aggregates, rows = flush_aggregates(
+            self.aggregates, self.watermark_ms, config, unfinished=True
+        )
+        out.extend(rows)
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as plain data (streams.core.snapshot): restored, it carries on as if
+        the run had never stopped."""
+        from streams.core.snapshot import pipeline_to_dict
+
+        return pipeline_to_dict(self)
+
+    @classmethod
+    def restore(
+        cls, data: dict[str, Any], config: JourneyConfig | None = None, shard: str = "0"
+    ) -> JourneyPipeline:
+        from streams.core.snapshot import pipeline_from_dict
+
+        pipeline = cls(config, shard)
+        pipeline_from_dict(pipeline, data)
+        return pipeline
+
+    def reschedule(self) -> None:
+        """Rebuild the deadline queue from the persons (after a restore)."""
+        self._due.clear()
+        self._due_heap.clear()
+        for person_id in sorted(self.persons):
+            self._schedule(person_id, next_deadline(self.persons[person_id], self.config))
+
     # -- bookkeeping ----------------------------------------------------------------------
 
     @property
     def open_sessions(self) -> int:
         return sum(1 for p in self.persons.values() if p.session is not None)
+
+    @property
+    def waiting_events(self) -> int:
+        return sum(len(p.pending) for p in self.persons.values())
 
     @property
     def open_checkouts(self) -> int:
@@ -198,7 +255,8 @@ class JourneyPipeline:
             if result.late:
                 self.counters.late += 1
         elif isinstance(result, SessionSummary):
-            self.counters.sessions += 1
+            if not (result.is_open or result.is_deleted):
+                self.counters.sessions += 1
         elif isinstance(result, FrictionSignal):
             self.counters.signals[result.type] += 1
         elif isinstance(result, Duplicate):

@@ -46,7 +46,15 @@ class EventRow:
 
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
-    """One closed session of one person, across every device and channel it touched."""
+    """One session of one person, across every device and channel it touched.
+
+    A session is written when it closes; it may also be written earlier, while it is still open
+    (`is_open`: the input so far ends within the inactivity gap of its last event), and again
+    when it changes. Rows of one session replace each other by `version` (the newest wins,
+    `session_version`), and `is_deleted` withdraws a session that no longer exists (absorbed
+    by another after a login). An open session is not judged yet: `bounced` is false and its
+    friction decided at close is not raised.
+    """
 
     session_id: str
     person_id: str
@@ -64,6 +72,9 @@ class SessionSummary:
     converted: bool
     revenue: float
     friction_count: int
+    is_open: bool = False
+    version: int = 1
+    is_deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,9 @@ PAY_PENDING = 8
 PAY_FIRED = 16
 CO_FIRED = 32
 SEARCH_FIRED = 64
+#: A row of the session was written while it was open (`summarise(..., is_open=True)`): if it
+#: is later absorbed by another session, its row must be withdrawn.
+PUBLISHED = 128
 FLAGS = {
     "converted": CONVERTED,
     "checkout_seen": CHECKOUT_SEEN,
@@ -68,6 +71,7 @@ FLAGS = {
     "pay_fired": PAY_FIRED,
     "co_fired": CO_FIRED,
     "search_fired": SEARCH_FIRED,
+    "published": PUBLISHED,
 }
 
 
@@ -234,7 +238,28 @@ def is_engaged(s: SessionState, min_duration_ms: int, min_views: int) -> bool:
     )
 
 
-def summarise(s: SessionState, person_id: str, engaged: bool) -> SessionSummary:
+def session_version(events: int, *, is_open: bool = False, is_deleted: bool = False) -> int:
+    """The version of a session's row: storage keeps the highest (docs/storage.md).
+
+    Intuition: a session only ever grows (events are added, never taken away), and each state
+    of it is written at most once as open, once as closed, once as withdrawn, in that order.
+    So twice its event count, plus 1 once closed or 2 once withdrawn, grows with every row that
+    supersedes an earlier one; it is computed from the session itself, so a replay writes the
+    same versions and no counter has to be kept.
+    """
+    return 2 * events + (2 if is_deleted else 0 if is_open else 1)
+
+
+def summarise(
+    s: SessionState,
+    person_id: str,
+    engaged: bool,
+    *,
+    is_open: bool = False,
+    is_deleted: bool = False,
+) -> SessionSummary:
+    """The session's row. An open one is not judged yet: it is neither engaged nor bounced
+    until it closes (`engaged` says only what it is so far)."""
     return SessionSummary(
         session_id=s.session_id,
         person_id=person_id,
@@ -248,10 +273,13 @@ def summarise(s: SessionState, person_id: str, engaged: bool) -> SessionSummary:
         landing_page=s.landing_page,
         exit_page=s.exit_page,
         engaged=engaged,
-        bounced=not engaged,
+        bounced=not engaged and not is_open,
         converted=bool(s.flags & CONVERTED),
         revenue=round(s.revenue, 2),
         friction_count=s.friction_count,
+        is_open=is_open,
+        version=session_version(s.events, is_open=is_open, is_deleted=is_deleted),
+        is_deleted=is_deleted,
     )
 
 
@@ -342,6 +370,7 @@ def session_to_dict(s: SessionState) -> dict[str, Any]:
         "co_backs": rare.co_backs,
         "co_fired": bool(flags & CO_FIRED),
         "search_fired": bool(flags & SEARCH_FIRED),
+        "published": bool(flags & PUBLISHED),
     }
 
 

@@ -2,8 +2,16 @@
 
 Intuition: the embedded mode is the streaming pipeline with the network taken out. Messages
 are decoded exactly as a Faust agent decodes them, the same `JourneyPipeline` turns events into
-records, and a batching sink writes them. At the end of a finite input the watermark jumps past
-every open session and checkout attempt, so the tables end complete and deterministic.
+records, and a batching sink writes them.
+
+A run ends in one of two ways. `finish(close=True)`: the input is complete, the watermark jumps
+past every open session and checkout attempt, and the tables end complete. `finish(close=False)`:
+more input will come (tomorrow's file), so nothing is decided that the data has not decided;
+what is still open is written as provisional rows (open sessions, unfinished minutes) that the
+next run replaces. Either way, with a state store the whole journey state is saved
+(`checkpoint`: the sink's rows first, then the state), and the next run restored from it carries
+on as if both inputs had been one. How far each input was read is part of that state, so a run
+killed and started again skips what was already processed instead of counting it twice.
 """
 
 from __future__ import annotations
@@ -20,9 +28,13 @@ import orjson
 from schemas import Event, Rejection, RejectReason, decode
 from streams import metrics
 from streams.core.config import JourneyConfig
-from streams.core.pipeline import JourneyPipeline
+from streams.core.pipeline import JourneyPipeline, PipelineCounters
 from streams.core.records import Record
+from streams.embedded.state import JourneyStateStore
 from streams.sinks.base import RejectedInput, Sink
+
+#: The runner's saved state: the journey's snapshot plus how far each input was read.
+STATE_FORMAT = 1
 
 
 @dataclass
@@ -35,6 +47,13 @@ class RunStats:
     duplicates: int = 0
     late: int = 0
     sessions: int = 0
+    #: Lines of inputs already processed by an earlier run, skipped.
+    skipped: int = 0
+    #: Sessions still open at the end of the run (written as provisional rows).
+    open_sessions: int = 0
+    #: Events still waiting for the watermark at the end of the run (the last grace period of
+    #: event time): not written yet, they are applied in order with the next run's input.
+    waiting: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     signals: Counter[str] = field(default_factory=Counter)
     records: Counter[str] = field(default_factory=Counter)
@@ -60,13 +79,44 @@ class EmbeddedRunner:
         *,
         clock: Callable[[], float] = time.time,
         on_records: Callable[[list[Record]], None] | None = None,
+        store: JourneyStateStore | None = None,
+        resume: bool = True,
+        checkpoint_every_s: float | None = None,
     ) -> None:
+        """With a `store`, the run starts from its newest saved state (unless `resume` is
+        false: a fresh start) and saves its state at the end and every `checkpoint_every_s`
+        seconds of wall clock while inputs are read."""
         self.sink = sink
-        self.pipeline = JourneyPipeline(config)
+        self.store = store
+        saved = store.load() if store is not None and resume else None
+        if saved is not None:
+            if saved.get("format") != STATE_FORMAT:
+                from streams.core.snapshot import SnapshotFormatError
+
+                raise SnapshotFormatError(
+                    f"saved ingest state of format {saved.get('format')!r}; this version reads "
+                    f"{STATE_FORMAT} (start afresh with `parcours ingest --fresh`)"
+                )
+            journey = saved["journey"]
+            self.pipeline = (
+                JourneyPipeline(config)
+                if journey is None
+                else JourneyPipeline.restore(journey, config)
+            )
+            self.positions: dict[str, int] = dict(saved["positions"])
+        else:
+            self.pipeline = JourneyPipeline(config)
+            self.positions = {}
+        self.restored = saved is not None and saved["journey"] is not None
+        #: Set by `finish(close=True)`: the input was complete and everything is closed.
+        self.closed = False
+        self._base = _counters_of(self.pipeline)
+        self._duplicates_seen = self._base.duplicates  # metrics count this run's only
+        self.checkpoint_every_s = checkpoint_every_s
+        self._checkpointed_at = time.monotonic()
         self.stats = RunStats()
         #: Prometheus (streams/metrics.py, served by `parcours ingest --metrics-port`).
         self._consumed: dict[str, object] = {}
-        self._duplicates_seen = 0
         self._gauges_at = 0.0
         self._clock = clock
         self._on_records = on_records
@@ -162,18 +212,59 @@ class EmbeddedRunner:
         if original.strip():
             self.feed_message(topic, original.strip(), source, position, raw=original)
 
-    def finish(self) -> RunStats:
-        """End of input: close everything, write everything."""
-        self._write(self.pipeline.finish())
+    # -- inputs read across runs ------------------------------------------------------------
+
+    def resume_at(self, input_key: str) -> int:
+        """The last position of `input_key` an earlier run processed (0: none)."""
+        return self.positions.get(input_key, 0)
+
+    def delivered(self, input_key: str, position: int) -> None:
+        """Everything of `input_key` up to `position` is processed; checkpoints when due."""
+        self.positions[input_key] = position
+        if (
+            self.checkpoint_every_s is not None
+            and time.monotonic() - self._checkpointed_at >= self.checkpoint_every_s
+        ):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Write every row produced so far, then save the state that produced them.
+
+        In that order: the saved state is never ahead of the tables, so a run killed between
+        the two only processes again what it had not saved (writing rows with the same ids)."""
+        self._checkpointed_at = time.monotonic()
+        if self.store is None:
+            return
         self.sink.flush()
+        state = {
+            "format": STATE_FORMAT,
+            # After a complete input nothing is left to carry on: the watermark stands past
+            # all time, where every later event would be late. The next run starts afresh
+            # (and still skips the inputs already read).
+            "journey": None if self.closed else self.pipeline.snapshot(),
+            "positions": self.positions,
+        }
+        self.store.save(state, STATE_FORMAT)
+
+    def finish(self, close: bool = True) -> RunStats:
+        """End of this run's input. `close`: the input is complete, close everything. Else more
+        will come: write what is open as provisional rows and keep it open. Then save."""
+        self._write(self.pipeline.finish() if close else self.pipeline.provisional())
+        self.closed = close
+        self.sink.flush()
+        self.checkpoint()
         metrics.OPEN_SESSIONS.set(self.pipeline.open_sessions)
         metrics.OPEN_CHECKOUTS.set(self.pipeline.open_checkouts)
-        counters = self.pipeline.counters
-        self.stats.events = counters.events
-        self.stats.duplicates = counters.duplicates
-        self.stats.late = counters.late
-        self.stats.sessions = counters.sessions
+        counters, base = self.pipeline.counters, self._base
+        self.stats.events = counters.events - base.events
+        self.stats.duplicates = counters.duplicates - base.duplicates
+        self.stats.late = counters.late - base.late
+        self.stats.sessions = counters.sessions - base.sessions
         self.stats.signals = Counter(counters.signals)
+        self.stats.signals.subtract(base.signals)
+        self.stats.signals = +self.stats.signals
+        self.stats.open_sessions = self.pipeline.open_sessions
+        self.stats.waiting = self.pipeline.waiting_events
         return self.stats
 
     def _write(self, records: list[Record]) -> None:
@@ -211,3 +302,9 @@ class EmbeddedRunner:
 
 
 _MISSING = object()
+
+
+def _counters_of(pipeline: JourneyPipeline) -> PipelineCounters:
+    """A copy of the pipeline's counters (a restored run reports its own work only)."""
+    c = pipeline.counters
+    return PipelineCounters(c.events, c.duplicates, c.late, c.sessions, Counter(c.signals))

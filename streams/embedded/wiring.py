@@ -11,6 +11,7 @@ from streams.clickhouse.client import connect
 from streams.clickhouse.migrations import apply_migrations
 from streams.core.pipeline import END_OF_TIME_MS, JourneyPipeline
 from streams.embedded.runner import EmbeddedRunner
+from streams.embedded.state import JourneyStateStore
 from streams.settings import Settings
 from streams.sinks.clickhouse import ClickHouseSink
 
@@ -42,13 +43,21 @@ def embedded_runner(
     *,
     batch_rows: int,
     flush_interval_s: float | None = EMBEDDED_FLUSH_INTERVAL_S,
+    resume: bool = True,
+    checkpoint_every_s: float | None = None,
 ) -> EmbeddedRunner:
-    """A runner over a batching sink flushed on size or on event time (see above)."""
+    """A runner over a batching sink flushed on size or on event time (see above), carrying on
+    from the database's saved journey state (`resume`) and saving its own."""
     clock = WatermarkClock()
     sink = ClickHouseSink(
         client, batch_rows=batch_rows, flush_interval_s=flush_interval_s, clock=clock
     )
-    runner = EmbeddedRunner(sink)
+    runner = EmbeddedRunner(
+        sink,
+        store=JourneyStateStore(client),
+        resume=resume,
+        checkpoint_every_s=checkpoint_every_s,
+    )
     clock.pipeline = runner.pipeline
     return runner
 
@@ -59,13 +68,19 @@ def open_embedded_runner(
     database: str | None = None,
     *,
     flush_interval_s: float | None = EMBEDDED_FLUSH_INTERVAL_S,
+    resume: bool = True,
 ) -> Iterator[EmbeddedRunner]:
     """Connect to ClickHouse (chDB by default), migrate, and yield a runner whose sink flushes
-    on size or every `flush_interval_s` of event time (None: size only)."""
+    on size or every `flush_interval_s` of event time (None: size only). The runner carries on
+    from the database's saved journey state unless `resume` is false."""
     client = connect(settings.resolved_clickhouse_dsn(), database)
     apply_migrations(client)
     runner = embedded_runner(
-        client, batch_rows=settings.sink_batch_rows, flush_interval_s=flush_interval_s
+        client,
+        batch_rows=settings.sink_batch_rows,
+        flush_interval_s=flush_interval_s,
+        resume=resume,
+        checkpoint_every_s=settings.ingest_checkpoint_s,
     )
     try:
         yield runner

@@ -29,7 +29,7 @@ def conversion_by_channel() -> str:
 FROM
 (
     SELECT session_id, channels, converted, revenue
-    FROM sessions
+    FROM sessions FINAL
     WHERE {_range("started_at")}
     LIMIT 1 BY session_id
 )
@@ -45,8 +45,8 @@ def bounce_by_landing_page() -> str:
     uniqExact(session_id) AS sessions,
     uniqExactIf(session_id, bounced) AS bounces,
     round(bounces / sessions, 4) AS bounce_rate
-FROM sessions
-WHERE {_range("started_at")} AND landing_page != ''
+FROM sessions FINAL
+WHERE {_range("started_at")} AND landing_page != '' AND NOT is_open
 GROUP BY landing_page, channel
 HAVING sessions >= {{min_sessions:UInt32}}
 ORDER BY sessions DESC

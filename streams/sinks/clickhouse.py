@@ -71,6 +71,9 @@ COLUMNS: dict[str, list[str]] = {
         "converted",
         "revenue",
         "friction_count",
+        "is_open",
+        "version",
+        "is_deleted",
     ],
     "friction": [
         "signal_id",
@@ -161,8 +164,13 @@ def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
                 record.converted,
                 record.revenue,
                 record.friction_count,
+                record.is_open,
+                record.version,
+                int(record.is_deleted),
             ),
-            record.session_id,
+            # Rows of one session differ by version: each version is its own row for the
+            # batch's dedup token (an open row and the closing one must both be written).
+            f"{record.session_id}/{record.version}/{int(record.is_open)}",
         )
     if isinstance(record, FrictionSignal):
         return (

@@ -31,7 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.core.aggregates import AggregateState, Bucket
+from streams.core.aggregates import AggregateState
+from streams.core.codec import aggregates_from_parts, aggregates_meta
 from streams.core.watermarks import WatermarkTracker
 
 #: Keys of the partition's own records start with NUL, which no person id does in practice.
@@ -90,47 +91,6 @@ class JourneyPartition:
     #: Hand-overs waiting for this partition's watermark to reach the link's watermark:
     #: (watermark, offset and index of arrival, journey message as plain data), sorted.
     held: list[tuple[int, int, int, dict[str, Any]]] = field(default_factory=list)
-
-
-def aggregates_meta(state: AggregateState) -> dict[str, Any]:
-    return {
-        "shard": state.shard,
-        "last_cleanup_ms": state.last_cleanup_ms,
-        "dropped": state.dropped,
-        "watermark_ms": state.watermark_ms,
-    }
-
-
-def minute_buckets(state: AggregateState, minute_ms: int) -> list[list[Any]] | None:
-    """One minute's buckets as plain lists (None: the minute was forgotten)."""
-    keys = state.minutes.get(minute_ms)
-    if keys is None:
-        return None
-    dirty = state.dirty.get(minute_ms, set())
-    return [
-        [key[1], key[2], key[3], b.count, b.amount, b.version, key in dirty]
-        for key in keys
-        for b in (state.buckets[key],)
-    ]
-
-
-def aggregates_from_parts(
-    meta: dict[str, Any], minutes: dict[int, list[list[Any]]]
-) -> AggregateState:
-    state = AggregateState(
-        shard=meta["shard"],
-        last_cleanup_ms=meta["last_cleanup_ms"],
-        dropped=meta["dropped"],
-        watermark_ms=meta["watermark_ms"],
-    )
-    for minute, rows in sorted(minutes.items()):
-        for channel, metric, key, count, amount, version, dirty in rows:
-            bucket_key = (minute, channel, metric, key)
-            state.buckets[bucket_key] = Bucket(count, amount, version)
-            state.minutes.setdefault(minute, []).append(bucket_key)
-            if dirty:
-                state.dirty.setdefault(minute, set()).add(bucket_key)
-    return state
 
 
 def tracker_to_dict(tracker: WatermarkTracker) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from streams.core.aggregates import AggregateState, aggregate_step, flush_aggreg
 from streams.core.codec import (
     message_from_dict,
     message_to_dict,
+    minute_buckets,
     person_from_dict,
     person_to_dict,
 )
@@ -57,7 +58,6 @@ from streams.worker.checkpoint import (
     checkpoint_key,
     internal_partition,
     is_internal_key,
-    minute_buckets,
     minute_key,
     partition_from_dict,
     partition_to_dict,

@@ -85,7 +85,9 @@ def test_session_dict_keeps_the_flat_form_of_earlier_versions() -> None:
     s.rare = RareCounters(rc_element="buy", rc_device="w1", rc_times=(T0,), pay_errors=1)
     s.device_ids = ("w1", "w2")
     data = session_to_dict(s)
-    assert set(data) == OLD_KEYS
+    # every key of earlier versions, plus the flag added with provisional session rows
+    assert set(data) == OLD_KEYS | {"published"}
+    assert data["published"] is False
     assert data["converted"] and data["pay_pending"] and data["co_fired"]
     assert not (data["checkout_seen"] or data["rc_fired"] or data["pay_fired"])
     assert data["devices"] == ("w1", "w2") and data["rc_times"] == (T0,)

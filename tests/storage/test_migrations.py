@@ -71,6 +71,36 @@ def test_a_database_migrated_before_0003_is_upgraded(chdb_dsn: str, tmp_path: Pa
     client = connect(chdb_dsn, "migrations_upgrade")
     assert apply_migrations(client, tmp_path) == ["0001_tables.sql", "0002_views.sql"]
     assert "friction_resolved" not in {r[0] for r in client.query("SHOW TABLES").result_rows}
-    assert apply_migrations(client) == ["0003_resolved_views.sql"]
+    (tmp_path / "0003_resolved_views.sql").write_text(
+        (MIGRATIONS_DIR / "0003_resolved_views.sql").read_text()
+    )
+    assert apply_migrations(client, tmp_path) == ["0003_resolved_views.sql"]
     assert "friction_resolved" in {r[0] for r in client.query("SHOW TABLES").result_rows}
     client.query("SELECT device_id, customer_id, resolved_person_id FROM events_resolved")
+
+
+def test_sessions_stored_before_0004_are_kept_as_closed_first_versions(
+    chdb_dsn: str, tmp_path: Path
+) -> None:
+    """0004 rebuilds `sessions` as versioned rows: what an older database holds is copied over
+    (version 1, closed, not deleted) and a newer version of the same session replaces it."""
+    for source in sorted(MIGRATIONS_DIR.glob("*.sql"))[:3]:
+        (tmp_path / source.name).write_text(source.read_text())
+    client = connect(chdb_dsn, "migrations_upgrade_0004")
+    apply_migrations(client, tmp_path)
+    client.command(
+        "INSERT INTO sessions (session_id, person_id, started_at, ended_at, events) "
+        "VALUES ('s-old', 'c-1', '2026-11-02 10:00:00', '2026-11-02 10:05:00', 3)"
+    )
+    assert "0004_versioned_sessions.sql" in apply_migrations(client)
+    rows = client.query(
+        "SELECT session_id, events, is_open, version, is_deleted FROM sessions FINAL"
+    ).result_rows
+    assert rows == [("s-old", 3, False, 1, 0)]
+    client.command(
+        "INSERT INTO sessions (session_id, person_id, started_at, ended_at, events, version) "
+        "VALUES ('s-old', 'c-1', '2026-11-02 10:00:00', '2026-11-02 10:09:00', 4, 9)"
+    )
+    assert client.query("SELECT events FROM sessions FINAL").result_rows == [(4,)]
+    resolved = client.query("SELECT session_id, events FROM sessions_resolved").result_rows
+    assert resolved == [("s-old", 4)]
