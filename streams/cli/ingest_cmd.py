@@ -52,6 +52,7 @@ def ingest_files(
     metrics_port: int | None = None,
     final: bool = False,
     fresh: bool = False,
+    database: str | None = None,
 ) -> RunStats:
     """Run files through the embedded pipeline, carrying on from the database's saved journey
     state (unless `fresh`); `final`: the input is complete, close everything at its end."""
@@ -60,7 +61,7 @@ def ingest_files(
         from streams.metrics import serve_metrics
 
         serve_metrics(metrics_port)
-    with open_embedded_runner(settings, resume=not fresh) as runner:
+    with open_embedded_runner(settings, database, resume=not fresh) as runner:
         total = sum(f.stat().st_size for f in files)
         with _progress(show_progress) as progress:
             task = progress.add_task("ingesting", total=total)
@@ -131,6 +132,10 @@ def ingest(
             "(their rows stay; use a new database to start from empty tables).",
         ),
     ] = False,
+    database: Annotated[
+        str | None,
+        typer.Option(help="Write into this database (created if missing) instead of the DSN's."),
+    ] = None,
 ) -> None:
     """Ingest JSON-lines files ({"topic": …, "value": …} per line) into ClickHouse.
 
@@ -145,5 +150,6 @@ def ingest(
         metrics_port=metrics_port,
         final=final,
         fresh=fresh,
+        database=database,
     )
     print_summary(stats, Console())
