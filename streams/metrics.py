@@ -41,6 +41,13 @@ EVENTS_DUPLICATE = Counter(
     "Re-sent events (same event_id) dropped by deduplication.",
     registry=REGISTRY,
 )
+REVISIONS = Counter(
+    "parcours_revisions_total",
+    "Rows a late event's revision replaced (`*_revised`) or withdrew (`*_withdrawn`), by kind: "
+    "event, session or signal (streams/core/revise.py).",
+    ["kind"],
+    registry=REGISTRY,
+)
 EVENTS_LATE = Counter(
     "parcours_events_late_total",
     "Events that arrived after their session had closed (kept, flagged late).",

@@ -115,7 +115,7 @@ def demo(
            uniqExactIf(signal_id, type = 'rage_click') AS rage_click,
            uniqExactIf(signal_id, type = 'search_frustration') AS search_frustration,
            uniqExactIf(signal_id, type = 'channel_switch') AS channel_switch
-        FROM friction WHERE {date_from:DateTime64(3)} <= occurred_at AND occurred_at < {date_to:DateTime64(3)}
+        FROM friction FINAL WHERE {date_from:DateTime64(3)} <= occurred_at AND occurred_at < {date_to:DateTime64(3)}
         GROUP BY day ORDER BY day""",
         {"date_from": date_from, "date_to": date_to},
     )

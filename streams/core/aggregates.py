@@ -47,7 +47,13 @@ class AggregateState:
 
 
 def _add(
-    state: AggregateState, ts_ms: int, channel: str, metric: str, key: str, amount: float = 0.0
+    state: AggregateState,
+    ts_ms: int,
+    channel: str,
+    metric: str,
+    key: str,
+    amount: float = 0.0,
+    sign: int = 1,
 ) -> None:
     """Count one contribution. A new bucket's key shares its minute (one int object per
     minute) and, for the contract's event types and the signal types, its name string: these
@@ -64,9 +70,9 @@ def _add(
         bucket_key = (minute, channel, metric, _NAMES.get(key, key))
         bucket = state.buckets[bucket_key] = Bucket()
         keys.append(bucket_key)
-    bucket.count += 1
+    bucket.count += sign
     if amount:  # most buckets count only: their amount stays the shared 0.0
-        bucket.amount += amount
+        bucket.amount += sign * amount
     dirty = state.dirty.get(minute)
     if dirty is None:
         state.dirty[minute] = {bucket_key}
@@ -79,30 +85,36 @@ def _session_channel(channels: tuple[str, ...]) -> str:
 
 
 def aggregate_step(
-    state: AggregateState, record: object, config: JourneyConfig
+    state: AggregateState, record: object, config: JourneyConfig, sign: int = 1
 ) -> tuple[AggregateState, list[MinuteAggregate]]:
-    """Count one emitted record into its minute (records of other kinds are ignored)."""
+    """Count one emitted record into its minute (records of other kinds are ignored);
+    `sign` -1 takes back a record a revision replaced (`streams.core.revise.Retract`)."""
     horizon = state.watermark_ms - config.aggregate_retention_ms
     if isinstance(record, EventRow):
         if record.occurred_at_ms < horizon:
             state.dropped += 1
             return state, []
-        _add(state, record.occurred_at_ms, record.channel, "events", record.event_type)
+        ts, channel = record.occurred_at_ms, record.channel
+        _add(state, ts, channel, "events", record.event_type, sign=sign)
         if record.late:
-            _add(state, record.occurred_at_ms, record.channel, "late_events", "")
+            _add(state, ts, channel, "late_events", "", sign=sign)
         if record.event_type == "purchase":
-            _add(state, record.occurred_at_ms, record.channel, "conversions", "")
-            _add(state, record.occurred_at_ms, record.channel, "revenue", "", record.value or 0.0)
+            _add(state, ts, channel, "conversions", "", sign=sign)
+            _add(state, ts, channel, "revenue", "", record.value or 0.0, sign)
     elif isinstance(record, SessionSummary):
         if record.is_open or record.is_deleted:  # counted once, when it closes
             return state, []
         channel = _session_channel(record.channels)
         if record.started_at_ms >= horizon:
-            _add(state, record.started_at_ms, channel, "sessions_started", "")
+            _add(state, record.started_at_ms, channel, "sessions_started", "", sign=sign)
         if record.ended_at_ms >= horizon:
-            _add(state, record.ended_at_ms, channel, "sessions_ended", "")
-    elif isinstance(record, FrictionSignal) and record.occurred_at_ms >= horizon:
-        _add(state, record.occurred_at_ms, record.channel, "friction", record.type)
+            _add(state, record.ended_at_ms, channel, "sessions_ended", "", sign=sign)
+    elif (
+        isinstance(record, FrictionSignal)
+        and record.occurred_at_ms >= horizon
+        and not record.is_deleted
+    ):
+        _add(state, record.occurred_at_ms, record.channel, "friction", record.type, sign=sign)
     return state, []
 
 

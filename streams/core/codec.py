@@ -66,6 +66,11 @@ def person_to_dict(state: PersonState) -> dict[str, Any]:
         "pending": [message_to_dict(from_waiting(w, state.person_id)) for w in state.pending],
         "sources": {source: [p, t] for source, p, t in state.sources},
         "handovers": [[f, at] for f, at in state.handovers],
+        "history": None
+        if state.history is None
+        else [message_to_dict(from_waiting(w, state.person_id)) for w in state.history],
+        "bases": [[at, asdict(c) if c else None, c_list] for at, c, c_list in state.bases],
+        "decided_ms": state.decided_ms,
     }
 
 
@@ -80,6 +85,13 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
         pending=tuple(_pending(m) for m in data.get("pending", [])),
         sources=tuple((str(k), int(p), int(t)) for k, (p, t) in data.get("sources", {}).items()),
         handovers=tuple((str(f), int(at)) for f, at in data.get("handovers", [])),
+        # Written before revisions: nothing to replay from until a session closes.
+        history=None if data.get("history") is None else [_pending(m) for m in data["history"]],
+        bases=tuple(
+            (int(at), _checkout_from(c), tuple((int(t), str(m), str(ch)) for t, m, ch in cs))
+            for at, c, cs in data.get("bases", [])
+        ),
+        decided_ms=int(data.get("decided_ms", 0)),
     )
 
 

@@ -44,6 +44,9 @@ class JourneyConfig:
       that a late event finds it and is flagged `late` (24 h). Beyond it a late event no longer
       finds its session: it opens a session of its own, as if it were a separate visit.
     - `aggregate_retention_ms`: how long per-minute aggregates stay updatable by late input.
+    - `revision_horizon_ms`: how far behind the watermark a late event still revises its
+      person's journey (48 h: a nightly batch of store receipts, a day's files loaded one after
+      another); `streams.core.revise`. Each person keeps the events of that long to replay them.
     - Checkout timeout and every friction threshold: on the rule objects in `rules`.
     - `max_links_per_device`: link history kept per device (a shared device re-links each login).
     """
@@ -57,6 +60,7 @@ class JourneyConfig:
     engaged_min_duration_ms: int = 10_000
     engaged_min_views: int = 2
     aggregate_retention_ms: int = DAY_MS + 2 * HOUR_MS
+    revision_horizon_ms: int = 2 * DAY_MS
     max_links_per_device: int = 16
     recent_sessions_kept: int = 4
     rules: FrictionRules = field(default_factory=FrictionRules)

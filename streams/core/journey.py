@@ -21,24 +21,25 @@ from its source is a `Duplicate`).
 
 from __future__ import annotations
 
-from streams.core import closed, dedup
+from streams.core import closed, dedup, revise
 from streams.core.config import JourneyConfig
 from streams.core.identifiers import event_key
 from streams.core.identity import Duplicate, LinkNotice, Routed
 from streams.core.merges import on_handover, on_link
 from streams.core.person import (
+    NEW_PERSON,
     W_RECEIVED,
     Handover,
     Output,
     PersonState,
     apply_event,
-    close_session,
     event_of,
-    expire_checkout,
-    expired,
+    settle,
     to_waiting,
+    waiting_order,
     with_waiting,
 )
+from streams.core.records import EventRow
 
 __all__ = [
     "Handover",
@@ -58,7 +59,8 @@ def journey_step(
 ) -> tuple[PersonState | None, list[Output]]:
     """Apply one input to one person's state."""
     if isinstance(msg, Routed):
-        state = state or PersonState(msg.person_id)
+        # A new person: everything they do is remembered, so a replay may start from nothing.
+        state = state or PersonState(msg.person_id, history=[], bases=(NEW_PERSON,))
         if msg.source and msg.position >= 0:
             guard = _guard(state, msg)
             if guard is None:
@@ -106,10 +108,7 @@ def advance(
     """Close what the watermark has passed; return None when nothing is left worth keeping."""
     out: list[Output] = []
     _release(state, watermark_ms, config, out)
-    s = state.session
-    if s is not None and expired(s, watermark_ms, config):
-        close_session(state, config, out)
-    expire_checkout(state, watermark_ms, config, out)
+    settle(state, watermark_ms, config, out)
     # Forget what the horizons have passed; tuples are rebuilt only when something goes.
     horizon = watermark_ms - config.dedup_horizon_ms
     state.seen = dedup.forget_before(state.seen, horizon)
@@ -119,6 +118,9 @@ def advance(
         state.handovers = tuple(h for h in state.handovers if h[1] >= horizon)
     late_horizon = watermark_ms - config.late_horizon_ms
     state.recent_packed = closed.forget_before(state.recent_packed, late_horizon)
+    history = state.history
+    if history and history[0][0] < (forget_from := revise.forget_from(watermark_ms, config)):
+        revise.forget(state, forget_from)
     contacts_from = watermark_ms - config.rules.repeat_contact.window_ms
     if state.contacts and min(c[0] for c in state.contacts) < contacts_from:
         state.contacts = tuple(c for c in state.contacts if c[0] >= contacts_from)
@@ -131,6 +133,7 @@ def advance(
         or state.pending
         or state.sources
         or state.handovers
+        or state.history
     ):
         return None, out
     return state, out
@@ -176,6 +179,11 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         d = min(c[0] for c in state.contacts) + config.rules.repeat_contact.window_ms + 1
         if best is None or d < best:
             best = d
+    history = state.history
+    if history:
+        d = history[0][0] + config.revision_horizon_ms + config.session_gap_ms + 1
+        if best is None or d < best:
+            best = d
     return best
 
 
@@ -194,20 +202,51 @@ def _on_event(
     # The stage's watermark only: a person's own newest event says nothing about their other
     # devices, whose events may travel through partitions that are behind.
     watermark = msg.watermark_ms
+    w = to_waiting(msg, state)
     if ts > watermark:
-        state.pending = with_waiting(state.pending, to_waiting(msg, state))
+        state.pending = with_waiting(state.pending, w)
         if state.pending[0][0] <= watermark:
             _release(state, watermark, config, out)
         return state, out
+    # Behind the watermark: first what waited before it, then it, then the rest.
+    order = waiting_order(w)
+    if state.pending and waiting_order(state.pending[0]) < order:
+        _release(state, watermark, config, out, before=order)
+    if revise.in_order(state, w):
+        apply_event(state, ev, msg.received_at_ms, ts, config, out)
+        revise.remember(state, w)
+    else:
+        # First everything the watermark has decided for this person (a revision compares
+        # with what was written, and its replay decides up to the watermark).
+        out.extend(advance(state, watermark, config)[1])
+        revised = revise.revise(state, w, watermark, config)
+        if revised is not None:
+            out.extend(revised)  # type: ignore[arg-type]
+        else:  # beyond what a replay can reach: kept and flagged late, as it comes
+            at = len(out)
+            apply_event(state, ev, msg.received_at_ms, watermark, config, out)
+            row = out[at] if len(out) > at else None
+            if isinstance(row, EventRow) and not row.late:
+                revise.remember(state, w)
     if state.pending and state.pending[0][0] <= watermark:
         _release(state, watermark, config, out)
-    apply_event(state, ev, msg.received_at_ms, watermark, config, out)
     return state, out
 
 
-def _release(state: PersonState, watermark: int, config: JourneyConfig, out: list[Output]) -> None:
-    """Apply, in event-time order, every pending event the watermark has passed."""
+def _release(
+    state: PersonState,
+    watermark: int,
+    config: JourneyConfig,
+    out: list[Output],
+    before: tuple[int, str] | None = None,
+) -> None:
+    """Apply, in event-time order, every pending event the watermark has passed (and that
+    comes `before` the given (time, id), when given)."""
     while state.pending and state.pending[0][0] <= watermark:
-        waiting, state.pending = state.pending[0], state.pending[1:]
+        waiting = state.pending[0]
+        if before is not None and waiting_order(waiting) >= before:
+            return
+        state.pending = state.pending[1:]
         # Applied in order, an event is judged at its own time: nothing after it is known yet.
         apply_event(state, event_of(waiting), waiting[W_RECEIVED], waiting[0], config, out)
+        revise.remember(state, waiting)

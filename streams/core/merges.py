@@ -45,6 +45,8 @@ def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | N
         pending=state.pending,
     )
     state.session, state.checkout, state.pending = None, None, ()
+    # What was handed over is the customer's now: no replay of this person may redo it.
+    _no_replay_before_now(state)
     return state, [handover]
 
 
@@ -56,13 +58,21 @@ def on_handover(
     if mark in state.handovers:  # delivered again (a replay): applied once already
         return state, []
     state.handovers = (*state.handovers, mark)
+    out = _take_over(state, msg, config)
+    # A hand-over cannot be replayed on this person alone (streams.core.revise): a replay
+    # may start only from a session that closes after it (not one it closed just now).
+    _no_replay_before_now(state)
+    return state, out
+
+
+def _take_over(state: PersonState, msg: Handover, config: JourneyConfig) -> list[Output]:
     out: list[Output] = []
     for waiting in msg.pending:  # plain tuples without a person: this person's events now
         state.pending = with_waiting(state.pending, waiting)
     state.checkout = co.combine(state.checkout, msg.checkout)
     incoming = msg.session
     if incoming is None:
-        return state, out
+        return out
     s = state.session
     if s is None:
         state.session = incoming
@@ -90,4 +100,10 @@ def on_handover(
         state.session = earlier
         close_session(state, config, out)
         state.session = later
-    return state, out
+    return out
+
+
+def _no_replay_before_now(state: PersonState) -> None:
+    if state.history is not None:
+        state.history = []
+    state.bases = ()

@@ -15,7 +15,7 @@ applied; this module decides *what* they change.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from schemas import Channel, Event
@@ -51,6 +51,12 @@ Waiting = tuple[Any, ...]
 #: Where `received_at_ms` and the first property key are in a `Waiting`.
 W_RECEIVED, _W_PROPS = 8, 11
 
+
+#: Where a replay may start: (end of the session closed there, the checkout attempt open then,
+#: the support contacts kept then). `NEW_PERSON` starts from nothing: the person's whole history
+#: is still there.
+Base = tuple[int, co.CheckoutAttempt | None, tuple[tuple[int, str, str], ...]]
+NEW_PERSON: Base = (-(2**62), None, ())
 
 #: The contract's event types, one string object each (a waiting event keeps its own copy else).
 EVENT_TYPES = {name: name for name in CANONICAL}
@@ -142,6 +148,16 @@ class PersonState:
     sources: tuple[tuple[str, int, int], ...] = ()
     #: Handovers already applied, (from_person, at_ms): a re-delivered one is a no-op.
     handovers: tuple[tuple[str, int], ...] = ()
+    #: Revisions (`streams.core.revise`): the events applied within the revision horizon, in
+    #: (ts_ms, event_id) order, as `Waiting` tuples (None: none yet) ...
+    history: list[Waiting] | None = None
+    #: ... the points a replay may start from (one per session closed: its end, the checkout
+    #: attempt and support contacts held then), oldest first ...
+    bases: tuple[Base, ...] = ()
+    #: ... and the latest event time a decision (a session closed, an attempt abandoned) was
+    #: taken for: an event behind the watermark but after it (and after the last one applied)
+    #: is simply applied in order; one before it makes the person's journey be replayed.
+    decided_ms: int = 0
 
     @property
     def recent(self) -> tuple[closed.Closed, ...]:
@@ -188,14 +204,9 @@ def apply_event(
     ts = ev.ts_ms
     # The event itself proves its own time has come: a purchase 61 min after the last checkout
     # step finds the attempt already abandoned, whatever the watermark says.
-    if state.checkout is not None:
-        expire_checkout(state, max(watermark, ts), config, out)
+    if state.session is not None or state.checkout is not None:
+        settle(state, max(watermark, ts), config, out)
     s = state.session
-    if s is not None and (
-        expired(s, watermark, config) or (not _fits(s, ts, config) and ts > s.last_ms)
-    ):
-        close_session(state, config, out)
-        s = None
     # What several steps read, read once: each is a lookup or a property on the event.
     channel, page, device_type = CHANNEL_VALUE[ev.channel], _page_of(ev), device_type_of(ev)
     late = False
@@ -360,6 +371,36 @@ def close_session(state: PersonState, config: JourneyConfig, out: list[Output]) 
     out.extend(signals)
     ended = (s.session_id, s.started_ms, s.last_ms)
     state.recent_packed = closed.add(state.recent_packed, ended, config.recent_sessions_kept)
+    # Decided: nothing at or before the gap's end (or the cap) may change this any more without
+    # a replay; and a replay may start right after this session.
+    cap_end = s.started_ms + config.session_cap_ms
+    state.decided_ms = max(state.decided_ms, min(s.last_ms + config.session_gap_ms, cap_end))
+    if state.history is not None:
+        checkout = None if state.checkout is None else replace(state.checkout)
+        state.bases = (*state.bases, (s.last_ms, checkout, state.contacts))
+
+
+def settle(state: PersonState, now_ms: int, config: JourneyConfig, out: list[Output]) -> None:
+    """Close the session and abandon the checkout attempt that `now_ms` has passed, in the
+    order of their deadlines (the session first on a tie).
+
+    The order matters: an attempt abandoned while its session is still open counts in that
+    session's friction. Deciding it by deadline, not by when the watermark happened to move,
+    gives the same answer however the input was cut or delayed (streams.core.revise relies on
+    it: a replay applies events one after another, with no watermark in between)."""
+    s, attempt = state.session, state.checkout
+    if attempt is not None and s is not None:
+        timeout = config.rules.checkout_abandoned.timeout_ms
+        session_due = min(
+            s.last_ms + config.session_gap_ms + 1, s.started_ms + config.session_cap_ms
+        )
+        if attempt.last_ms + timeout + 1 < session_due:
+            expire_checkout(state, now_ms, config, out)
+    s = state.session
+    if s is not None and expired(s, now_ms, config):
+        close_session(state, config, out)
+    if state.checkout is not None:
+        expire_checkout(state, now_ms, config, out)
 
 
 def expire_checkout(
@@ -369,6 +410,7 @@ def expire_checkout(
     if attempt is None or not co.is_abandoned(attempt, watermark, rule.timeout_ms):
         return
     state.checkout = None
+    state.decided_ms = max(state.decided_ms, attempt.last_ms + rule.timeout_ms)
     if state.session is not None and state.session.session_id == attempt.session_id:
         state.session.friction_count += 1
     out.append(

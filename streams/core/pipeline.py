@@ -42,6 +42,7 @@ from streams.core.journey import (
     next_deadline,
 )
 from streams.core.records import EventRow, FrictionSignal, IdentityLink, Record, SessionSummary
+from streams.core.revise import Retract, revision_kind
 from streams.core.session import PUBLISHED, is_engaged, summarise
 
 #: A watermark beyond any event: used at the end of a finite input to close everything.
@@ -55,6 +56,8 @@ class PipelineCounters:
     late: int = 0
     sessions: int = 0
     signals: Counter[str] = field(default_factory=Counter)
+    #: Rows a late event's revision replaced or withdrew, by kind (`revision_kind`).
+    revisions: Counter[str] = field(default_factory=Counter)
 
 
 class JourneyPipeline:
@@ -263,6 +266,10 @@ class JourneyPipeline:
             self.counters.duplicates += 1
             return
         elif isinstance(result, Handover):  # routed by `_drain`, not an output
+            return
+        elif isinstance(result, Retract):  # a revision took it back: out of the totals
+            self.aggregates, _ = aggregate_step(self.aggregates, result.record, self.config, -1)
+            self.counters.revisions[revision_kind(result)] += 1
             return
         self.aggregates, _ = aggregate_step(self.aggregates, result, self.config)
         out.append(result)

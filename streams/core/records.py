@@ -90,6 +90,10 @@ class FrictionSignal:
     device_type: str | None
     occurred_at_ms: int
     details: dict[str, Any] = field(default_factory=dict)
+    #: Rows of one signal replace each other by version; `is_deleted`: withdrawn by a revision
+    #: (a late event showed it did not happen: a bounce that was not one).
+    version: int = 1
+    is_deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

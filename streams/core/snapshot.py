@@ -55,6 +55,7 @@ def pipeline_to_dict(pipeline: JourneyPipeline) -> dict[str, Any]:
             "late": counters.late,
             "sessions": counters.sessions,
             "signals": dict(counters.signals),
+            "revisions": dict(counters.revisions),
         },
     }
 
@@ -77,4 +78,5 @@ def pipeline_from_dict(pipeline: JourneyPipeline, data: dict[str, Any]) -> None:
     pipeline.counters.late = counters["late"]
     pipeline.counters.sessions = counters["sessions"]
     pipeline.counters.signals.update(counters["signals"])
+    pipeline.counters.revisions.update(counters.get("revisions", {}))
     pipeline.reschedule()

@@ -56,6 +56,8 @@ class RunStats:
     waiting: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     signals: Counter[str] = field(default_factory=Counter)
+    #: Rows that late events revised or withdrew, by kind.
+    revisions: Counter[str] = field(default_factory=Counter)
     records: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -112,6 +114,7 @@ class EmbeddedRunner:
         self.closed = False
         self._base = _counters_of(self.pipeline)
         self._duplicates_seen = self._base.duplicates  # metrics count this run's only
+        self._revisions_seen = Counter(self._base.revisions)
         self.checkpoint_every_s = checkpoint_every_s
         self._checkpointed_at = time.monotonic()
         self.stats = RunStats()
@@ -263,6 +266,9 @@ class EmbeddedRunner:
         self.stats.signals = Counter(counters.signals)
         self.stats.signals.subtract(base.signals)
         self.stats.signals = +self.stats.signals
+        self.stats.revisions = Counter(counters.revisions)
+        self.stats.revisions.subtract(base.revisions)
+        self.stats.revisions = +self.stats.revisions
         self.stats.open_sessions = self.pipeline.open_sessions
         self.stats.waiting = self.pipeline.waiting_events
         return self.stats
@@ -273,6 +279,12 @@ class EmbeddedRunner:
         self.sink.add(records)
         now_s = time.time()
         metrics.observe_records(records, now_s)
+        revisions = self.pipeline.counters.revisions
+        if revisions != self._revisions_seen:
+            for kind, n in revisions.items():
+                if n > self._revisions_seen[kind]:
+                    metrics.REVISIONS.labels(kind).inc(n - self._revisions_seen[kind])
+            self._revisions_seen = Counter(revisions)
         duplicates = self.pipeline.counters.duplicates
         if duplicates > self._duplicates_seen:
             metrics.EVENTS_DUPLICATE.inc(duplicates - self._duplicates_seen)
@@ -307,4 +319,6 @@ _MISSING = object()
 def _counters_of(pipeline: JourneyPipeline) -> PipelineCounters:
     """A copy of the pipeline's counters (a restored run reports its own work only)."""
     c = pipeline.counters
-    return PipelineCounters(c.events, c.duplicates, c.late, c.sessions, Counter(c.signals))
+    return PipelineCounters(
+        c.events, c.duplicates, c.late, c.sessions, Counter(c.signals), Counter(c.revisions)
+    )

@@ -2,7 +2,8 @@
 
 Counts are distinct ids (uniqExact), never row counts, and sums or medians read rows deduplicated
 by id first (`LIMIT 1 BY id`, after the time filter), so a duplicate row not yet merged away by
-ReplacingMergeTree cannot inflate a figure (see infra/clickhouse/0001_tables.sql). Sessions are
+ReplacingMergeTree cannot inflate a figure (see infra/clickhouse/0001_tables.sql). Sessions and
+signals are read `FINAL`: their newest version only, withdrawn ones left out (0004). Sessions are
 counted under every channel they touched: a web-then-store session counts for web and for store.
 """
 
@@ -109,7 +110,7 @@ def channel_switches() -> str:
 FROM
 (
     SELECT signal_id, details
-    FROM friction
+    FROM friction FINAL
     WHERE type = 'channel_switch' AND {_range("occurred_at")}
     LIMIT 1 BY signal_id
 )
@@ -127,7 +128,7 @@ def friction_over_time(by: str = "day", signal_type: str | None = None) -> str:
     type,
     channel,
     uniqExact(signal_id) AS signals
-FROM friction
+FROM friction FINAL
 WHERE {_range("occurred_at")}{type_filter}
 GROUP BY {by}, type, channel
 ORDER BY {by}, type, channel"""

@@ -85,6 +85,8 @@ COLUMNS: dict[str, list[str]] = {
         "device_id",
         "device_type",
         "details",
+        "version",
+        "is_deleted",
     ],
     "identity_links": ["device_id", "customer_id", "linked_at", "retro_window_ms"],
     "session_merges": ["session_id", "merged_into", "person_id", "merged_at"],
@@ -185,8 +187,10 @@ def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
                 record.device_id or "",
                 record.device_type or "",
                 orjson.dumps(record.details).decode(),
+                record.version,
+                int(record.is_deleted),
             ),
-            record.signal_id,
+            f"{record.signal_id}/{record.version}",
         )
     if isinstance(record, IdentityLink):
         return (

@@ -52,6 +52,7 @@ from streams.core.codec import (
 from streams.core.config import MINUTE_MS
 from streams.core.identity import Duplicate, LinkNotice, Routed
 from streams.core.journey import Handover, PersonState, advance, journey_step, next_deadline
+from streams.core.revise import Retract, revision_kind
 from streams.core.watermarks import WatermarkTracker
 from streams.worker.checkpoint import (
     JourneyPartition,
@@ -304,6 +305,9 @@ class JourneyStage:
                 outbox.add(self.w.journey_topic, partition, orjson.dumps(body))
             elif isinstance(out, Duplicate):
                 metrics.EVENTS_DUPLICATE.inc()
+            elif isinstance(out, Retract):  # a revision took it back: out of the totals
+                aggregate_step(part.aggregates, out.record, config, -1)
+                metrics.REVISIONS.labels(revision_kind(out)).inc()
             else:
                 aggregate_step(part.aggregates, out, config)
                 outbox.add(self.w.records_topic, part.partition, record_to_bytes(out))

@@ -16,7 +16,7 @@ from schemas import Channel, Event
 from streams.core.codec import device_from_dict, device_to_dict, person_from_dict, person_to_dict
 from streams.core.journey import PersonState
 from streams.core.pipeline import JourneyPipeline
-from streams.core.records import FrictionSignal, SessionSummary
+from streams.core.records import EventRow, FrictionSignal, SessionSummary
 from streams.core.session import session_from_dict, session_to_dict
 
 pytestmark = pytest.mark.unit
@@ -80,13 +80,33 @@ def events(draw: st.DrawFn, span_s: int = 3 * 24 * 3600) -> Event:
 
 
 def _run(evs: list[Event]) -> list[object]:
+    """The records as storage shows them: the newest row of each event, session and signal
+    (revisions write new versions), withdrawn ones left out."""
     pipeline = JourneyPipeline()
     out: list[object] = []
     for ev in evs:
         out.extend(pipeline.process(ev, received_at_ms=0))
     out.extend(pipeline.finish())
     assert pipeline.persons == {} or all(p.session is None for p in pipeline.persons.values())
-    return out
+    return current(out)
+
+
+def current(records: list[object]) -> list[object]:
+    latest: dict[tuple[str, str], object] = {}
+    others: list[object] = []
+    for r in records:
+        if isinstance(r, EventRow):
+            latest[("event", r.event_id)] = r
+        elif isinstance(r, SessionSummary):
+            known = latest.get(("session", r.session_id))
+            if not isinstance(known, SessionSummary) or r.version >= known.version:
+                latest[("session", r.session_id)] = r
+        elif isinstance(r, FrictionSignal):
+            latest[("signal", r.signal_id)] = r
+        else:
+            others.append(r)
+    kept = [r for r in latest.values() if not getattr(r, "is_deleted", False)]
+    return kept + others
 
 
 def _summary(records: list[object]) -> tuple[list[SessionSummary], list[FrictionSignal]]:
@@ -104,7 +124,7 @@ def _summary(records: list[object]) -> tuple[list[SessionSummary], list[Friction
 def test_core_never_raises_and_closes_everything(evs: list[Event]) -> None:
     records = _run(evs)
     sessions, _ = _summary(records)
-    rows = [r for r in records if type(r).__name__ == "EventRow"]
+    rows = [r for r in records if isinstance(r, EventRow)]
     distinct_ids = {e.event_id for e in evs}
     assert len(rows) <= len(distinct_ids)
     assert sum(s.events for s in sessions) <= len(rows)

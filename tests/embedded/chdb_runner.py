@@ -22,15 +22,16 @@ def run_embedded(story: Story, client: Client) -> Outcome:
 
 def outcome_from_tables(client: Client, duplicates: int) -> Outcome:
     sessions = client.query(
-        "SELECT person_id, events, arraySort(channels), bounced, converted FROM sessions"
+        "SELECT person_id, events, arraySort(channels), bounced, converted FROM sessions FINAL"
     ).result_rows
     signals = client.query(
-        "SELECT type, uniqExact(signal_id) FROM friction GROUP BY type"
+        "SELECT type, uniqExact(signal_id) FROM friction FINAL GROUP BY type"
     ).result_rows
     links = client.query(
         "SELECT device_id, customer_id FROM identity_links ORDER BY linked_at, device_id"
     ).result_rows
-    late = client.query("SELECT countIf(late) FROM events").result_rows[0][0]
+    # the newest row of each event (a revision may write an event again, moved or not late)
+    late = client.query("SELECT countIf(late) FROM events FINAL").result_rows[0][0]
     merges = client.query("SELECT count() FROM session_merges").result_rows[0][0]
     resolved = client.query("SELECT event_id, resolved_person_id FROM events_resolved").result_rows
     return Outcome(

@@ -37,7 +37,27 @@ def run_core(story: Story, config: JourneyConfig | None = None) -> tuple[Outcome
     return outcome_from_records(records, pipeline.counters.duplicates), records
 
 
+def current(records: list[object]) -> list[object]:
+    """The records as storage shows them: the newest row of each event, session and signal (a
+    revision writes new versions of the rows it changes), withdrawn ones left out."""
+    latest: dict[tuple[str, str], object] = {}
+    others: list[object] = []
+    for r in records:
+        if isinstance(r, EventRow):
+            latest[("event", r.event_id)] = r
+        elif isinstance(r, SessionSummary):
+            known = latest.get(("session", r.session_id))
+            if not isinstance(known, SessionSummary) or r.version >= known.version:
+                latest[("session", r.session_id)] = r
+        elif isinstance(r, FrictionSignal):
+            latest[("signal", r.signal_id)] = r
+        else:
+            others.append(r)
+    return [r for r in latest.values() if not getattr(r, "is_deleted", False)] + others
+
+
 def outcome_from_records(records: list[object], duplicates: int) -> Outcome:
+    records = current(records)
     links = [r for r in records if isinstance(r, IdentityLink)]
     link_rows = [(r.device_id, r.customer_id, r.linked_at_ms, r.retro_window_ms) for r in links]
     events = [r for r in records if isinstance(r, EventRow)]

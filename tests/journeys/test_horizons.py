@@ -26,8 +26,16 @@ def resend_after(hours: float) -> Story:
     )
 
 
-def test_a_re_send_25_hours_later_is_processed_again_under_the_same_session_id() -> None:
-    story = resend_after(25)
+def test_a_re_send_25_hours_later_is_still_dropped_the_person_keeps_its_events() -> None:
+    """Past the dedup horizon (24 h) but within the revision horizon (48 h), the person still
+    keeps the event (streams.core.revise): the re-send is a duplicate."""
+    outcome, records = run_core(resend_after(25))
+    assert outcome.duplicates == 1
+    assert [r.event_id for r in records if isinstance(r, EventRow)].count("dup") == 1
+
+
+def test_a_re_send_49_hours_later_is_processed_again_under_the_same_session_id() -> None:
+    story = resend_after(49)
     outcome, records = run_core(story)
     assert outcome.duplicates == 0
     rows = [r for r in records if isinstance(r, EventRow) and r.event_id == "dup"]

@@ -92,7 +92,7 @@ def test_sessions_stored_before_0004_are_kept_as_closed_first_versions(
         "INSERT INTO sessions (session_id, person_id, started_at, ended_at, events) "
         "VALUES ('s-old', 'c-1', '2026-11-02 10:00:00', '2026-11-02 10:05:00', 3)"
     )
-    assert "0004_versioned_sessions.sql" in apply_migrations(client)
+    assert "0004_versioned_rows.sql" in apply_migrations(client)
     rows = client.query(
         "SELECT session_id, events, is_open, version, is_deleted FROM sessions FINAL"
     ).result_rows

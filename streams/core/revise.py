@@ -1,0 +1,286 @@
+"""Revisions: an event that arrives after its person's journey was decided rewrites it.
+
+Intuition: the journey's conclusions (sessions, checkout attempts, friction) are a function of a
+person's events in event-time order. Applied in that order, as on-time events are, the
+function is computed once, incrementally. An event that arrives behind what was already decided
+for its person (after its session closed, after an attempt was judged abandoned, or simply
+before events already applied) would be applied out of order; instead, the person's journey is
+computed again from a point before it, with the event in its place, and the difference is
+written out: new versions of the sessions that changed, sessions that no longer exist
+withdrawn, signals raised and withdrawn, events moved to another session.
+
+So that a replay is possible, a person keeps, for the revision horizon
+(`JourneyConfig.revision_horizon_ms`, 48 h of event time), the events applied (`history`) and a
+few points to start from (`bases`: after each session that closed, with the checkout attempt
+and support contacts held then). A replay starts from the latest base that the late event cannot
+reach (its session ended more than the inactivity gap before the event), so the decisions before
+it stand. Replaying the same history gives back exactly what was written before (the
+outputs of applying events in order do not depend on when the watermark moved), which is how
+the difference is found without keeping what was written.
+
+Not revised (the late event is applied as before: kept, attributed to the closest session,
+flagged `late`): an event older than the horizon or older than the person's oldest base, and a
+person whose sessions were joined with an anonymous visit (a login's hand-over) after that
+base, since a hand-over cannot be replayed on one person alone.
+
+This follows the retract-and-recompute model of incremental view maintenance (as in
+Differential Dataflow or Flink's retract streams), at the grain of one person.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from dataclasses import dataclass
+from typing import Any
+
+from streams.core import closed
+from streams.core.checkout import CheckoutAttempt
+from streams.core.config import JourneyConfig
+from streams.core.identity import Duplicate
+from streams.core.person import (
+    W_RECEIVED,
+    Base,
+    Output,
+    PersonState,
+    Waiting,
+    apply_event,
+    event_of,
+    waiting_order,
+)
+from streams.core.records import EventRow, FrictionSignal, SessionSummary
+from streams.core.session import PUBLISHED, is_engaged, summarise
+
+
+@dataclass(frozen=True, slots=True)
+class Retract:
+    """`record`, written before, no longer holds: a newer row replaces it (`withdrawn`: or
+    nothing does). Not stored: it tells the per-minute totals to take it back out."""
+
+    record: EventRow | SessionSummary | FrictionSignal
+    withdrawn: bool
+
+
+def revision_kind(retract: Retract) -> str:
+    """`<table>_revised` or `<table>_withdrawn`: what a revision did to a row (metrics)."""
+    table = {EventRow: "event", SessionSummary: "session", FrictionSignal: "signal"}[
+        type(retract.record)
+    ]
+    return f"{table}_{'withdrawn' if retract.withdrawn else 'revised'}"
+
+
+def remember(state: PersonState, w: Waiting) -> None:
+    """Keep an event just applied in order (it is the newest the person has)."""
+    history = state.history
+    if history is None:
+        state.history = [w]
+    elif not history or waiting_order(history[-1]) <= waiting_order(w):
+        history.append(w)
+    else:
+        insort(history, w, key=waiting_order)
+
+
+def in_order(state: PersonState, w: Waiting) -> bool:
+    """Whether applying `w` now is applying it in event-time order: nothing decided at or after
+    its time, and no event applied after it."""
+    if w[0] <= state.decided_ms:
+        return False
+    history = state.history
+    return not history or waiting_order(history[-1]) <= waiting_order(w)
+
+
+def forget_from(watermark_ms: int, config: JourneyConfig) -> int:
+    """Events older than this are forgotten: a replay for an event within the horizon starts
+    from a base at least the inactivity gap before it, so that much more is kept."""
+    return watermark_ms - config.revision_horizon_ms - config.session_gap_ms
+
+
+def forget(state: PersonState, before_ms: int) -> None:
+    """Forget the events older than `before_ms`, and the bases a replay could then no longer
+    start from (one needs every event after it)."""
+    history = state.history
+    if not history:
+        return
+    cut = bisect_right(history, (before_ms - 1, "\U0010ffff"), key=waiting_order)
+    if not cut:
+        return
+    newest_gone = history[cut - 1][0]
+    del history[:cut]
+    state.bases = tuple(b for b in state.bases if b[0] >= newest_gone)
+
+
+def oldest(state: PersonState) -> int | None:
+    """Event time of the oldest remembered event (for the deadline of `forget`)."""
+    history = state.history
+    if history:
+        return int(history[0][0])
+    return None
+
+
+def _start(state: PersonState, ts: int, config: JourneyConfig) -> Base | None:
+    """The latest base a replay including an event at `ts` may start from."""
+    found = None
+    for base in state.bases:
+        if base[0] + config.session_gap_ms < ts:
+            found = base
+        else:
+            break
+    return found
+
+
+def revise(
+    state: PersonState, w: Waiting, watermark: int, config: JourneyConfig
+) -> list[Output | Retract] | None:
+    """Put the late event `w` in its place in the person's journey; None when it cannot be
+    (see the module docstring), and the caller applies it as a late event."""
+    ts = w[0]
+    if state.history is None or ts < watermark - config.revision_horizon_ms:
+        return None
+    event_id = w[1]
+    if any(h[1] == event_id for h in state.history):
+        # Re-sent after the dedup horizon forgot it, but still among the events kept here.
+        return [Duplicate(event_id, state.person_id)]
+    base = _start(state, ts, config)
+    if base is None or any(at >= base[0] for _, at in state.handovers):
+        return None
+    history = state.history
+    first = bisect_right(history, (base[0], "\U0010ffff"), key=waiting_order)
+    before, after = history[:first], history[first:]
+    old_state, old_out = _replay(state, base, after, watermark, config)
+    insort(after, w, key=waiting_order)
+    new_state, new_out = _replay(state, base, after, watermark, config)
+    out = _difference(state, old_state, old_out, new_state, new_out, config)
+    # The replay's journey from the base on, and what the person keeps whatever happened.
+    state.session, state.checkout, state.contacts = (
+        new_state.session,
+        new_state.checkout,
+        new_state.contacts,
+    )
+    kept_bases = tuple(b for b in state.bases if b[0] <= base[0])
+    state.bases = kept_bases + tuple(b for b in new_state.bases if b[0] > base[0])
+    state.history = before + after
+    state.decided_ms = max(state.decided_ms, new_state.decided_ms)
+    recent = tuple(c for c in closed.entries(state.recent_packed) if c[2] <= base[0])
+    recent += closed.entries(new_state.recent_packed)
+    state.recent_packed = closed.pack(
+        sorted(recent, key=lambda c: c[2])[-config.recent_sessions_kept :]
+    )
+    return out
+
+
+def _replay(
+    live: PersonState, base: Base, events: list[Waiting], watermark: int, config: JourneyConfig
+) -> tuple[PersonState, list[Output]]:
+    """The person's journey from `base`, `events` applied in order, up to `watermark`."""
+    from streams.core.journey import advance  # journey drives this module: imported late
+
+    checkout = base[1]
+    state = PersonState(
+        live.person_id,
+        checkout=None if checkout is None else _copy(checkout),
+        contacts=base[2],
+        history=[],
+    )
+    out: list[Output] = []
+    for w in events:
+        apply_event(state, event_of(w), w[W_RECEIVED], w[0], config, out)
+    after, closing = advance(state, watermark, config)
+    out.extend(closing)
+    return (after or state), out
+
+
+def _copy(attempt: CheckoutAttempt) -> CheckoutAttempt:
+    return CheckoutAttempt(
+        attempt.opened_ms,
+        attempt.last_ms,
+        attempt.channel,
+        attempt.device_id,
+        attempt.device_type,
+        attempt.session_id,
+        attempt.furthest_step,
+    )
+
+
+def _by_id(out: list[Output]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    events: dict[str, EventRow] = {}
+    sessions: dict[str, SessionSummary] = {}
+    signals: dict[str, FrictionSignal] = {}
+    for r in out:
+        if isinstance(r, EventRow):
+            events[r.event_id] = r
+        elif isinstance(r, SessionSummary):
+            sessions[r.session_id] = r
+        elif isinstance(r, FrictionSignal):
+            signals[r.signal_id] = r
+    return events, sessions, signals
+
+
+def _difference(
+    live: PersonState,
+    old_state: PersonState,
+    old_out: list[Output],
+    new_state: PersonState,
+    new_out: list[Output],
+    config: JourneyConfig,
+) -> list[Output | Retract]:
+    """What to write so that storage shows the new journey instead of the old one."""
+    old_events, old_sessions, old_signals = _by_id(old_out)
+    new_events, new_sessions, new_signals = _by_id(new_out)
+    out: list[Output | Retract] = []
+    for event_id, row in new_events.items():
+        before = old_events.get(event_id)
+        if before != row:
+            if before is not None:
+                out.append(Retract(before, withdrawn=False))
+            out.append(row)
+    open_now = new_state.session
+    shown_open = live.session is not None and bool(live.session.flags & PUBLISHED)
+    for session_id, row in new_sessions.items():
+        before = old_sessions.get(session_id)
+        if before != row:
+            if before is not None:
+                out.append(Retract(before, withdrawn=False))
+            out.append(row)
+    for session_id, before in old_sessions.items():
+        if session_id in new_sessions:
+            continue
+        out.append(Retract(before, withdrawn=True))
+        if open_now is not None and open_now.session_id == session_id:
+            shown_open = True  # written closed, open again: its open row replaces that one
+        else:
+            out.append(_withdrawn_session(before))
+    if shown_open:
+        old_open = old_state.session
+        if (
+            old_open is not None
+            and old_open.session_id not in new_sessions
+            and (open_now is None or open_now.session_id != old_open.session_id)
+        ):
+            engaged = is_engaged(old_open, config.engaged_min_duration_ms, config.engaged_min_views)
+            out.append(summarise(old_open, live.person_id, engaged, is_deleted=True))
+        if open_now is not None:
+            open_now.flags |= PUBLISHED
+            engaged = is_engaged(open_now, config.engaged_min_duration_ms, config.engaged_min_views)
+            out.append(summarise(open_now, live.person_id, engaged, is_open=True))
+    for signal_id, signal in new_signals.items():
+        before = old_signals.get(signal_id)
+        if before != signal:
+            if before is not None:
+                out.append(Retract(before, withdrawn=False))
+            out.append(signal)
+    for signal_id, before in old_signals.items():
+        if signal_id not in new_signals:
+            out.append(Retract(before, withdrawn=True))
+            out.append(_withdrawn_signal(before))
+    return out
+
+
+def _withdrawn_session(row: SessionSummary) -> SessionSummary:
+    from dataclasses import replace
+
+    return replace(row, is_deleted=True, is_open=False, version=2 * row.events + 2)
+
+
+def _withdrawn_signal(signal: FrictionSignal) -> FrictionSignal:
+    from dataclasses import replace
+
+    return replace(signal, is_deleted=True, version=signal.version + 1)
