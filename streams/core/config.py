@@ -43,7 +43,15 @@ class JourneyConfig:
     - `late_horizon_ms`: how long a closed session stays known (as `(id, start, end)` only) so
       that a late event finds it and is flagged `late` (24 h). Beyond it a late event no longer
       finds its session: it opens a session of its own, as if it were a separate visit.
+    - `revision_horizon_ms`: how far behind the watermark (event time) a late event may still
+      revise the conclusions it touches: its session, the session's friction signals and a
+      decided checkout attempt (48 h). Beyond it the event is stored and flagged `late` only.
     - `aggregate_retention_ms`: how long per-minute aggregates stay updatable by late input.
+    - `shared_device_types` and `shared_device_patterns`: which devices are shared by the
+      public (a POS till, a kiosk): an event whose `properties.device_type` is one of the types
+      (pos, kiosk), or whose device id matches one of the glob patterns (`fnmatch`, case
+      sensitive, e.g. `till-*`), never links its device to a customer and never takes a person
+      from the device (streams/core/identity.py, "Shared devices").
     - Checkout timeout and every friction threshold: on the rule objects in `rules`.
     - `max_links_per_device`: link history kept per device (a shared device re-links each login).
     """
@@ -56,7 +64,10 @@ class JourneyConfig:
     late_horizon_ms: int = DAY_MS
     engaged_min_duration_ms: int = 10_000
     engaged_min_views: int = 2
+    revision_horizon_ms: int = 2 * DAY_MS
     aggregate_retention_ms: int = DAY_MS + 2 * HOUR_MS
+    shared_device_types: frozenset[str] = frozenset({"pos", "kiosk"})
+    shared_device_patterns: tuple[str, ...] = ()
     max_links_per_device: int = 16
     recent_sessions_kept: int = 4
     rules: FrictionRules = field(default_factory=FrictionRules)
@@ -66,5 +77,5 @@ class JourneyConfig:
             raise ValueError("session gap and session cap must be positive")
         if min(self.grace_ms, self.retro_window_ms, self.dedup_horizon_ms) < 0:
             raise ValueError("grace, retro window and dedup horizon must not be negative")
-        if self.late_horizon_ms < 0:
-            raise ValueError("late horizon must not be negative")
+        if min(self.late_horizon_ms, self.revision_horizon_ms) < 0:
+            raise ValueError("late and revision horizons must not be negative")
