@@ -12,6 +12,7 @@ from rich.table import Table
 
 from schemas import TOPIC_CHANNELS
 from streams.cli.app import app
+from streams.cli.config_cmd import journey_config_or_exit
 from streams.embedded.runner import RunStats
 from streams.embedded.wiring import open_embedded_runner
 from streams.settings import load_settings
@@ -36,12 +37,12 @@ def ingest_files(
     files: list[Path], topic: str | None, *, show_progress: bool, metrics_port: int | None = None
 ) -> RunStats:
     """Run files through the embedded pipeline; returns the run's statistics."""
-    settings = load_settings()
+    settings, config = load_settings(), journey_config_or_exit()
     if metrics_port is not None:
         from streams.metrics import serve_metrics
 
         serve_metrics(metrics_port)
-    with open_embedded_runner(settings) as runner:
+    with open_embedded_runner(settings, config=config) as runner:
         total = sum(f.stat().st_size for f in files)
         with _progress(show_progress) as progress:
             task = progress.add_task("ingesting", total=total)

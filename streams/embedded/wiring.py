@@ -9,6 +9,7 @@ from clickhouse_connect.driver.client import Client
 
 from streams.clickhouse.client import connect
 from streams.clickhouse.migrations import apply_migrations
+from streams.core.config import JourneyConfig
 from streams.core.pipeline import END_OF_TIME_MS, JourneyPipeline
 from streams.embedded.runner import EmbeddedRunner
 from streams.settings import Settings
@@ -41,14 +42,16 @@ def embedded_runner(
     client: Client,
     *,
     batch_rows: int,
+    config: JourneyConfig | None = None,
     flush_interval_s: float | None = EMBEDDED_FLUSH_INTERVAL_S,
 ) -> EmbeddedRunner:
-    """A runner over a batching sink flushed on size or on event time (see above)."""
+    """A runner over a batching sink flushed on size or on event time (see above). The commands
+    pass `config` from streams/journey_settings.py; None: the core's defaults (tests)."""
     clock = WatermarkClock()
     sink = ClickHouseSink(
         client, batch_rows=batch_rows, flush_interval_s=flush_interval_s, clock=clock
     )
-    runner = EmbeddedRunner(sink)
+    runner = EmbeddedRunner(sink, config)
     clock.pipeline = runner.pipeline
     return runner
 
@@ -58,6 +61,7 @@ def open_embedded_runner(
     settings: Settings,
     database: str | None = None,
     *,
+    config: JourneyConfig,
     flush_interval_s: float | None = EMBEDDED_FLUSH_INTERVAL_S,
 ) -> Iterator[EmbeddedRunner]:
     """Connect to ClickHouse (chDB by default), migrate, and yield a runner whose sink flushes
@@ -65,7 +69,10 @@ def open_embedded_runner(
     client = connect(settings.resolved_clickhouse_dsn(), database)
     apply_migrations(client)
     runner = embedded_runner(
-        client, batch_rows=settings.sink_batch_rows, flush_interval_s=flush_interval_s
+        client,
+        batch_rows=settings.sink_batch_rows,
+        config=config,
+        flush_interval_s=flush_interval_s,
     )
     try:
         yield runner
