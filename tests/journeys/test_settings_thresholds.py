@@ -113,6 +113,34 @@ CASES = [
         "anon:w63",
     ),
     Case(
+        "late_horizon_h",
+        "3",
+        # the watermark (newest - 2 min grace) x after w1's session ended, then w1's late event
+        lambda x: [pv(0, "/a"), pv(5, "/b"), pv(x + 5 + 120, "/x", "w2"), pv(10, "/late")],
+        3 * H,
+        3 * H + 0.001,
+        sessions,
+        2,
+        3,
+    ),
+    Case(
+        # The dedup memory is pruned in steps (half a horizon), so the boundary is coarse:
+        # a re-send within the horizon is dropped, one well beyond it is processed again.
+        "dedup_horizon_h",
+        "2",
+        lambda x: [
+            Step(0, "web", "page_view", "w1", None, {"page": "/a"}, id="again"),
+            pv(4, "/b"),
+            pv(x, "/x", device="w2"),
+            Step(0, "web", "page_view", "w1", None, {"page": "/a"}, id="again"),
+        ],
+        H,
+        5 * H,
+        lambda o: o.duplicates,
+        1,
+        0,
+    ),
+    Case(
         "engaged_min_duration_s",
         "20",
         lambda x: [pv(0, "/home"), web(x, "click", "w1", element="menu")],
