@@ -43,6 +43,7 @@ from streams.core.friction import (
     RepeatContact,
     SearchFrustration,
 )
+from streams.errors import ParcoursError
 
 ENV_PREFIX = "PARCOURS_JOURNEY_"
 CONFIG_PATH_ENV = "PARCOURS_CONFIG"
@@ -50,7 +51,7 @@ DEFAULT_CONFIG_FILE = Path("parcours.toml")
 TABLE = "journey"
 
 
-class ConfigError(ValueError):
+class ConfigError(ParcoursError, ValueError):
     """The configuration cannot be used; the message names the setting and where it was set."""
 
 
