@@ -20,6 +20,11 @@ DAY_MS = 24 * HOUR_MS
 class JourneyConfig:
     """How sessions, identity and checkout attempts are cut. Defaults follow common practice.
 
+    Users set these through streams/journey_settings.py (`PARCOURS_JOURNEY_*`, `parcours.toml`,
+    `parcours config`), which every runner reads; the fields it does not expose
+    (`max_links_per_device`, `recent_sessions_kept`, `aggregate_retention_ms`) bound the
+    state's memory rather than change what is concluded.
+
     - `session_gap_ms`: inactivity that ends a session (30 min, as GA4 and most tools).
     - `session_cap_ms`: hard cap on a session's length (24 h): a kiosk never has one
       endless session.
