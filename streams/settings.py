@@ -1,8 +1,11 @@
 """Runtime settings, read from `PARCOURS_*` environment variables (and a `.env` file).
 
 With nothing set, Parcours runs embedded: an in-process bus instead of Kafka and an on-disk
-chDB database under `.parcours/chdb`. Secrets (the ClickHouse DSN can carry a password, Kafka
-SASL credentials) are `SecretStr` so they never appear in logs or reprs.
+chDB database under `.parcours/chdb`. Secrets (the ClickHouse DSN can carry a password) are
+`SecretStr` so they never appear in logs or reprs. The journey's thresholds are elsewhere:
+streams/journey_settings.py (`PARCOURS_JOURNEY_*` and `parcours.toml`). Only settings that
+something reads are declared: one that nothing reads would let a user believe they changed
+something.
 """
 
 from __future__ import annotations
@@ -11,18 +14,6 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-class JourneySettings(BaseSettings):
-    """Thresholds of the journey core (see streams/core/config.py for their meaning)."""
-
-    model_config = SettingsConfigDict(env_prefix="PARCOURS_JOURNEY_", extra="ignore")
-
-    session_gap_s: float = Field(default=30 * 60, gt=0)
-    session_cap_s: float = Field(default=24 * 3600, gt=0)
-    grace_s: float = Field(default=120, ge=0)
-    retro_window_days: float = Field(default=30, ge=0)
-    checkout_timeout_s: float = Field(default=60 * 60, gt=0)
 
 
 class Settings(BaseSettings):
@@ -39,12 +30,7 @@ class Settings(BaseSettings):
     #: Unset: embedded chDB under `<data_dir>/chdb`.
     clickhouse_dsn: SecretStr | None = None
     kafka_bootstrap: str | None = None
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
     sink_batch_rows: int = Field(default=50_000, gt=0)
-    sink_flush_interval_s: float = Field(default=2.0, gt=0)
     #: `parcours ingest` saves its journey state this often (wall clock) while reading, besides
     #: at the end: a run killed in between resumes from the last save.
     ingest_checkpoint_s: float = Field(default=60.0, gt=0)

@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.cli.app import app
+from streams.cli.config_cmd import journey_config_or_exit
 from streams.cli.output import render_table
 from streams.clickhouse.client import connect
 from streams.clickhouse.migrations import apply_migrations
@@ -40,7 +41,7 @@ def demo(
 ) -> None:
     """Simulate a week of traffic with a payment outage, process it, print the reports."""
     console = Console() if Console().is_terminal else Console(width=150)
-    settings = load_settings()
+    settings, journey = load_settings(), journey_config_or_exit()
     start = SimulationConfig().start
     # Thursday evening of the demo week (or the last simulated day of a shorter run).
     outage_day = min(3, max(int(days) - 1, 0))
@@ -50,7 +51,9 @@ def demo(
     client = connect(settings.resolved_clickhouse_dsn(), DEMO_DATABASE)
     apply_migrations(client)
     # The demo is a complete week, processed whole each time: no earlier state to carry on.
-    runner = embedded_runner(client, batch_rows=settings.sink_batch_rows, resume=False)
+    runner = embedded_runner(
+        client, batch_rows=settings.sink_batch_rows, config=journey, resume=False
+    )
     expected = int(customers * config.sessions_per_week * days / 7 * 6.1)
     console.print(
         Panel.fit(

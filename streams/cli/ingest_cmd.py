@@ -13,6 +13,7 @@ from rich.table import Table
 
 from schemas import TOPIC_CHANNELS
 from streams.cli.app import app
+from streams.cli.config_cmd import journey_config_or_exit
 from streams.embedded.runner import RunStats
 from streams.embedded.wiring import open_embedded_runner
 from streams.settings import load_settings
@@ -56,12 +57,12 @@ def ingest_files(
 ) -> RunStats:
     """Run files through the embedded pipeline, carrying on from the database's saved journey
     state (unless `fresh`); `final`: the input is complete, close everything at its end."""
-    settings = load_settings()
+    settings, config = load_settings(), journey_config_or_exit()
     if metrics_port is not None:
         from streams.metrics import serve_metrics
 
         serve_metrics(metrics_port)
-    with open_embedded_runner(settings, database, resume=not fresh) as runner:
+    with open_embedded_runner(settings, database, config=config, resume=not fresh) as runner:
         total = sum(f.stat().st_size for f in files)
         with _progress(show_progress) as progress:
             task = progress.add_task("ingesting", total=total)

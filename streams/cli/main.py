@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streams.cli import config_cmd as config_cmd
 from streams.cli import demo_cmd as demo_cmd
 from streams.cli import ingest_cmd as ingest_cmd
 from streams.cli import query_cmds as query_cmds
@@ -12,6 +13,7 @@ from streams.cli.app import app
 
 __all__ = [
     "app",
+    "config_cmd",
     "demo_cmd",
     "ingest_cmd",
     "query_cmds",

@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 
 from streams.cli.app import app
-from streams.settings import JourneySettings, StreamSettings, load_settings
+from streams.cli.config_cmd import journey_config_or_exit
+from streams.settings import StreamSettings, load_settings
 
 err = Console(stderr=True)
 
@@ -25,18 +26,6 @@ def _bootstrap() -> str:
         )
         raise typer.Exit(2)
     return settings.kafka_bootstrap
-
-
-def journey_config_from_settings() -> object:
-    from streams.core.config import JourneyConfig
-
-    j = JourneySettings()
-    return JourneyConfig(
-        session_gap_ms=int(j.session_gap_s * 1000),
-        session_cap_ms=int(j.session_cap_s * 1000),
-        grace_ms=int(j.grace_s * 1000),
-        retro_window_ms=int(j.retro_window_days * 86_400_000),
-    )
 
 
 def _ensure_topics(bootstrap: str, stream: StreamSettings) -> int:
@@ -102,6 +91,7 @@ def worker(
 ) -> None:
     """Run a journey worker (Faust). Start several, on any hosts: they share the partitions."""
     bootstrap = _bootstrap()
+    journey = journey_config_or_exit()
     import faust
 
     from streams.worker.app import create_app
@@ -111,7 +101,7 @@ def worker(
     faust_app = create_app(
         settings,
         stream,
-        journey_config_from_settings(),  # type: ignore[arg-type]
+        journey,
         web_port=web_port,
         input_partitions=input_partitions,
     )

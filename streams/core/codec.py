@@ -33,13 +33,17 @@ from streams.core.session import SessionState, session_from_dict, session_to_dic
 
 
 def device_to_dict(state: DeviceIdentity) -> dict[str, Any]:
-    return {"links": state.links, "seen": dedup.to_wire(state.seen)}
+    data: dict[str, Any] = {"links": state.links, "seen": dedup.to_wire(state.seen)}
+    if state.guest:
+        data["guest"] = list(state.guest)
+    return data
 
 
 def device_from_dict(data: dict[str, Any]) -> DeviceIdentity:
     return DeviceIdentity(
         linked=flat_links((int(at), str(c)) for at, c in data["links"]),
         seen=dedup.from_wire(data["seen"]),
+        guest=tuple(data.get("guest", ())),
     )
 
 

@@ -20,6 +20,11 @@ DAY_MS = 24 * HOUR_MS
 class JourneyConfig:
     """How sessions, identity and checkout attempts are cut. Defaults follow common practice.
 
+    Users set these through streams/journey_settings.py (`PARCOURS_JOURNEY_*`, `parcours.toml`,
+    `parcours config`), which every runner reads; the fields it does not expose
+    (`max_links_per_device`, `recent_sessions_kept`, `aggregate_retention_ms`) bound the
+    state's memory rather than change what is concluded.
+
     - `session_gap_ms`: inactivity that ends a session (30 min, as GA4 and most tools).
     - `session_cap_ms`: hard cap on a session's length (24 h): a kiosk never has one
       endless session.
@@ -44,9 +49,16 @@ class JourneyConfig:
       that a late event finds it and is flagged `late` (24 h). Beyond it a late event no longer
       finds its session: it opens a session of its own, as if it were a separate visit.
     - `aggregate_retention_ms`: how long per-minute aggregates stay updatable by late input.
-    - `revision_horizon_ms`: how far behind the watermark a late event still revises its
-      person's journey (48 h: a nightly batch of store receipts, a day's files loaded one after
-      another); `streams.core.revise`. Each person keeps the events of that long to replay them.
+    - `revision_horizon_ms`: how far behind the watermark (event time) a late event still
+      revises its person's journey (48 h: a nightly batch of store receipts, a day's files
+      loaded one after another): its session, the session's friction signals, a decided
+      checkout attempt (`streams.core.revise`). Each person keeps the events of that long to
+      replay them. Beyond it the event is stored and flagged `late` only.
+    - `shared_device_types` and `shared_device_patterns`: which devices are shared by the
+      public (a POS till, a kiosk): an event whose `properties.device_type` is one of the types
+      (pos, kiosk), or whose device id matches one of the glob patterns (`fnmatch`, case
+      sensitive, e.g. `till-*`), never links its device to a customer and never takes a person
+      from the device (streams/core/identity.py, "Shared devices").
     - Checkout timeout and every friction threshold: on the rule objects in `rules`.
     - `max_links_per_device`: link history kept per device (a shared device re-links each login).
     """
@@ -59,8 +71,10 @@ class JourneyConfig:
     late_horizon_ms: int = DAY_MS
     engaged_min_duration_ms: int = 10_000
     engaged_min_views: int = 2
-    aggregate_retention_ms: int = DAY_MS + 2 * HOUR_MS
     revision_horizon_ms: int = 2 * DAY_MS
+    aggregate_retention_ms: int = DAY_MS + 2 * HOUR_MS
+    shared_device_types: frozenset[str] = frozenset({"pos", "kiosk"})
+    shared_device_patterns: tuple[str, ...] = ()
     max_links_per_device: int = 16
     recent_sessions_kept: int = 4
     rules: FrictionRules = field(default_factory=FrictionRules)
@@ -70,5 +84,5 @@ class JourneyConfig:
             raise ValueError("session gap and session cap must be positive")
         if min(self.grace_ms, self.retro_window_ms, self.dedup_horizon_ms) < 0:
             raise ValueError("grace, retro window and dedup horizon must not be negative")
-        if self.late_horizon_ms < 0:
-            raise ValueError("late horizon must not be negative")
+        if min(self.late_horizon_ms, self.revision_horizon_ms) < 0:
+            raise ValueError("late and revision horizons must not be negative")

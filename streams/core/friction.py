@@ -6,7 +6,8 @@ build records or ids: `streams.core.journey` does that, so every signal gets the
 (type, person, session, channel, device, time) whatever the rule.
 
 Every threshold is a dataclass field: build `FrictionRules(rage_click=RageClick(min_clicks=4))`
-to change one without touching the others.
+to change one without touching the others. Users change them through settings
+(streams/journey_settings.py: `PARCOURS_JOURNEY_RAGE_CLICK_MIN_CLICKS=4` or `parcours.toml`).
 """
 
 from __future__ import annotations

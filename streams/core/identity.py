@@ -8,6 +8,16 @@ the retro window) belongs to that first customer. Two customers are never merged
 device simply re-links to whoever logged in last, from that event on, and its earlier history
 stays where it was.
 
+Shared devices: a POS till or a kiosk serves one member of the public after another, so it
+says nothing about who is in front of it. An event from a shared device (`JourneyConfig.
+shared_device_types` / `shared_device_patterns`) never links the device and never takes its
+person from the device's links: a loyalty-card receipt belongs to its customer, and a guest's
+events belong to a *guest visit* of their own, `anon:<device>:<first event id of the visit>`.
+A guest visit is what one unidentified person does at the device: it ends at a receipt (a
+`purchase`: the next guest is someone else), at any event naming a customer, or after the
+session gap without an event. No `IdentityLink` is ever emitted for a shared device, so the
+query-time views (0003_resolved_views.sql) never re-attribute its rows either.
+
 The step is keyed by device (in Faust, a table partitioned by device id). Its outputs:
 `Routed` (the event and its person, for the per-person journey step), `IdentityLink` (stored so
 queries re-attribute rows written before the link) and `LinkNotice` (tells the anonymous person
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from schemas import Event
@@ -43,6 +54,8 @@ class DeviceIdentity:
     linked: tuple[Any, ...] = ()
     #: Dedup memory (`streams.core.dedup`): the event ids of the dedup horizon.
     seen: bytes = dedup.EMPTY
+    #: A shared device's open guest visit: `(person_id, last_event_ms)`, or () when none is open.
+    guest: tuple[Any, ...] = ()
 
     @property
     def links(self) -> tuple[tuple[int, str], ...]:
@@ -105,6 +118,36 @@ def anonymous_person(device_id: str) -> str:
     return f"anon:{device_id}"
 
 
+def is_shared_device(event: Event, config: JourneyConfig) -> bool:
+    """Does the event come from a device shared by the public (a till, a kiosk)?
+
+    Decided per event: by `properties.device_type`, or by the device id against the configured
+    glob patterns (which also catch a till that does not always send its type).
+    """
+    device = event.device_id
+    if not device:
+        return False
+    if event.device_type in config.shared_device_types:
+        return True
+    return any(fnmatchcase(device, pattern) for pattern in config.shared_device_patterns)
+
+
+def guest_visit(state: DeviceIdentity, event: Event, config: JourneyConfig) -> str:
+    """The person of a guest (no customer) event on a shared device; updates the open visit.
+
+    The visit goes on while events follow within the session gap of its last one; a receipt
+    closes it (it belongs to the visit it closes). Arrival order decides, as for links.
+    """
+    ts = event.ts_ms
+    visit = state.guest if state.guest and abs(ts - state.guest[1]) <= config.session_gap_ms else ()
+    person = (
+        str(visit[0]) if visit else f"{anonymous_person(event.device_id or '')}:{event.event_id}"
+    )
+    last = max(ts, int(visit[1])) if visit else ts
+    state.guest = () if event.event_type == "purchase" else (person, last)
+    return person
+
+
 def person_of_device(state: DeviceIdentity | None, ts_ms: int, config: JourneyConfig) -> str | None:
     """The customer a device-only event at `ts_ms` belongs to, or None if still anonymous."""
     if state is None or not state.linked:
@@ -156,6 +199,15 @@ def identity_step(
         if dedup.contains(state.seen, key):
             return state, [Duplicate(event.event_id, device)]
         state.seen = dedup.remember(state.seen, key, ts)
+        if is_shared_device(event, config):
+            # No link, no notice, no person from links (module docstring, "Shared devices").
+            if customer:
+                state.guest = ()
+                person = customer
+            else:
+                person = guest_visit(state, event, config)
+            outputs.append(Routed(person, event, watermark_ms, received_at_ms, source, position))
+            return state, outputs
     if device and customer:
         assert state is not None
         in_force = person_of_device(state, ts, config)
@@ -182,4 +234,6 @@ def prune_device(
 ) -> DeviceIdentity | None:
     """Forget event ids past the dedup horizon; None when nothing is left worth keeping."""
     state.seen = dedup.forget_before(state.seen, watermark_ms - config.dedup_horizon_ms)
-    return state if state.linked or state.seen else None
+    if state.guest and state.guest[1] < watermark_ms - config.session_gap_ms:
+        state.guest = ()
+    return state if state.linked or state.seen or state.guest else None

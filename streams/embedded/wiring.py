@@ -9,6 +9,7 @@ from clickhouse_connect.driver.client import Client
 
 from streams.clickhouse.client import connect
 from streams.clickhouse.migrations import apply_migrations
+from streams.core.config import JourneyConfig
 from streams.core.pipeline import END_OF_TIME_MS, JourneyPipeline
 from streams.embedded.runner import EmbeddedRunner
 from streams.embedded.state import JourneyStateStore
@@ -42,18 +43,21 @@ def embedded_runner(
     client: Client,
     *,
     batch_rows: int,
+    config: JourneyConfig | None = None,
     flush_interval_s: float | None = EMBEDDED_FLUSH_INTERVAL_S,
     resume: bool = True,
     checkpoint_every_s: float | None = None,
 ) -> EmbeddedRunner:
     """A runner over a batching sink flushed on size or on event time (see above), carrying on
-    from the database's saved journey state (`resume`) and saving its own."""
+    from the database's saved journey state (`resume`) and saving its own. The commands pass
+    `config` from streams/journey_settings.py; None: the core's defaults (tests)."""
     clock = WatermarkClock()
     sink = ClickHouseSink(
         client, batch_rows=batch_rows, flush_interval_s=flush_interval_s, clock=clock
     )
     runner = EmbeddedRunner(
         sink,
+        config,
         store=JourneyStateStore(client),
         resume=resume,
         checkpoint_every_s=checkpoint_every_s,
@@ -67,6 +71,7 @@ def open_embedded_runner(
     settings: Settings,
     database: str | None = None,
     *,
+    config: JourneyConfig,
     flush_interval_s: float | None = EMBEDDED_FLUSH_INTERVAL_S,
     resume: bool = True,
 ) -> Iterator[EmbeddedRunner]:
@@ -78,6 +83,7 @@ def open_embedded_runner(
     runner = embedded_runner(
         client,
         batch_rows=settings.sink_batch_rows,
+        config=config,
         flush_interval_s=flush_interval_s,
         resume=resume,
         checkpoint_every_s=settings.ingest_checkpoint_s,

@@ -212,16 +212,9 @@ def _store_visit(
     if c.has_card:
         v = st.Visit(rng, start, "store", None, c.customer_id, "pos", config.incidents)
         v.emit("store_visit", store_id=rng.choice(st.STORES))
-    else:  # no loyalty card: the receipt is all we see, under a per-receipt id
-        v = st.Visit(
-            rng,
-            start,
-            "store",
-            f"pos-receipt-{rng.getrandbits(48):012x}",
-            None,
-            "pos",
-            config.incidents,
-        )
+    else:  # no loyalty card: the receipt is all we see, from the till (st.store_receipt)
+        rng.getrandbits(48)  # once a per-receipt device id: drawn still, so seeds keep their output
+        v = st.Visit(rng, start, "store", None, None, "pos", config.incidents)
     if rng.random() < 0.6 or not c.has_card:
         v.wait(120, 1800)
         st.store_receipt(v, round(rng.uniform(8, 250), 2))

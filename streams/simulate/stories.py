@@ -21,6 +21,7 @@ ITEMS = [f"sku-{i:04d}" for i in range(400)]
 TERMS = ["red dress", "sneakers", "linen shirt", "lamp", "kids jacket", "gift card", "wool coat"]
 NO_RESULT_TERMS = ["xqzt", "blue unicorn lamp", "size 52 boots", "zzz"]
 STORES = ["paris-01", "lyon-02", "lille-03", "nantes-04"]
+TILLS_PER_STORE = 3
 UTM = [None, None, ("newsletter", "email"), ("google", "cpc"), ("instagram", "social")]
 
 
@@ -171,10 +172,16 @@ def checkout(v: Visit, value: float, customer: Customer) -> str:
 
 
 def store_receipt(v: Visit, value: float) -> None:
-    v.emit(
-        "purchase",
-        transaction_id=f"R-{v.now:x}-{v.rng.randint(0, 9999)}",
-        value=value,
-        currency="EUR",
-        store_id=v.rng.choice(STORES),
-    )
+    """A POS receipt. Tills send their own id as `device_id` (`till-<store>-<n>`), as many POS
+    systems do: every guest receipt, and half the loyalty-card ones (the others come without a
+    device, which the contract allows). One till thus serves loyalty customers and guests one
+    after another: the shared device Parcours must never link (README, "People"). The till is
+    derived from the time, not drawn, so the random stream (and every seeded output but the
+    receipts' device ids) is the same as before tills were simulated."""
+    transaction_id = f"R-{v.now:x}-{v.rng.randint(0, 9999)}"
+    store = v.rng.choice(STORES)
+    device = v.device
+    if v.customer is None or v.now // 1000 % 2 == 0:
+        v.device = f"till-{store}-{v.now // 1000 % TILLS_PER_STORE + 1}"
+    v.emit("purchase", transaction_id=transaction_id, value=value, currency="EUR", store_id=store)
+    v.device = device

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.journeys.shared_devices import SHARED_DEVICE_STORIES
 from tests.journeys.story import Expect, S, Step, Story
 
 M = 60.0
@@ -556,6 +557,9 @@ STORIES: list[Story] = [
         ),
     ),
 ]
+
+#: Tills and kiosks (tests/journeys/shared_devices.py).
+STORIES.extend(SHARED_DEVICE_STORIES)
 
 
 def _revision_stories() -> list[Story]:

@@ -105,9 +105,9 @@ def test_every_story_is_present() -> None:
     assert any(
         e["event_type"] == "purchase" and "device_id" not in e and "customer_id" in e for e in evs
     ), "store receipt with card"
-    assert any(str(e.get("device_id", "")).startswith("pos-receipt-") for e in evs), (
-        "anonymous receipt"
-    )
+    till_receipts = [e for e in evs if str(e.get("device_id", "")).startswith("till-")]
+    assert any("customer_id" not in e for e in till_receipts), "guest receipt at a till"
+    assert any("customer_id" in e for e in till_receipts), "loyalty receipt at a till"
     anonymous_then_login = {
         e["device_id"] for e in evs if "customer_id" not in e and "device_id" in e
     } & {e["device_id"] for e in evs if e["event_type"] == "login"}
