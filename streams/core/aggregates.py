@@ -7,7 +7,7 @@ with a higher `version`; storage keeps the newest version, so rewriting is idemp
 delta is ever counted twice. Shards (stream partitions) keep their own rows; readers add shards.
 
 Metrics: `events` (key = event_type), `late_events`, `conversions` and `revenue` (purchase
-events), `sessions_started` and `sessions_ended` (channel `omni` when a session touched several
+events, but not a copy of a purchase already counted: `EventRow.duplicate_transaction`), `sessions_started` and `sessions_ended` (channel `omni` when a session touched several
 channels), `friction` (key = signal type).
 """
 
@@ -90,7 +90,7 @@ def aggregate_step(
         _add(state, record.occurred_at_ms, record.channel, "events", record.event_type)
         if record.late:
             _add(state, record.occurred_at_ms, record.channel, "late_events", "")
-        if record.event_type == "purchase":
+        if record.event_type == "purchase" and not record.duplicate_transaction:
             _add(state, record.occurred_at_ms, record.channel, "conversions", "")
             _add(state, record.occurred_at_ms, record.channel, "revenue", "", record.value or 0.0)
     elif isinstance(record, SessionSummary):

@@ -5,7 +5,8 @@ dicts on the wire. Tuples become lists in JSON, so decoding turns them back; the
 (bytes) travels as one base64 string and a session's channel mask as the list of its channels.
 
 Decoding also reads what older versions wrote to the changelogs (dedup memory as a dict of
-keys, sessions with a `person_id` and lists, persons without replay guards), so a worker
+keys, sessions with a `person_id` and lists, persons without replay guards or transaction
+memory, handovers without transaction memory), so a worker
 restored from an older changelog carries on.
 """
 
@@ -66,6 +67,7 @@ def person_to_dict(state: PersonState) -> dict[str, Any]:
         "pending": [message_to_dict(from_waiting(w, state.person_id)) for w in state.pending],
         "sources": {source: [p, t] for source, p, t in state.sources},
         "handovers": [[f, at] for f, at in state.handovers],
+        "transactions": dedup.to_wire(state.transactions),
     }
 
 
@@ -80,6 +82,7 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
         pending=tuple(_pending(m) for m in data.get("pending", [])),
         sources=tuple((str(k), int(p), int(t)) for k, (p, t) in data.get("sources", {}).items()),
         handovers=tuple((str(f), int(at)) for f, at in data.get("handovers", [])),
+        transactions=dedup.from_wire(data.get("transactions", "")),
     )
 
 
@@ -141,6 +144,7 @@ def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
         "checkout": asdict(msg.checkout) if msg.checkout else None,
         "at_ms": msg.at_ms,
         "pending": [message_to_dict(from_waiting(w, msg.from_person)) for w in msg.pending],
+        "transactions": dedup.to_wire(msg.transactions),
     }
 
 
@@ -170,6 +174,7 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             checkout=_checkout_from(data["checkout"]),
             at_ms=int(data["at_ms"]),
             pending=tuple(_pending(d) for d in data.get("pending", [])),
+            transactions=dedup.from_wire(data.get("transactions", "")),
         )
     raise ValueError(f"unknown journey message kind {kind!r}")
 
@@ -182,6 +187,8 @@ def record_to_dict(record: object) -> dict[str, Any]:
 
 
 def record_from_dict(data: dict[str, Any]) -> Record:
+    """Inverse of `record_to_dict`; fields added since a record was written take their
+    defaults (an `EventRow` without `duplicate_transaction` is not a copy)."""
     kind = data.pop("kind")
     cls = _RECORD_TYPES.get(kind)
     if cls is None:

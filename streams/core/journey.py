@@ -21,7 +21,7 @@ from its source is a `Duplicate`).
 
 from __future__ import annotations
 
-from streams.core import closed, dedup
+from streams.core import closed, dedup, transactions
 from streams.core.config import JourneyConfig
 from streams.core.identifiers import event_key
 from streams.core.identity import Duplicate, LinkNotice, Routed
@@ -113,6 +113,7 @@ def advance(
     # Forget what the horizons have passed; tuples are rebuilt only when something goes.
     horizon = watermark_ms - config.dedup_horizon_ms
     state.seen = dedup.forget_before(state.seen, horizon)
+    state.transactions = transactions.forget(state.transactions, watermark_ms, config)
     if state.sources and min(t for _, _, t in state.sources) < horizon:
         state.sources = tuple(g for g in state.sources if g[2] >= horizon)
     if state.handovers and min(h[1] for h in state.handovers) < horizon:
@@ -131,6 +132,7 @@ def advance(
         or state.pending
         or state.sources
         or state.handovers
+        or state.transactions
     ):
         return None, out
     return state, out
@@ -160,6 +162,9 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         d = oldest_id + dedup_after
         if best is None or d < best:
             best = d
+    d_tx = transactions.deadline(state.transactions, config)
+    if d_tx is not None and (best is None or d_tx < best):
+        best = d_tx
     if state.sources:
         d = min(g[2] for g in state.sources) + dedup_after
         if best is None or d < best:

@@ -7,6 +7,10 @@ customer's side then either merges the two sessions (one visit seen under two id
 one that started first survives, and a `SessionMerge` tells storage to re-attribute the other's
 rows) or, if they are two different visits, closes the earlier one and keeps the later open.
 
+The customer also takes over what the anonymous person remembers of its purchases' transactions
+(`streams.core.transactions`): a receipt re-sent after the login counts once. The anonymous
+person keeps its own memory too, since its device's late events (before the login) still go to it.
+
 A handover is applied once: a re-delivered one (same `from_person` and `at_ms`, e.g. a consumer
 re-reading old offsets) is a no-op. Each is remembered for the dedup horizon.
 """
@@ -14,6 +18,7 @@ re-reading old offsets) is a no-op. Each is remembered for the dedup horizon.
 from __future__ import annotations
 
 from streams.core import checkout as co
+from streams.core import dedup
 from streams.core.config import JourneyConfig
 from streams.core.identity import LinkNotice
 from streams.core.person import (
@@ -43,6 +48,7 @@ def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | N
         checkout=state.checkout,
         at_ms=msg.linked_at_ms,
         pending=state.pending,
+        transactions=state.transactions,
     )
     state.session, state.checkout, state.pending = None, None, ()
     return state, [handover]
@@ -60,6 +66,7 @@ def on_handover(
     for waiting in msg.pending:  # plain tuples without a person: this person's events now
         state.pending = with_waiting(state.pending, waiting)
     state.checkout = co.combine(state.checkout, msg.checkout)
+    state.transactions = dedup.union(state.transactions, msg.transactions)
     incoming = msg.session
     if incoming is None:
         return state, out
