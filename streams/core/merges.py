@@ -8,8 +8,8 @@ one that started first survives, and a `SessionMerge` tells storage to re-attrib
 rows) or, if they are two different visits, closes the earlier one and keeps the later open.
 
 The customer also takes over what the anonymous person remembers of its purchases' transactions
-(`streams.core.transactions`): a receipt re-sent after the login counts once. The anonymous
-person keeps its own memory too, since its device's late events (before the login) still go to it.
+(`streams.core.transactions`), combined with its own: a receipt re-sent after the login (under
+the customer, or by the device alone: the device's events now go to the customer) counts once.
 
 A handover is applied once: a re-delivered one (same `from_person` and `at_ms`, e.g. a consumer
 re-reading old offsets) is a no-op. Each is remembered for the dedup horizon.
@@ -51,6 +51,7 @@ def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | N
         transactions=state.transactions,
     )
     state.session, state.checkout, state.pending = None, None, ()
+    state.transactions = dedup.EMPTY
     return state, [handover]
 
 

@@ -217,6 +217,8 @@ def apply_event(
     elif ts < watermark and (recent := _closest_recent(state, ts, watermark, config)) is not None:
         late = True
         session_id = recent
+    elif copy:  # opens no session: it would be a one-event visit that never happened
+        session_id = ""
     else:
         s = open_session(session_id_for(ev.event_id, ts), ts)
         state.session = s

@@ -8,19 +8,23 @@ person remembers the transaction ids of their purchases for the dedup horizon
 transaction the person already made within it is a *copy*: kept and stored, flagged
 `duplicate_transaction`, an event of its session, but not a purchase again (no revenue, no
 conversion, no per-minute conversion or revenue, no funnel step, it neither closes a checkout
-attempt nor answers a payment error). The first purchase the core applies counts; since the
-core applies a person's events in event-time order, that is the earlier one unless the copy
-arrived late.
+attempt nor answers a payment error). A copy joins the session it falls in, or, arriving after
+that session closed, is attributed to it and flagged `late`, like any event; it never opens a
+session of its own (that would be a one-event visit that never happened, a false bounce): with
+no session to join it is stored with an empty `session_id`. The first purchase the core
+applies counts; since the core applies a person's events in event-time order, that is the
+earlier one unless the copy arrived late.
 
 "Same person" is the person the core holds the purchase under when it applies it: the customer
-(or the anonymous `anon:<device>`), together with what that customer took over from anonymous
-persons when their devices logged in while their visit was open (`merges.on_handover`
-combines both memories; the anonymous person keeps its own, since its device's late events
-still go to it). The same transaction id under two different persons counts for each: receipt
-numbers are only unique per till or per shop, and two customers are never merged. A copy under
-an anonymous person that only the query-time re-attribution (identity links, `events_resolved`)
-gives to the customer is not caught: the core decides when it applies the purchase and never
-rewrites a stored row.
+(or the anonymous `anon:<device>`, or the guest `guest:<store_id>/<transaction_id>` of a
+receipt with neither), together with what that customer took over from an anonymous person
+when its device logged in (`merges.on_handover` combines both memories; from then on the
+device's events, even those from before the login, go to the customer). The same transaction id
+under two different persons counts for each: receipt numbers are only unique per till or per
+shop, and two customers are never merged. A copy under an anonymous person that only the
+query-time re-attribution (identity links, `events_resolved`) gives to the customer is not
+caught, e.g. a purchase on a device more than the dedup horizon before its first login: the
+core decides when it applies the purchase and never rewrites a stored row.
 
 The horizon is exact, like the event-id one: a transaction remembered at the event time `t`
 of its purchase is a copy for a purchase applied while the watermark (or the copy's own time,

@@ -116,7 +116,10 @@ def resolved_person(ev: Event, links: dict[str, list[tuple[int, str]]]) -> str:
     if ev.customer_id:
         return ev.customer_id
     if ev.device_id is None:
-        return f"guest:{ev.event_id}"
+        tx, store = ev.properties.get("transaction_id"), ev.properties.get("store_id")
+        if ev.event_type != "purchase" or not tx:
+            return f"guest:{ev.event_id}"
+        return f"guest:{store}/{tx}" if store else f"guest:{tx}"
     mine = sorted(links.get(ev.device_id, []))
     current = [c for at, c in mine if at <= ev.ts_ms]
     if current:

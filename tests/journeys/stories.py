@@ -311,7 +311,7 @@ STORIES: list[Story] = [
                 id="receipt-1",
             )
         ],
-        Expect([S("guest:receipt-1", 1, ("store",), converted=True)]),
+        Expect([S("guest:r1", 1, ("store",), converted=True)]),
     ),
     # --- checkout ----------------------------------------------------------------------------
     Story(
@@ -570,3 +570,8 @@ STORIES: list[Story] = [
         ),
     ),
 ]
+
+# Purchases deduplicated by transaction: in their own module (it imports `story` only).
+from tests.journeys.transaction_stories import TRANSACTION_STORIES  # noqa: E402
+
+STORIES += TRANSACTION_STORIES
