@@ -142,9 +142,8 @@ class PersonState:
     sources: tuple[tuple[str, int, int], ...] = ()
     #: Handovers already applied, (from_person, at_ms): a re-delivered one is a no-op.
     handovers: tuple[tuple[str, int], ...] = ()
-    #: Transactions of the purchases counted within the dedup horizon (`dedup` records keyed
-    #: by transaction id): a purchase re-sent under a new event id counts once. See
-    #: `streams.core.transactions`.
+    #: Transaction ids of the purchases counted within the dedup horizon, as `dedup` records:
+    #: a purchase re-sent under a new event id counts once (`streams.core.transactions`).
     transactions: bytes = dedup.EMPTY
 
     @property
@@ -223,7 +222,7 @@ def apply_event(
         s = open_session(session_id_for(ev.event_id, ts), ts)
         state.session = s
         session_id = s.session_id
-        _apply_to_session(state, s, ev, channel, page, device_type, config, out, copy)
+        _apply_to_session(state, s, ev, channel, page, device_type, config, out)
     props = ev.properties
     item, currency = props.get("item_id"), props.get("currency")
     out.append(

@@ -109,6 +109,23 @@ TRANSACTION_STORIES: list[Story] = [
         ),
     ),
     Story(
+        # Re-sent two hours later with the time of sending: the session is over, and the copy
+        # opens none of its own (a one-event visit that never happened, a false bounce).
+        "order_re_sent_after_its_session_ended_opens_no_session",
+        [
+            receipt(60, "o9", "O-9", "c57", "w57", channel="web"),
+            receipt(2 * H, "o9-resent", "O-9", "c57", "w57", channel="web"),
+        ],
+        Expect(
+            [S("c57", 1, ("web",), converted=True)],
+            links=[("w57", "c57")],
+            duplicate_transactions=1,
+            revenue=50.0,
+            conversions=1,
+            session_revenue=50.0,
+        ),
+    ),
+    Story(
         # Receipt numbers are unique per shop or till, not per chain: two customers, two sales.
         "same_transaction_id_for_two_customers_counts_for_each",
         [receipt(60, "pos-4a", "R-4", "c53"), receipt(90, "pos-4b", "R-4", "c54")],
