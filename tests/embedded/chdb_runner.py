@@ -40,9 +40,7 @@ def outcome_from_tables(client: Client, duplicates: int) -> Outcome:
         "SELECT sumIf(amount, metric = 'revenue'), sumIf(count, metric = 'conversions') "
         "FROM events_per_minute"
     ).result_rows[0]
-    session_revenue = client.query(
-        "SELECT sum(revenue) FROM (SELECT revenue FROM sessions LIMIT 1 BY session_id)"
-    ).result_rows[0][0]
+    session_revenue = client.query("SELECT sum(revenue) FROM sessions FINAL").result_rows[0][0]
     return Outcome(
         sessions=[S(p, e, tuple(c), b, cv) for p, e, c, b, cv in sessions],
         signals=Counter({t: n for t, n in signals}),
