@@ -7,7 +7,8 @@ with a higher `version`; storage keeps the newest version, so rewriting is idemp
 delta is ever counted twice. Shards (stream partitions) keep their own rows; readers add shards.
 
 Metrics: `events` (key = event_type), `late_events`, `conversions` and `revenue` (purchase
-events, but not a copy of a purchase already counted: `EventRow.duplicate_transaction`), `sessions_started` and `sessions_ended` (channel `omni` when a session touched several
+events, but not a copy of a purchase already counted: `EventRow.duplicate_transaction`),
+`sessions_started` and `sessions_ended` (channel `omni` when a session touched several
 channels), `friction` (key = signal type).
 """
 

@@ -6,8 +6,8 @@ dicts on the wire. Tuples become lists in JSON, so decoding turns them back; the
 
 Decoding also reads what older versions wrote to the changelogs (dedup memory as a dict of
 keys, sessions with a `person_id` and lists, persons without replay guards or transaction
-memory, handovers without transaction memory), so a worker
-restored from an older changelog carries on.
+memory, handovers without transaction memory), so a worker restored from an older changelog
+carries on.
 """
 
 from __future__ import annotations
