@@ -48,6 +48,13 @@ REVISIONS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+DUPLICATE_TRANSACTIONS = Counter(
+    "parcours_duplicate_transactions_total",
+    "Purchases re-sent under a new event_id with a transaction_id the person already bought "
+    "within the dedup horizon (kept, flagged duplicate_transaction, not counted again).",
+    ["channel"],
+    registry=REGISTRY,
+)
 EVENTS_LATE = Counter(
     "parcours_events_late_total",
     "Events that arrived after their session had closed (kept, flagged late).",
@@ -172,11 +179,14 @@ def observe_records(records: Iterable[object], now_s: float) -> None:
     processed: CollectionsCounter[tuple[str, str]] = CollectionsCounter()
     signals: CollectionsCounter[tuple[str, str]] = CollectionsCounter()
     closed: CollectionsCounter[str] = CollectionsCounter()
+    copies: CollectionsCounter[str] = CollectionsCounter()
     late = 0
     for record in records:
         if isinstance(record, EventRow):
             processed[(record.channel, record.event_type)] += 1
             late += record.late
+            if record.duplicate_transaction:
+                copies[record.channel] += 1
             PROCESSING_LAG.observe(max(0.0, now_s - record.occurred_at_ms / 1000))
         elif isinstance(record, FrictionSignal):
             signals[(record.type, record.channel)] += 1
@@ -190,3 +200,5 @@ def observe_records(records: Iterable[object], now_s: float) -> None:
         SESSIONS_CLOSED.labels(bounced).inc(n)
     if late:
         EVENTS_LATE.inc(late)
+    for channel, n in copies.items():
+        DUPLICATE_TRANSACTIONS.labels(channel).inc(n)

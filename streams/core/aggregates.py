@@ -7,7 +7,8 @@ with a higher `version`; storage keeps the newest version, so rewriting is idemp
 delta is ever counted twice. Shards (stream partitions) keep their own rows; readers add shards.
 
 Metrics: `events` (key = event_type), `late_events`, `conversions` and `revenue` (purchase
-events), `sessions_started` and `sessions_ended` (channel `omni` when a session touched several
+events, but not a copy of a purchase already counted: `EventRow.duplicate_transaction`),
+`sessions_started` and `sessions_ended` (channel `omni` when a session touched several
 channels), `friction` (key = signal type).
 """
 
@@ -98,7 +99,7 @@ def aggregate_step(
         _add(state, ts, channel, "events", record.event_type, sign=sign)
         if record.late:
             _add(state, ts, channel, "late_events", "", sign=sign)
-        if record.event_type == "purchase":
+        if record.event_type == "purchase" and not record.duplicate_transaction:
             _add(state, ts, channel, "conversions", "", sign=sign)
             _add(state, ts, channel, "revenue", "", record.value or 0.0, sign)
     elif isinstance(record, SessionSummary):

@@ -5,8 +5,9 @@ dicts on the wire. Tuples become lists in JSON, so decoding turns them back; the
 (bytes) travels as one base64 string and a session's channel mask as the list of its channels.
 
 Decoding also reads what older versions wrote to the changelogs (dedup memory as a dict of
-keys, sessions with a `person_id` and lists, persons without replay guards), so a worker
-restored from an older changelog carries on.
+keys, sessions with a `person_id` and lists, persons without replay guards or transaction
+memory, handovers without transaction memory), so a worker restored from an older changelog
+carries on.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def person_to_dict(state: PersonState) -> dict[str, Any]:
         else [message_to_dict(from_waiting(w, state.person_id)) for w in state.history],
         "bases": [[at, asdict(c) if c else None, c_list] for at, c, c_list in state.bases],
         "decided_ms": state.decided_ms,
+        "transactions": dedup.to_wire(state.transactions),
     }
 
 
@@ -96,6 +98,7 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
             for at, c, cs in data.get("bases", [])
         ),
         decided_ms=int(data.get("decided_ms", 0)),
+        transactions=dedup.from_wire(data.get("transactions", "")),
     )
 
 
@@ -157,6 +160,7 @@ def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
         "checkout": asdict(msg.checkout) if msg.checkout else None,
         "at_ms": msg.at_ms,
         "pending": [message_to_dict(from_waiting(w, msg.from_person)) for w in msg.pending],
+        "transactions": dedup.to_wire(msg.transactions),
     }
 
 
@@ -186,6 +190,7 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             checkout=_checkout_from(data["checkout"]),
             at_ms=int(data["at_ms"]),
             pending=tuple(_pending(d) for d in data.get("pending", [])),
+            transactions=dedup.from_wire(data.get("transactions", "")),
         )
     raise ValueError(f"unknown journey message kind {kind!r}")
 
@@ -198,6 +203,8 @@ def record_to_dict(record: object) -> dict[str, Any]:
 
 
 def record_from_dict(data: dict[str, Any]) -> Record:
+    """Inverse of `record_to_dict`; fields added since a record was written take their
+    defaults (an `EventRow` without `duplicate_transaction` is not a copy)."""
     kind = data.pop("kind")
     cls = _RECORD_TYPES.get(kind)
     if cls is None:

@@ -34,7 +34,8 @@ class JourneyConfig:
       customer (30 days).
     - `dedup_horizon_ms`: how long (in event time, behind the watermark) an event id is
       remembered, per device or per person, to drop re-sent duplicates (24 h); so are replay
-      positions per source and applied handovers. Within it a re-sent event is counted once.
+      positions per source, applied handovers, and each person's purchases' transaction ids (a
+      purchase re-sent under a new event id counts once: `streams.core.transactions`). Within it a re-sent event is counted once.
       Beyond it the core has forgotten the id and processes the event again: it is counted
       twice in the per-minute aggregates and the core's counters, its event row is written
       again (storage collapses rows by event_id, docs/storage.md), and it opens a one-event,

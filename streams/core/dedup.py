@@ -46,6 +46,17 @@ def contains(memory: bytes, key: bytes) -> bool:
     return False
 
 
+def time_of(memory: bytes, key: bytes) -> int | None:
+    """Event time at which `key` was remembered (the newest, if several times), or None."""
+    newest: int | None = None
+    at = memory.find(key)
+    while at >= 0:
+        if at % RECORD == _TIME:
+            newest = int.from_bytes(memory[at - _TIME : at], "big") - _BIAS
+        at = memory.find(key, at + 1)
+    return newest
+
+
 def remember(memory: bytes, key: bytes, ts_ms: int) -> bytes:
     """`memory` with `key` added at its event time (a new bytes object; `memory` is unchanged)."""
     time = _time_bytes(ts_ms)
@@ -55,6 +66,22 @@ def remember(memory: bytes, key: bytes, ts_ms: int) -> bytes:
     if end == len(memory):
         return memory + time + key
     return memory[:end] + time + key + memory[end:]
+
+
+def union(memory: bytes, other: bytes) -> bytes:
+    """`memory` with the records of `other` it lacks (both sorted by time; so is the result).
+
+    For identity merges: what two persons remembered, the person they turned out to be
+    remembers. Records are compared whole (key and time), so a key remembered at two times
+    keeps both, and `time_of` reads the newest.
+    """
+    if not other or other == memory:
+        return memory
+    if not memory:
+        return other
+    mine = {memory[i : i + RECORD] for i in range(0, len(memory), RECORD)}
+    theirs = {other[i : i + RECORD] for i in range(0, len(other), RECORD)}
+    return b"".join(sorted(mine | theirs))
 
 
 def oldest(memory: bytes) -> int | None:

@@ -36,6 +36,7 @@ from streams.core import dedup
 from streams.core.config import JourneyConfig
 from streams.core.identifiers import event_key
 from streams.core.records import IdentityLink
+from streams.core.transactions import transaction_of
 
 
 @dataclass(slots=True)
@@ -170,8 +171,14 @@ def resolve_person(event: Event, state: DeviceIdentity | None, config: JourneyCo
         return event.customer_id
     if event.device_id:
         return person_of_device(state, event.ts_ms, config) or anonymous_person(event.device_id)
-    # A store receipt with neither a loyalty card nor a device: a one-off guest.
-    return f"guest:{event.event_id}"
+    # A store receipt with neither a loyalty card nor a device: a one-off guest, named after
+    # the receipt (its store and transaction) so that a re-export of it under a new event id
+    # is the same guest and counts once (`streams.core.transactions`).
+    tx = transaction_of(event)
+    if tx is None:
+        return f"guest:{event.event_id}"
+    store = event.properties.get("store_id")
+    return f"guest:{store}/{tx}" if isinstance(store, str) and store else f"guest:{tx}"
 
 
 IdentityOutput = Routed | IdentityLink | LinkNotice | Duplicate

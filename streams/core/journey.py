@@ -21,7 +21,7 @@ from its source is a `Duplicate`).
 
 from __future__ import annotations
 
-from streams.core import closed, dedup, revise
+from streams.core import closed, dedup, revise, transactions
 from streams.core.config import JourneyConfig
 from streams.core.identifiers import event_key
 from streams.core.identity import Duplicate, LinkNotice, Routed
@@ -39,7 +39,6 @@ from streams.core.person import (
     waiting_order,
     with_waiting,
 )
-from streams.core.records import EventRow
 
 __all__ = [
     "Handover",
@@ -112,6 +111,7 @@ def advance(
     # Forget what the horizons have passed; tuples are rebuilt only when something goes.
     horizon = watermark_ms - config.dedup_horizon_ms
     state.seen = dedup.forget_before(state.seen, horizon)
+    state.transactions = transactions.forget(state.transactions, watermark_ms, config)
     if state.sources and min(t for _, _, t in state.sources) < horizon:
         state.sources = tuple(g for g in state.sources if g[2] >= horizon)
     if state.handovers and min(h[1] for h in state.handovers) < horizon:
@@ -134,6 +134,7 @@ def advance(
         or state.sources
         or state.handovers
         or state.history
+        or state.transactions
     ):
         return None, out
     return state, out
@@ -163,6 +164,9 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         d = oldest_id + dedup_after
         if best is None or d < best:
             best = d
+    d_tx = transactions.deadline(state.transactions, config)
+    if d_tx is not None and (best is None or d_tx < best):
+        best = d_tx
     if state.sources:
         d = min(g[2] for g in state.sources) + dedup_after
         if best is None or d < best:
@@ -223,11 +227,9 @@ def _on_event(
         if revised is not None:
             out.extend(revised)  # type: ignore[arg-type]
         else:  # beyond what a replay can reach: kept and flagged late, as it comes
-            at = len(out)
             apply_event(state, ev, msg.received_at_ms, watermark, config, out)
-            row = out[at] if len(out) > at else None
-            if isinstance(row, EventRow) and not row.late:
-                revise.remember(state, w)
+            # Applied out of order, it is in no replay's history: no replay may start before it.
+            revise.start_over(state)
     if state.pending and state.pending[0][0] <= watermark:
         _release(state, watermark, config, out)
     return state, out

@@ -7,6 +7,10 @@ customer's side then either merges the two sessions (one visit seen under two id
 one that started first survives, and a `SessionMerge` tells storage to re-attribute the other's
 rows) or, if they are two different visits, closes the earlier one and keeps the later open.
 
+The customer also takes over what the anonymous person remembers of its purchases' transactions
+(`streams.core.transactions`), combined with its own: a receipt re-sent after the login (under
+the customer, or by the device alone: the device's events now go to the customer) counts once.
+
 A handover is applied once: a re-delivered one (same `from_person` and `at_ms`, e.g. a consumer
 re-reading old offsets) is a no-op. Each is remembered for the dedup horizon.
 """
@@ -14,6 +18,7 @@ re-reading old offsets) is a no-op. Each is remembered for the dedup horizon.
 from __future__ import annotations
 
 from streams.core import checkout as co
+from streams.core import dedup, revise
 from streams.core.config import JourneyConfig
 from streams.core.identity import LinkNotice
 from streams.core.person import (
@@ -43,10 +48,12 @@ def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | N
         checkout=state.checkout,
         at_ms=msg.linked_at_ms,
         pending=state.pending,
+        transactions=state.transactions,
     )
     state.session, state.checkout, state.pending = None, None, ()
     # What was handed over is the customer's now: no replay of this person may redo it.
-    _no_replay_before_now(state)
+    revise.start_over(state)
+    state.transactions = dedup.EMPTY
     return state, [handover]
 
 
@@ -61,7 +68,7 @@ def on_handover(
     out = _take_over(state, msg, config)
     # A hand-over cannot be replayed on this person alone (streams.core.revise): a replay
     # may start only from a session that closes after it (not one it closed just now).
-    _no_replay_before_now(state)
+    revise.start_over(state)
     return state, out
 
 
@@ -70,6 +77,7 @@ def _take_over(state: PersonState, msg: Handover, config: JourneyConfig) -> list
     for waiting in msg.pending:  # plain tuples without a person: this person's events now
         state.pending = with_waiting(state.pending, waiting)
     state.checkout = co.combine(state.checkout, msg.checkout)
+    state.transactions = dedup.union(state.transactions, msg.transactions)
     incoming = msg.session
     if incoming is None:
         return out
@@ -101,9 +109,3 @@ def _take_over(state: PersonState, msg: Handover, config: JourneyConfig) -> list
         close_session(state, config, out)
         state.session = later
     return out
-
-
-def _no_replay_before_now(state: PersonState) -> None:
-    if state.history is not None:
-        state.history = []
-    state.bases = ()

@@ -22,7 +22,7 @@ from schemas import Channel, Event
 from schemas.event import trusted_event
 from schemas.properties import CANONICAL
 from streams.core import checkout as co
-from streams.core import closed, dedup
+from streams.core import closed, dedup, transactions
 from streams.core.config import JourneyConfig
 from streams.core.friction import Details
 from streams.core.identifiers import session_id_for, signal_id_for
@@ -148,6 +148,9 @@ class PersonState:
     sources: tuple[tuple[str, int, int], ...] = ()
     #: Handovers already applied, (from_person, at_ms): a re-delivered one is a no-op.
     handovers: tuple[tuple[str, int], ...] = ()
+    #: Transaction ids of the purchases counted within the dedup horizon, as `dedup` records:
+    #: a purchase re-sent under a new event id counts once (`streams.core.transactions`).
+    transactions: bytes = dedup.EMPTY
     #: Revisions (`streams.core.revise`): the events applied within the revision horizon, in
     #: (ts_ms, event_id) order, as `Waiting` tuples (None: none yet) ...
     history: list[Waiting] | None = None
@@ -175,6 +178,8 @@ class Handover:
     checkout: co.CheckoutAttempt | None
     at_ms: int
     pending: tuple[Waiting, ...] = ()
+    #: The anonymous person's transaction memory: the customer remembers those purchases too.
+    transactions: bytes = dedup.EMPTY
 
 
 Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate
@@ -209,16 +214,21 @@ def apply_event(
     s = state.session
     # What several steps read, read once: each is a lookup or a property on the event.
     channel, page, device_type = CHANNEL_VALUE[ev.channel], _page_of(ev), device_type_of(ev)
+    copy = False
+    if ev.event_type == "purchase":
+        copy, state.transactions = transactions.check(state.transactions, ev, watermark, config)
     late = False
     if s is not None and _fits(s, ts, config):
         session_id = s.session_id
-        _apply_to_session(state, s, ev, channel, page, device_type, config, out)
+        _apply_to_session(state, s, ev, channel, page, device_type, config, out, copy)
     elif s is not None:  # older than the open session can reach: it belonged to a closed one
         late = True
         session_id = _closest_recent(state, ts, watermark, config) or s.session_id
     elif ts < watermark and (recent := _closest_recent(state, ts, watermark, config)) is not None:
         late = True
         session_id = recent
+    elif copy:  # opens no session: it would be a one-event visit that never happened
+        session_id = ""
     else:
         s = open_session(session_id_for(ev.event_id, ts), ts)
         state.session = s
@@ -244,6 +254,7 @@ def apply_event(
             currency=currency if isinstance(currency, str) else None,
             properties=props,
             late=late,
+            duplicate_transaction=copy,
         )
     )
 
@@ -257,8 +268,14 @@ def _apply_to_session(
     device_type: str | None,
     config: JourneyConfig,
     out: list[Output],
+    copy: bool = False,
 ) -> None:
+    """Fold `ev` into the open session `s` and run the session's rules on it. A `copy` (a
+    purchase whose transaction was counted already) is an event of the session, and nothing
+    more: no revenue or conversion, no checkout attempt closed, no rule answered."""
     props, et, rules, ts = ev.properties, ev.event_type, config.rules, ev.ts_ms
+    if copy:
+        et = transactions.COPY
     value = _number(props.get("value")) if et == "purchase" else None
     device = record_event(
         s,
@@ -270,6 +287,8 @@ def _apply_to_session(
         page=page,
         value=value,
     )
+    if copy:
+        return
     fired: list[tuple[str, Details]] = []
     if page is not None and et in ("page_view", "screen_view"):
         d = rules.quick_back.on_view(s, page, ts, device)

@@ -23,7 +23,10 @@ class EventRow:
     `person_id` is the person known *at processing time*: an anonymous device that logs in
     later is re-attributed at query time through `identity_links`. `late` marks an event that
     arrived after its session had been closed: it is kept and attributed to the best session,
-    but did not change that session's summary.
+    but did not change that session's summary. `duplicate_transaction` marks a purchase whose
+    `transaction_id` this person's purchases already counted within the dedup horizon (a
+    receipt re-sent under a new event id, `streams.core.transactions`): kept, but not counted
+    again in revenue, conversions or funnels.
     """
 
     event_id: str
@@ -42,6 +45,7 @@ class EventRow:
     currency: str | None
     properties: dict[str, Any]
     late: bool
+    duplicate_transaction: bool = False
 
 
 @dataclass(frozen=True, slots=True)

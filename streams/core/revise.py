@@ -18,6 +18,10 @@ it stand. Replaying the same history gives back exactly what was written before 
 outputs of applying events in order do not depend on when the watermark moved), which is how
 the difference is found without keeping what was written.
 
+A replay starts with no transaction memory (streams.core.transactions): a re-sent purchase
+whose original lies before the replay's base is counted as in the original run, not checked
+again.
+
 Not revised (the late event is applied as before: kept, attributed to the closest session,
 flagged `late`): an event older than the horizon or older than the person's oldest base, and a
 person whose sessions were joined with an anonymous visit (a login's hand-over) after that
@@ -33,7 +37,7 @@ from bisect import bisect_right, insort
 from dataclasses import dataclass
 from typing import Any
 
-from streams.core import closed
+from streams.core import closed, dedup
 from streams.core.checkout import CheckoutAttempt
 from streams.core.config import JourneyConfig
 from streams.core.identity import Duplicate
@@ -77,6 +81,14 @@ def remember(state: PersonState, w: Waiting) -> None:
         history.append(w)
     else:
         insort(history, w, key=waiting_order)
+
+
+def start_over(state: PersonState) -> None:
+    """Nothing before now can be replayed (an event applied out of order, a hand-over): forget
+    the events and bases; the next session to close gives the next base."""
+    if state.history is not None:
+        state.history = []
+    state.bases = ()
 
 
 def in_order(state: PersonState, w: Waiting) -> bool:
@@ -159,6 +171,8 @@ def revise(
     state.bases = kept_bases + tuple(b for b in new_state.bases if b[0] > base[0])
     state.history = before + after
     state.decided_ms = max(state.decided_ms, new_state.decided_ms)
+    # Transactions the replay counted (the late event's purchase among them) stay remembered.
+    state.transactions = dedup.union(state.transactions, new_state.transactions)
     recent = tuple(c for c in closed.entries(state.recent_packed) if c[2] <= base[0])
     recent += closed.entries(new_state.recent_packed)
     state.recent_packed = closed.pack(

@@ -7,7 +7,8 @@ so someone who browsed anonymously on the app and bought logged in on the web co
 breakdown value is that of the person's first step-1 event in the range. "Time to convert" to
 step k is measured from the latest step-1 event before the person's first step-k event (after
 their first entry) to that step-k event: the time the converting visit took, not the days
-between a first look and a later purchase.
+between a first look and a later purchase. A purchase flagged `duplicate_transaction` (a receipt
+re-sent under a new event id, already counted) is no step: it is a copy of one.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def funnel_query(spec: FunnelSpec) -> Query:
     WHERE occurred_at >= {{date_from:DateTime64(3)}}
       AND occurred_at < {{date_to:DateTime64(3)}} + toIntervalMillisecond({{window_ms:UInt64}})
       AND ({any_step})
+      AND NOT duplicate_transaction
 ),
 per_person AS (
     SELECT

@@ -53,6 +53,7 @@ COLUMNS: dict[str, list[str]] = {
         "currency",
         "properties",
         "late",
+        "duplicate_transaction",
     ],
     "sessions": [
         "session_id",
@@ -143,6 +144,7 @@ def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
                 record.currency or "",
                 orjson.dumps(record.properties).decode(),
                 record.late,
+                record.duplicate_transaction,
             ),
             record.event_id,
         )

@@ -34,6 +34,14 @@ def outcome_from_tables(client: Client, duplicates: int) -> Outcome:
     late = client.query("SELECT countIf(late) FROM events FINAL").result_rows[0][0]
     merges = client.query("SELECT count() FROM session_merges").result_rows[0][0]
     resolved = client.query("SELECT event_id, resolved_person_id FROM events_resolved").result_rows
+    copies = client.query(
+        "SELECT uniqExactIf(event_id, duplicate_transaction) FROM events"
+    ).result_rows[0][0]
+    revenue, conversions = client.query(
+        "SELECT sumIf(amount, metric = 'revenue'), sumIf(count, metric = 'conversions') "
+        "FROM events_per_minute"
+    ).result_rows[0]
+    session_revenue = client.query("SELECT sum(revenue) FROM sessions FINAL").result_rows[0][0]
     return Outcome(
         sessions=[S(p, e, tuple(c), b, cv) for p, e, c, b, cv in sessions],
         signals=Counter({t: n for t, n in signals}),
@@ -42,4 +50,8 @@ def outcome_from_tables(client: Client, duplicates: int) -> Outcome:
         duplicates=duplicates,
         merges=merges,
         resolved_persons=dict(resolved),
+        duplicate_transactions=copies,
+        revenue=revenue,
+        conversions=conversions,
+        session_revenue=session_revenue,
     )

@@ -147,7 +147,10 @@ def resolved_person(
     if ev.customer_id:
         return ev.customer_id
     if ev.device_id is None:
-        return f"guest:{ev.event_id}"
+        tx, store = ev.properties.get("transaction_id"), ev.properties.get("store_id")
+        if ev.event_type != "purchase" or not tx:
+            return f"guest:{ev.event_id}"
+        return f"guest:{store}/{tx}" if store else f"guest:{tx}"
     if ev.event_id in guests:
         return guests[ev.event_id]
     mine = sorted(links.get(ev.device_id, []))

@@ -12,6 +12,7 @@ from streams.core.records import (
     EventRow,
     FrictionSignal,
     IdentityLink,
+    MinuteAggregate,
     SessionMerge,
     SessionSummary,
 )
@@ -61,6 +62,12 @@ def outcome_from_records(records: list[object], duplicates: int) -> Outcome:
     links = [r for r in records if isinstance(r, IdentityLink)]
     link_rows = [(r.device_id, r.customer_id, r.linked_at_ms, r.retro_window_ms) for r in links]
     events = [r for r in records if isinstance(r, EventRow)]
+    minutes: dict[tuple[int, str, str, str, str], MinuteAggregate] = {}
+    for r in records:  # the newest version of each row, as storage keeps it
+        if isinstance(r, MinuteAggregate):
+            row_key = (r.minute_ms, r.channel, r.metric, r.key, r.shard)
+            if row_key not in minutes or minutes[row_key].version < r.version:
+                minutes[row_key] = r
     return Outcome(
         sessions=[
             S(r.person_id, r.events, r.channels, r.bounced, r.converted)
@@ -78,4 +85,8 @@ def outcome_from_records(records: list[object], duplicates: int) -> Outcome:
             )
             for r in events
         },
+        duplicate_transactions=sum(1 for r in events if r.duplicate_transaction),
+        revenue=sum(a.amount for a in minutes.values() if a.metric == "revenue"),
+        conversions=sum(a.count for a in minutes.values() if a.metric == "conversions"),
+        session_revenue=sum(r.revenue for r in records if isinstance(r, SessionSummary)),
     )

@@ -18,6 +18,11 @@ class Outcome:
     merges: int
     #: event_id -> person at query time (identity links applied).
     resolved_persons: dict[str, str] = field(default_factory=dict)
+    duplicate_transactions: int = 0
+    #: Per-minute aggregates (newest version of each row) and the sessions' revenue.
+    revenue: float = 0.0
+    conversions: int = 0
+    session_revenue: float = 0.0
 
 
 def resolve_person(
@@ -56,5 +61,12 @@ def check(story: Story, outcome: Outcome) -> None:
     assert outcome.late == exp.late, story.name
     assert outcome.duplicates == exp.duplicates, story.name
     assert outcome.merges == exp.merges, story.name
+    assert outcome.duplicate_transactions == exp.duplicate_transactions, story.name
+    if exp.revenue is not None:
+        assert round(outcome.revenue, 2) == exp.revenue, (story.name, "per-minute revenue")
+    if exp.conversions is not None:
+        assert outcome.conversions == exp.conversions, (story.name, "per-minute conversions")
+    if exp.session_revenue is not None:
+        assert round(outcome.session_revenue, 2) == exp.session_revenue, (story.name, "sessions")
     for event_id, person in exp.resolved_persons.items():
         assert outcome.resolved_persons[event_id] == person, (story.name, event_id)

@@ -298,7 +298,7 @@ STORIES: list[Story] = [
                 id="receipt-1",
             )
         ],
-        Expect([S("guest:receipt-1", 1, ("store",), converted=True)]),
+        Expect([S("guest:r1", 1, ("store",), converted=True)]),
     ),
     # --- checkout ----------------------------------------------------------------------------
     Story(
@@ -569,3 +569,9 @@ def _revision_stories() -> list[Story]:
 
 
 STORIES.extend(_revision_stories())
+
+
+# Purchases deduplicated by transaction: in their own module (it imports `story` only).
+from tests.journeys.transaction_stories import TRANSACTION_STORIES  # noqa: E402
+
+STORIES += TRANSACTION_STORIES

@@ -52,6 +52,13 @@ class Expect:
     #: Person of each event id at query time (after identity links), when the story checks it.
     resolved_persons: dict[str, str] = field(default_factory=dict)
     merges: int = 0
+    #: Purchases flagged `duplicate_transaction` (a transaction already counted, re-sent).
+    duplicate_transactions: int = 0
+    #: When set: revenue and conversions in the per-minute aggregates, and revenue summed over
+    #: the sessions (a late purchase counts in the former only).
+    revenue: float | None = None
+    conversions: int | None = None
+    session_revenue: float | None = None
 
 
 @dataclass(frozen=True)

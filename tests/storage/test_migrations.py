@@ -104,3 +104,21 @@ def test_sessions_stored_before_0004_are_kept_as_closed_first_versions(
     assert client.query("SELECT events FROM sessions FINAL").result_rows == [(4,)]
     resolved = client.query("SELECT session_id, events FROM sessions_resolved").result_rows
     assert resolved == [("s-old", 4)]
+
+
+def test_a_database_migrated_before_0005_gets_the_duplicate_transaction_flag(
+    chdb_dsn: str, tmp_path: Path
+) -> None:
+    """0005 adds `events.duplicate_transaction` (old rows read false) and recreates
+    events_resolved, whose `e.*` was expanded when 0003 created it."""
+    for source in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if int(source.name[:4]) < 5:
+            (tmp_path / source.name).write_text(source.read_text())
+    client = connect(chdb_dsn, "migrations_upgrade_0005")
+    apply_migrations(client, tmp_path)
+    client.command("INSERT INTO events (event_id, event_type) VALUES ('old', 'purchase')")
+    assert "0005_duplicate_transactions.sql" in apply_migrations(client)
+    rows = client.query(
+        "SELECT event_id, duplicate_transaction, resolved_person_id FROM events_resolved"
+    ).result_rows
+    assert rows == [("old", False, "")]

@@ -9,6 +9,7 @@ WITH base AS (
     WHERE occurred_at >= {date_from:DateTime64(3)}
       AND occurred_at < {date_to:DateTime64(3)} + toIntervalMillisecond({window_ms:UInt64})
       AND (s1 OR s2)
+      AND NOT duplicate_transaction
 ),
 per_person AS (
     SELECT

@@ -11,6 +11,7 @@ WITH base AS (
     WHERE occurred_at >= {date_from:DateTime64(3)}
       AND occurred_at < {date_to:DateTime64(3)} + toIntervalMillisecond({window_ms:UInt64})
       AND (s1 OR s2 OR s3 OR s4)
+      AND NOT duplicate_transaction
 ),
 per_person AS (
     SELECT
