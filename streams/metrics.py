@@ -12,7 +12,24 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from schemas.event import TOPIC_CHANNELS
+from schemas.properties import CANONICAL
 from streams.core.records import EventRow, FrictionSignal, SessionSummary
+
+#: The label value of anything outside a closed set: an unknown topic, a custom event type.
+#: Label values come from input, and every distinct one is a time series held forever.
+OTHER = "other"
+
+
+def topic_label(topic: str) -> str:
+    """`topic` when it is an input topic, else `other` (an ingest line may name any topic)."""
+    return topic if topic in TOPIC_CHANNELS else OTHER
+
+
+def event_type_label(event_type: str) -> str:
+    """`event_type` when it is canonical, else `other` (custom types are unbounded)."""
+    return event_type if event_type in CANONICAL else OTHER
+
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -74,6 +91,12 @@ SINK_INSERT_DURATION = Histogram(
 SINK_ERRORS = Counter(
     "parcours_sink_errors_total",
     "Failed ClickHouse inserts (each is retried).",
+    ["table"],
+    registry=REGISTRY,
+)
+SINK_QUARANTINED = Counter(
+    "parcours_sink_quarantined_rows_total",
+    "Rows ClickHouse refused for good, written to quarantined_rows with the error.",
     ["table"],
     registry=REGISTRY,
 )
@@ -168,7 +191,7 @@ def observe_records(records: Iterable[object], now_s: float) -> None:
     late = 0
     for record in records:
         if isinstance(record, EventRow):
-            processed[(record.channel, record.event_type)] += 1
+            processed[(record.channel, event_type_label(record.event_type))] += 1
             late += record.late
             PROCESSING_LAG.observe(max(0.0, now_s - record.occurred_at_ms / 1000))
         elif isinstance(record, FrictionSignal):

@@ -149,10 +149,12 @@ def sink(
         serve_metrics(metrics_port)
     client = connect(settings.resolved_clickhouse_dsn())
     apply_migrations(client)
+    stream = StreamSettings()
     stage = SinkStage(
         bootstrap,
-        StreamSettings().records_topic,
+        stream.records_topic,
         ClickHouseSink(client, batch_rows=settings.sink_batch_rows, flush_interval_s=None),
+        dlq_topic=stream.dlq_topic,
     )
     stats = stage.run(idle_exit_s=idle_exit)
     err.print(
