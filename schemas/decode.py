@@ -276,7 +276,7 @@ def _event(
             "properties",
             f"properties: expected an object, got {_kind(properties)}",
         )
-    elif _too_deep(properties, MAX_DEPTH - 1):
+    elif _too_deep(properties, MAX_DEPTH - 2):  # the event and properties are 2 levels
         raise _Invalid(
             RejectReason.TOO_DEEP,
             "properties",
