@@ -188,10 +188,7 @@ def test_embedded_ingest_stores_every_input_as_events_or_rejections(ch: Client) 
         for position, line in enumerate(batch, 1):
             before = len(tally.rejections)
             if bare:
-                if topic not in TOPIC_CHANNELS:
-                    topic_ = "clickstream"
-                else:
-                    topic_ = topic
+                topic_ = topic if topic in TOPIC_CHANNELS else "clickstream"
                 runner.feed_event_line(line, topic_, source, position)
                 if line.rstrip(b"\r\n").strip():
                     elements += len(decode(line.rstrip(b"\r\n").strip(), topic_, now=NOW))

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from schemas import TOPIC_CHANNELS
 from streams import metrics
-from streams.clickhouse.client import connect
 from streams.cli.main import app
+from streams.clickhouse.client import connect
 from streams.embedded.runner import EmbeddedRunner
 from streams.settings import load_settings
 from streams.sinks.clickhouse import ClickHouseSink, RetryPolicy
