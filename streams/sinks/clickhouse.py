@@ -220,7 +220,8 @@ def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
 def message_id(item: RejectedInput) -> str:
     """The stored id of a rejected message: where it came from and its bytes."""
     r = item.rejection
-    key = f"{item.source}\x1f{item.position}\x1f{r.topic}\x1f".encode() + r.raw
+    key = f"{item.source}\x1f{item.position}\x1f{r.topic}\x1f".encode("utf-8", "surrogatepass")
+    key += r.raw  # a file name may hold undecodable bytes (surrogate escapes): hash them too
     return hashlib.blake2b(key, digest_size=12).hexdigest()
 
 
