@@ -12,6 +12,8 @@ from rich.table import Table
 
 from schemas import TOPIC_CHANNELS
 from streams.cli.app import app
+from streams.cli.output import error_line
+from streams.clickhouse.errors import StorageError
 from streams.embedded.runner import RunStats
 from streams.embedded.wiring import open_embedded_runner
 from streams.settings import load_settings
@@ -90,5 +92,11 @@ def ingest(
     """Ingest JSON-lines files ({"topic": …, "value": …} per line) into ClickHouse."""
     if topic is not None and topic not in TOPIC_CHANNELS:
         raise typer.BadParameter(f"unknown topic {topic!r}; one of {sorted(TOPIC_CHANNELS)}")
-    stats = ingest_files(files, topic, show_progress=console.is_terminal, metrics_port=metrics_port)
+    try:
+        stats = ingest_files(
+            files, topic, show_progress=console.is_terminal, metrics_port=metrics_port
+        )
+    except StorageError as exc:  # one clear line, not a traceback
+        console.print(error_line("storage error:", exc))
+        raise typer.Exit(1) from None
     print_summary(stats, Console())

@@ -10,7 +10,7 @@ from clickhouse_connect.driver.client import Client
 from rich.console import Console
 
 from streams.cli.app import app
-from streams.cli.output import FORMATS, print_result
+from streams.cli.output import FORMATS, error_line, print_result
 from streams.clickhouse.client import connect
 from streams.clickhouse.errors import StorageError
 from streams.clickhouse.migrations import apply_migrations
@@ -48,7 +48,7 @@ def _client() -> Client:
         apply_migrations(client)
         return client
     except StorageError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(error_line("error:", exc))
         raise typer.Exit(1) from None
 
 
@@ -83,10 +83,10 @@ def _run(query: Query) -> object:
     try:
         return run_query(_client(), query)
     except QueryError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(error_line("error:", exc))
         raise typer.Exit(2) from None
     except Exception as exc:  # ClickHouse reports a bad query as an exception
-        err.print(f"[red]query failed:[/red] {exc}")
+        err.print(error_line("query failed:", exc))
         raise typer.Exit(1) from None
 
 
@@ -196,6 +196,6 @@ def migrate() -> None:
         client = connect(load_settings().resolved_clickhouse_dsn())
         applied = apply_migrations(client)
     except StorageError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(error_line("error:", exc))
         raise typer.Exit(1) from None
     Console().print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
