@@ -171,6 +171,17 @@ CHANGELOG_REREADS = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+SINK_LAST_COMMIT = Gauge(
+    "parcours_sink_last_commit_timestamp_seconds",
+    "When the sink stage last committed its input offsets (epoch seconds; its start before).",
+    registry=REGISTRY,
+)
+SINK_BATCH_PENDING = Gauge(
+    "parcours_sink_batch_pending",
+    "1 while the sink stage holds a batch it has not yet written and committed (the consumer "
+    "lag gauge does not move then: this one and the last commit time show a stuck sink).",
+    registry=REGISTRY,
+)
 WATERMARK = Gauge(
     "parcours_watermark_timestamp_seconds",
     "Event-time watermark of this process (epoch seconds).",

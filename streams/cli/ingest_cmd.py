@@ -35,14 +35,19 @@ def _progress(enabled: bool) -> Progress:
 
 
 def ingest_files(
-    files: list[Path], topic: str | None, *, show_progress: bool, metrics_port: int | None = None
+    files: list[Path],
+    topic: str | None,
+    *,
+    show_progress: bool,
+    metrics_port: int | None = None,
+    metrics_addr: str = "127.0.0.1",
 ) -> RunStats:
     """Run files through the embedded pipeline; returns the run's statistics."""
     settings = load_settings()
     if metrics_port is not None:
         from streams.metrics import serve_metrics
 
-        serve_metrics(metrics_port)
+        serve_metrics(metrics_port, metrics_addr)
     with open_embedded_runner(settings) as runner:
         total = sum(f.stat().st_size for f in files)
         with _progress(show_progress) as progress:
@@ -88,13 +93,21 @@ def ingest(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port while ingesting.")
     ] = None,
+    metrics_addr: Annotated[
+        str,
+        typer.Option(envvar="PARCOURS_METRICS_ADDR", help="Address the metrics listen on."),
+    ] = "127.0.0.1",
 ) -> None:
     """Ingest JSON-lines files ({"topic": …, "value": …} per line) into ClickHouse."""
     if topic is not None and topic not in TOPIC_CHANNELS:
         raise typer.BadParameter(f"unknown topic {topic!r}; one of {sorted(TOPIC_CHANNELS)}")
     try:
         stats = ingest_files(
-            files, topic, show_progress=console.is_terminal, metrics_port=metrics_port
+            files,
+            topic,
+            show_progress=console.is_terminal,
+            metrics_port=metrics_port,
+            metrics_addr=metrics_addr,
         )
     except StorageError as exc:  # one clear line, not a traceback
         console.print(error_line("storage error:", exc))

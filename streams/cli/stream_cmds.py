@@ -98,6 +98,13 @@ def worker(
     web_port: Annotated[
         int, typer.Option(help="Port of the worker's web server (/metrics).")
     ] = 6066,
+    web_host: Annotated[
+        str,
+        typer.Option(
+            envvar="PARCOURS_METRICS_ADDR",
+            help="Address the web server (/metrics) listens on; 0.0.0.0 in a container.",
+        ),
+    ] = "127.0.0.1",
     loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
 ) -> None:
     """Run a journey worker (Faust). Start several, on any hosts: they share the partitions."""
@@ -113,6 +120,7 @@ def worker(
         stream,
         journey_config_from_settings(),  # type: ignore[arg-type]
         web_port=web_port,
+        web_host=web_host,
         input_partitions=input_partitions,
     )
 
@@ -135,6 +143,13 @@ def sink(
     idle_exit: Annotated[
         float | None, typer.Option(help="Exit after this many seconds without records.")
     ] = None,
+    metrics_addr: Annotated[
+        str,
+        typer.Option(
+            envvar="PARCOURS_METRICS_ADDR",
+            help="Address /metrics listens on; 0.0.0.0 in a container.",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Run the sink stage: parcours-records -> ClickHouse, offsets committed after each insert."""
     bootstrap = _bootstrap()
@@ -146,7 +161,7 @@ def sink(
 
     settings = load_settings()
     if metrics_port is not None:
-        serve_metrics(metrics_port)
+        serve_metrics(metrics_port, metrics_addr)
     client = connect(settings.resolved_clickhouse_dsn())
     apply_migrations(client)
     stream = StreamSettings()

@@ -130,6 +130,7 @@ class SinkStage:
             signal.signal(sig, self._on_signal)
         self.consumer.subscribe([self.topic])
         last_data = time.monotonic()
+        metrics.SINK_LAST_COMMIT.set(time.time())
         try:
             while not self._stop:
                 messages = self.consumer.consume(self.batch_size, timeout=0.5)
@@ -142,8 +143,11 @@ class SinkStage:
                         break
                     continue
                 last_data = time.monotonic()
+                metrics.SINK_BATCH_PENDING.set(1)
                 self._write(good)
                 self.consumer.commit(offsets=_next_offsets(good), asynchronous=False)
+                metrics.SINK_BATCH_PENDING.set(0)
+                metrics.SINK_LAST_COMMIT.set(time.time())
                 self._observe_lag(good)
         finally:
             self.consumer.close()
