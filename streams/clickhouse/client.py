@@ -71,6 +71,23 @@ def connect(dsn: str, database: str | None = None) -> Client:
     )
 
 
+def session_client(dsn: str) -> Client:
+    """A client with a ClickHouse session of its own, for one analyst query; close it after.
+
+    Settings a query changes stay in its session: on chDB a statement refused under
+    `readonly = 1` leaves the session read-only (the client's restore is refused too), so an
+    analyst query must not share the pipeline's cached embedded client. Over HTTP every
+    request is its own session already."""
+    scheme = urlparse(dsn).scheme
+    if scheme != "chdb":
+        return connect(dsn)
+    connect(dsn)  # opens the engine (one per process), with the usual checks and messages
+    try:
+        return clickhouse_connect.get_client(dsn=f"chdb://{dsn[len('chdb://') :]}")
+    except Exception as exc:
+        raise ConnectionFailed(f"cannot open a session on {dsn}: {exc}") from exc
+
+
 def _lock_holder(path: Path) -> str | None:
     """Who holds the embedded database at `path`, when another process does: chDB's `status`
     file is locked (flock) by the process that opened it and names its PID. chDB itself only

@@ -36,8 +36,11 @@ class QueryResult:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-def run_query(client: Client, query: Query) -> QueryResult:
-    result = client.query(query.sql, parameters=query.parameters)
+def run_query(
+    client: Client, query: Query, *, settings: dict[str, Any] | None = None
+) -> QueryResult:
+    """Run `query`; `settings` go with it (e.g. `{"readonly": 1}` for an analyst's SQL)."""
+    result = client.query(query.sql, parameters=query.parameters, settings=settings)
     return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
 
