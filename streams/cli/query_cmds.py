@@ -11,10 +11,11 @@ from clickhouse_connect.driver.client import Client
 from rich.console import Console
 
 from streams.cli.app import app
-from streams.cli.output import FORMATS, error_line, print_result
+from streams.cli.output import FORMATS, error_line, literal, print_result
 from streams.clickhouse.client import connect, session_client
 from streams.clickhouse.errors import StorageError
 from streams.clickhouse.migrations import apply_migrations
+from streams.clickhouse.verify import verify_schema
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.guard import check_statement
 from streams.queries.kpi import KPIS, friction_query, kpi_query
@@ -232,12 +233,34 @@ def sql(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Also compare every table and view with what the migrations create, and "
+            "repair what differs (a dropped table or view, a missing or altered column).",
+        ),
+    ] = False,
+) -> None:
     """Apply pending ClickHouse migrations (also done automatically at start-up)."""
+    dsn = load_settings().resolved_clickhouse_dsn()
     try:
-        client = connect(load_settings().resolved_clickhouse_dsn())
+        client = connect(dsn)
         applied = apply_migrations(client)
+        checked = verify_schema(dsn) if verify else None
     except StorageError as exc:
         err.print(error_line("error:", exc))
         raise typer.Exit(1) from None
-    Console().print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    out = Console()
+    out.print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    if checked is None:
+        return
+    for line in checked.repaired:
+        out.print(literal(f"repaired: {line}"))
+    for line in checked.unrepaired:
+        err.print(literal(f"not repaired: {line}"))
+    if not checked.problems:
+        out.print("verified: every table and view is as the migrations create it")
+    if checked.unrepaired:
+        raise typer.Exit(1)
