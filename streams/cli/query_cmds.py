@@ -15,6 +15,7 @@ from streams.cli.output import FORMATS, error_line, literal, print_result
 from streams.clickhouse.client import connect, session_client
 from streams.clickhouse.errors import StorageError
 from streams.clickhouse.migrations import apply_migrations
+from streams.clickhouse.roles import apply_roles
 from streams.clickhouse.verify import verify_schema
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.guard import check_statement
@@ -242,6 +243,14 @@ def migrate(
             "repair what differs (a dropped table or view, a missing or altered column).",
         ),
     ] = False,
+    roles: Annotated[
+        bool,
+        typer.Option(
+            "--roles",
+            help="On a ClickHouse server: create the parcours_writer and parcours_analyst "
+            "roles (infra/clickhouse/roles/roles.sql). Not on chDB.",
+        ),
+    ] = False,
 ) -> None:
     """Apply pending ClickHouse migrations (also done automatically at start-up)."""
     dsn = load_settings().resolved_clickhouse_dsn()
@@ -249,11 +258,14 @@ def migrate(
         client = connect(dsn)
         applied = apply_migrations(client)
         checked = verify_schema(dsn) if verify else None
+        granted = apply_roles(client, dsn) if roles else []
     except StorageError as exc:
         err.print(error_line("error:", exc))
         raise typer.Exit(1) from None
     out = Console()
     out.print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    if roles:
+        out.print(f"roles: {len(granted)} statements (parcours_writer, parcours_analyst)")
     if checked is None:
         return
     for line in checked.repaired:

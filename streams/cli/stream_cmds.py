@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -135,6 +135,33 @@ def worker(
     faust.Worker(faust_app, loglevel=loglevel).execute_from_commandline()
 
 
+def _migrated_or_exit(client: Any) -> None:
+    """Apply migrations; a sink user with the `parcours_writer` role may not (no DDL), and
+    then the schema must already be up to date (an administrator ran `parcours migrate`)."""
+    from streams.clickhouse.migrations import apply_migrations, load_migrations
+
+    try:
+        apply_migrations(client)
+        return
+    except Exception as exc:
+        denied = exc
+    try:
+        done = {
+            int(r[0]) for r in client.query("SELECT version FROM schema_migrations").result_rows
+        }
+    except Exception:
+        done = set()
+    pending = [m.name for m in load_migrations() if m.version not in done]
+    if pending:
+        first = str(denied).strip().splitlines()[0] if str(denied).strip() else repr(denied)
+        err.print(
+            f"cannot apply migrations {', '.join(pending)} with this DSN ({first}); "
+            "run `parcours migrate` with an administrator's DSN first",
+            markup=False,
+        )
+        raise typer.Exit(1)
+
+
 @app.command()
 def sink(
     metrics_port: Annotated[
@@ -154,7 +181,6 @@ def sink(
     """Run the sink stage: parcours-records -> ClickHouse, offsets committed after each insert."""
     bootstrap = _bootstrap()
     from streams.clickhouse.client import connect
-    from streams.clickhouse.migrations import apply_migrations
     from streams.metrics import serve_metrics
     from streams.sinks.clickhouse import ClickHouseSink
     from streams.worker.sink_stage import SinkStage
@@ -163,7 +189,7 @@ def sink(
     if metrics_port is not None:
         serve_metrics(metrics_port, metrics_addr)
     client = connect(settings.resolved_clickhouse_dsn())
-    apply_migrations(client)
+    _migrated_or_exit(client)
     stream = StreamSettings()
     stage = SinkStage(
         bootstrap,

@@ -49,7 +49,10 @@ def test_compose_file_is_valid() -> None:
             "docker-compose not found (apt-get install docker-compose) to validate docker-compose.yml"
         )
     result = subprocess.run(
-        [tool, "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT, capture_output=True, text=True
+        [tool, "--env-file", ".env.example", "-f", "docker-compose.yml", "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
 
@@ -84,3 +87,13 @@ def test_the_metrics_address_is_configurable() -> None:
     for command, option in (("sink", "--metrics-addr"), ("worker", "--web-host")):
         result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
         assert option in result.output and "PARCOURS_METRICS_ADDR" in result.output
+
+
+@pytest.mark.unit
+def test_compose_uses_one_user_per_part_and_no_committed_password() -> None:
+    """One credential (`parcours:parcours` in the file) served the pipeline and the analysts."""
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "parcours:parcours" not in compose
+    assert "parcours_sink:${PARCOURS_SINK_PASSWORD}" in compose
+    assert "parcours_analyst:${PARCOURS_ANALYST_PASSWORD}" in compose
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
