@@ -65,10 +65,9 @@ class _WriterClient:
         raise PermissionError("Code: 497. DB::Exception: parcours_sink: Not enough privileges")
 
     def query(self, sql: str) -> object:
-        class Result:
-            result_rows = [(v,) for v in self.versions]
+        from types import SimpleNamespace
 
-        return Result()
+        return SimpleNamespace(result_rows=[(v,) for v in self.versions])
 
 
 def test_the_sink_starts_with_writer_rights_once_an_administrator_migrated() -> None:
