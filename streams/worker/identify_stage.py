@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +123,9 @@ async def reject_message(
         metrics.EVENTS_REJECTED.labels(message.topic, str(rejection.reason)).inc()
     metrics.DLQ_MESSAGES.labels(message.topic, str(rejections[0].reason)).inc()
     headers = dlq_headers(rejections[0], message.topic, message.partition, message.offset)
+    counts = Counter(str(r.reason) for r in rejections)
     headers.append(("parcours.rejections", str(len(rejections)).encode()))
+    headers.append(("parcours.reason_counts", orjson.dumps(dict(sorted(counts.items())))))
     await wiring.dlq_topic.send(key=message.key, value=message.value, headers=headers)
     source = f"kafka:{message.topic}/{message.partition}"
     received = int(message.timestamp * 1000)

@@ -61,6 +61,7 @@ def test_the_dlq_gets_the_message_once_with_the_count_of_rejections() -> None:
     headers = dict(dlq.sent[0]["headers"])
     assert headers["parcours.rejections"] == b"20000"
     assert headers["parcours.reason"] == b"not_an_object"
+    assert headers["parcours.reason_counts"] == b'{"not_an_object":20000}'
 
 
 def test_the_records_topic_carries_the_bytes_once_and_the_sink_stores_them_once(
