@@ -38,6 +38,7 @@ from streams.core.records import (
 )
 from streams.sinks.base import FlushReport, RejectedInput
 from streams.sinks.faults import error_text, is_permanent, row_as_json
+from streams.sinks.rejections import message_id, message_row, rejection_row
 
 COLUMNS: dict[str, list[str]] = {
     "events": [
@@ -217,53 +218,6 @@ def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
     raise TypeError(f"not a storable record: {type(record).__name__}")
 
 
-def message_id(item: RejectedInput) -> str:
-    """The stored id of a rejected message: where it came from and its bytes."""
-    r = item.rejection
-    key = f"{item.source}\x1f{item.position}\x1f{r.topic}\x1f".encode("utf-8", "surrogatepass")
-    key += r.raw  # a file name may hold undecodable bytes (surrogate escapes): hash them too
-    return hashlib.blake2b(key, digest_size=12).hexdigest()
-
-
-def rejection_id(item: RejectedInput, of_message: str | None = None) -> str:
-    """The stored id of one rejection: its message and its index in it (stable on replay)."""
-    mid = of_message or message_id(item)
-    return hashlib.blake2b(f"{mid}\x1f{item.rejection.index}".encode(), digest_size=12).hexdigest()
-
-
-def _text(value: str) -> str:
-    """Text that ClickHouse's client can encode (a lone surrogate cannot be)."""
-    if value.isascii():
-        return value
-    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-
-
-def _rejection_row(item: RejectedInput, mid: str) -> tuple[tuple[Any, ...], str]:
-    """The original bytes are not in this row but in `rejected_messages` (once per message)."""
-    r = item.rejection
-    rid = rejection_id(item, mid)
-    return (
-        rid,
-        item.received_at_ms,
-        _text(r.topic),
-        str(r.reason),
-        _text(r.message),
-        _text(r.field or ""),
-        _text(r.event_id or ""),
-        b"",
-        r.index,
-        _text(item.source),
-        item.position,
-        mid,
-    ), rid
-
-
-def _message_row(item: RejectedInput, mid: str) -> tuple[Any, ...]:
-    """The message's bytes, written as bytes: nothing is decoded or re-encoded."""
-    r = item.rejection
-    return (mid, item.received_at_ms, _text(r.topic), _text(item.source), item.position, r.raw)
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 8
@@ -324,10 +278,10 @@ class ClickHouseSink:
             if raw is not last_raw:
                 new_mid = message_id(item)
                 if new_mid != mid:
-                    self._rows["rejected_messages"].append(_message_row(item, new_mid))
+                    self._rows["rejected_messages"].append(message_row(item, new_mid))
                     self._ids["rejected_messages"].append(new_mid)
                 last_raw, mid = raw, new_mid
-            row, rid = _rejection_row(item, mid)
+            row, rid = rejection_row(item, mid)
             self._rows["rejected_events"].append(row)
             self._ids["rejected_events"].append(rid)
         self._flush_full()
