@@ -22,11 +22,22 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.errors import SchemaError
-from schemas.event import TOPIC_CHANNELS, Channel, Event, datetime_to_ms, trusted_event
+from schemas.event import (
+    RFC3339_PATTERN,
+    TOPIC_CHANNELS,
+    Channel,
+    Event,
+    datetime_to_ms,
+    trusted_event,
+)
 from schemas.properties import CANONICAL, IDENTIFYING_TYPES, Properties
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_PROPERTIES_BYTES = 32 * 1024
+#: Deepest nesting of objects and arrays in one event (the event object is level 1). Deeper
+#: input is rejected `too_deep`: storage serialises properties with orjson, which refuses
+#: anything past about 254 levels, and no tracking plan needs more than a handful.
+MAX_DEPTH = 64
 MAX_FUTURE = timedelta(hours=24)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 ENVELOPE_FIELDS = frozenset(
@@ -42,7 +53,7 @@ ENVELOPE_FIELDS = frozenset(
 )
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 _SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+_RFC3339 = re.compile(RFC3339_PATTERN)
 
 
 class RejectReason(StrEnum):
@@ -54,6 +65,7 @@ class RejectReason(StrEnum):
     TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
     TOO_LARGE = "too_large"
     UNKNOWN_TOPIC = "unknown_topic"
+    TOO_DEEP = "too_deep"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +98,25 @@ def decode(raw: bytes, topic: str, *, now: datetime | None = None) -> list[Decod
     try:
         return _decode(raw, topic, now or datetime.now(UTC))
     except Exception as exc:  # a bug must still not lose the input
+        return [
+            _reject(raw, topic, RejectReason.INVALID_VALUE, None, f"undecodable input: {exc!r}")
+        ]
+
+
+def decode_document(
+    doc: Any, topic: str, raw: bytes, *, now: datetime | None = None
+) -> list[DecodeResult]:
+    """Decode a message value that is already parsed (`doc`), keeping `raw` for rejections.
+
+    For callers that hold the value inside a larger JSON document (an ingest line) and cannot
+    re-serialise it (nested too deep for orjson): each element is still judged on its own, so
+    the valid events beside a hostile one go through. Never raises."""
+    try:
+        channel = TOPIC_CHANNELS.get(topic)
+        if channel is None:
+            return _decode(raw, topic, now or datetime.now(UTC))
+        return _decode_doc(doc, channel, raw, topic, now or datetime.now(UTC))
+    except Exception as exc:
         return [
             _reject(raw, topic, RejectReason.INVALID_VALUE, None, f"undecodable input: {exc!r}")
         ]
@@ -130,6 +161,12 @@ def _decode(raw: bytes, topic: str, now: datetime) -> list[DecodeResult]:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return [_reject(raw, topic, RejectReason.INVALID_JSON, None, f"not valid JSON: {exc}")]
+    return _decode_doc(doc, channel, raw, topic, now)
+
+
+def _decode_doc(
+    doc: Any, channel: Channel, raw: bytes, topic: str, now: datetime
+) -> list[DecodeResult]:
     if isinstance(doc, list):
         if not doc:
             return [
@@ -239,6 +276,12 @@ def _event(
             "properties",
             f"properties: expected an object, got {_kind(properties)}",
         )
+    elif _too_deep(properties, MAX_DEPTH - 2):  # the event and properties are 2 levels
+        raise _Invalid(
+            RejectReason.TOO_DEEP,
+            "properties",
+            f"properties: nested deeper than {MAX_DEPTH} levels",
+        )
     elif check_size and (size := len(orjson.dumps(properties))) > MAX_PROPERTIES_BYTES:
         raise _Invalid(
             RejectReason.TOO_LARGE,
@@ -267,7 +310,7 @@ def _timestamp(value: Any, now: datetime) -> int:
             f"occurred_at: {value!r} is not an RFC 3339 timestamp with an offset (e.g. 2026-11-02T10:15:30.123Z)",
         )
     try:
-        at = datetime.fromisoformat(value)
+        at = parse_rfc3339(value)
     except ValueError as exc:
         raise _Invalid(
             RejectReason.INVALID_VALUE, "occurred_at", f"occurred_at: {value!r}: {exc}"
@@ -285,6 +328,38 @@ def _timestamp(value: Any, now: datetime) -> int:
             f"occurred_at: {value} is more than 24 h in the future",
         )
     return datetime_to_ms(at)
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """An RFC 3339 date-time (already matched by `RFC3339_PATTERN`) -> aware datetime.
+
+    RFC 3339 allows a lowercase `t` and `z` and the leap second `23:59:60`, which
+    `datetime.fromisoformat` refuses: the letters are upper-cased and a leap second is taken as
+    the first instant of the next minute (POSIX time has no leap seconds). Raises ValueError
+    for a date that does not exist (February 30)."""
+    text = value.upper()
+    leap = text[17:19] == "60"
+    if leap:
+        text = text[:17] + "59" + text[19:]
+    at = datetime.fromisoformat(text)
+    if leap:
+        at = at.replace(microsecond=0) + timedelta(seconds=1)
+    return at
+
+
+def _too_deep(value: dict[str, Any], limit: int) -> bool:
+    """Whether containers nest more than `limit` levels below `value` (iterative: a hostile
+    input must not exhaust the Python stack)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        children = current.values() if isinstance(current, dict) else current
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _check_properties(model: type[Properties], properties: dict[str, Any]) -> None:

@@ -19,6 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+#: RFC 3339 `date-time` (section 5.6): upper- or lowercase `T` and `Z`, a leap second `60`, an
+#: offset within +-23:59. The decoder matches it and the published JSON Schema carries it as
+#: `pattern`, so the two agree on what a timestamp is (tests/schemas/test_rfc3339.py). It ends
+#: with `(?![\s\S])`, not `$`: in Python `$` also matches before a final newline.
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)"
+    r"(?:\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])(?![\s\S])"
+)
+
+
 class Channel(StrEnum):
     """Where an event happened. Derived from the Kafka topic, never trusted from the payload."""
 

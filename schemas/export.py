@@ -16,7 +16,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.errors import ExportError
-from schemas.event import TOPIC_CHANNELS, Channel
+from schemas.event import RFC3339_PATTERN, TOPIC_CHANNELS, Channel
 from schemas.properties import CANONICAL, IDENTIFYING_TYPES
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -35,7 +35,8 @@ class EventEnvelopeV1(BaseModel):
         description="snake_case; canonical types have typed properties, others are custom events.",
     )
     occurred_at: datetime = Field(
-        description="RFC 3339 with offset; not more than 24 h in the future, not before 2000-01-01."
+        description="RFC 3339 with offset; not more than 24 h in the future, not before 2000-01-01.",
+        json_schema_extra={"pattern": RFC3339_PATTERN},
     )
     device_id: str | None = Field(
         default=None,

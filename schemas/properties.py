@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 DeviceType = Literal["desktop", "mobile", "tablet", "kiosk", "pos"]
 NonNegative = Field(ge=0)
+#: Largest money amount (`value`, `price`) accepted: a trillion in any currency. Larger ones are
+#: mistakes or attacks, and summing a few near the float limit makes a session's revenue `inf`.
+MAX_AMOUNT = 1e12
+#: Largest quantity and largest absolute survey score accepted, for the same reason.
+MAX_QUANTITY = 1_000_000
 
 
 class Properties(BaseModel):
@@ -54,23 +59,23 @@ class AddToWishlist(Properties):
 
 class CartChange(Properties):
     item_id: str = Field(min_length=1)
-    quantity: int | None = Field(default=None, ge=1)
-    price: float | None = Field(default=None, ge=0)
+    quantity: int | None = Field(default=None, ge=1, le=MAX_QUANTITY)
+    price: float | None = Field(default=None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False)
 
 
 class BeginCheckout(Properties):
-    value: float | None = Field(default=None, ge=0)
+    value: float | None = Field(default=None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False)
 
 
 class Purchase(Properties):
     transaction_id: str = Field(min_length=1)
-    value: float = Field(ge=0)
+    value: float = Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
 
 class Refund(Properties):
     transaction_id: str | None = None
-    value: float | None = Field(default=None, ge=0)
+    value: float | None = Field(default=None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
 
 
@@ -98,7 +103,7 @@ class StoreVisit(Properties):
 
 class SurveyResponse(Properties):
     kind: Literal["nps", "csat", "ces"]
-    score: float
+    score: float = Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY, allow_inf_nan=False)
     touchpoint: str | None = None
 
 

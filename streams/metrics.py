@@ -12,7 +12,24 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from schemas.event import TOPIC_CHANNELS
+from schemas.properties import CANONICAL
 from streams.core.records import EventRow, FrictionSignal, SessionSummary
+
+#: The label value of anything outside a closed set: an unknown topic, a custom event type.
+#: Label values come from input, and every distinct one is a time series held forever.
+OTHER = "other"
+
+
+def topic_label(topic: str) -> str:
+    """`topic` when it is an input topic, else `other` (an ingest line may name any topic)."""
+    return topic if topic in TOPIC_CHANNELS else OTHER
+
+
+def event_type_label(event_type: str) -> str:
+    """`event_type` when it is canonical, else `other` (custom types are unbounded)."""
+    return event_type if event_type in CANONICAL else OTHER
+
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -91,6 +108,12 @@ SINK_ERRORS = Counter(
     ["table"],
     registry=REGISTRY,
 )
+SINK_QUARANTINED = Counter(
+    "parcours_sink_quarantined_rows_total",
+    "Rows ClickHouse refused for good, written to quarantined_rows with the error.",
+    ["table"],
+    registry=REGISTRY,
+)
 SINK_RETRIES = Counter(
     "parcours_sink_retries_total",
     "Retries of ClickHouse inserts after an error.",
@@ -162,6 +185,17 @@ CHANGELOG_REREADS = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+SINK_LAST_COMMIT = Gauge(
+    "parcours_sink_last_commit_timestamp_seconds",
+    "When the sink stage last committed its input offsets (epoch seconds; its start before).",
+    registry=REGISTRY,
+)
+SINK_BATCH_PENDING = Gauge(
+    "parcours_sink_batch_pending",
+    "1 while the sink stage holds a batch it has not yet written and committed (the consumer "
+    "lag gauge does not move then: this one and the last commit time show a stuck sink).",
+    registry=REGISTRY,
+)
 WATERMARK = Gauge(
     "parcours_watermark_timestamp_seconds",
     "Event-time watermark of this process (epoch seconds).",
@@ -183,7 +217,7 @@ def observe_records(records: Iterable[object], now_s: float) -> None:
     late = 0
     for record in records:
         if isinstance(record, EventRow):
-            processed[(record.channel, record.event_type)] += 1
+            processed[(record.channel, event_type_label(record.event_type))] += 1
             late += record.late
             if record.duplicate_transaction:
                 copies[record.channel] += 1

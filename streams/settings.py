@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     #: `chdb:///abs/path` (embedded) or `http(s)://user:pass@host:8123/db` (server).
     #: Unset: embedded chDB under `<data_dir>/chdb`.
     clickhouse_dsn: SecretStr | None = None
+    #: The query commands' DSN (`parcours sql | funnel | kpi | friction`): a server user with
+    #: the `parcours_analyst` role. Unset: the pipeline's DSN, read-only per query.
+    analyst_dsn: SecretStr | None = None
     kafka_bootstrap: str | None = None
     sink_batch_rows: int = Field(default=50_000, gt=0)
     #: `parcours ingest` saves its journey state this often (wall clock) while reading, besides

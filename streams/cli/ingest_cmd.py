@@ -14,6 +14,8 @@ from rich.table import Table
 from schemas import TOPIC_CHANNELS
 from streams.cli.app import app
 from streams.cli.config_cmd import journey_config_or_exit
+from streams.cli.output import error_line
+from streams.clickhouse.errors import StorageError
 from streams.embedded.runner import RunStats
 from streams.embedded.wiring import open_embedded_runner
 from streams.settings import load_settings
@@ -54,6 +56,7 @@ def ingest_files(
     final: bool = False,
     fresh: bool = False,
     database: str | None = None,
+    metrics_addr: str = "127.0.0.1",
 ) -> RunStats:
     """Run files through the embedded pipeline, carrying on from the database's saved journey
     state (unless `fresh`); `final`: the input is complete, close everything at its end."""
@@ -61,7 +64,7 @@ def ingest_files(
     if metrics_port is not None:
         from streams.metrics import serve_metrics
 
-        serve_metrics(metrics_port)
+        serve_metrics(metrics_port, metrics_addr)
     with open_embedded_runner(settings, database, config=config, resume=not fresh) as runner:
         total = sum(f.stat().st_size for f in files)
         with _progress(show_progress) as progress:
@@ -137,6 +140,10 @@ def ingest(
         str | None,
         typer.Option(help="Write into this database (created if missing) instead of the DSN's."),
     ] = None,
+    metrics_addr: Annotated[
+        str,
+        typer.Option(envvar="PARCOURS_METRICS_ADDR", help="Address the metrics listen on."),
+    ] = "127.0.0.1",
 ) -> None:
     """Ingest JSON-lines files ({"topic": …, "value": …} per line) into ClickHouse.
 
@@ -144,13 +151,18 @@ def ingest(
     by the end of one file continues in the next, and lines already ingested are skipped."""
     if topic is not None and topic not in TOPIC_CHANNELS:
         raise typer.BadParameter(f"unknown topic {topic!r}; one of {sorted(TOPIC_CHANNELS)}")
-    stats = ingest_files(
-        files,
-        topic,
-        show_progress=console.is_terminal,
-        metrics_port=metrics_port,
-        final=final,
-        fresh=fresh,
-        database=database,
-    )
+    try:
+        stats = ingest_files(
+            files,
+            topic,
+            show_progress=console.is_terminal,
+            metrics_port=metrics_port,
+            metrics_addr=metrics_addr,
+            final=final,
+            fresh=fresh,
+            database=database,
+        )
+    except StorageError as exc:  # one clear line, not a traceback
+        console.print(error_line("storage error:", exc))
+        raise typer.Exit(1) from None
     print_summary(stats, Console())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -10,11 +11,14 @@ from clickhouse_connect.driver.client import Client
 from rich.console import Console
 
 from streams.cli.app import app
-from streams.cli.output import FORMATS, print_result
-from streams.clickhouse.client import connect
+from streams.cli.output import FORMATS, error_line, literal, print_result
+from streams.clickhouse.client import connect, session_client
 from streams.clickhouse.errors import StorageError
 from streams.clickhouse.migrations import apply_migrations
+from streams.clickhouse.roles import apply_roles
+from streams.clickhouse.verify import verify_schema
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
+from streams.queries.guard import check_statement
 from streams.queries.kpi import KPIS, friction_query, kpi_query
 from streams.queries.query import Query, QueryError, run_query
 from streams.settings import load_settings
@@ -48,7 +52,7 @@ def _client() -> Client:
         apply_migrations(client)
         return client
     except StorageError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(error_line("error:", exc))
         raise typer.Exit(1) from None
 
 
@@ -79,14 +83,40 @@ def _check_format(fmt: str) -> None:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
 
 
-def _run(query: Query) -> object:
+#: ClickHouse's `readonly = 1`: SELECT only (no INSERT, ALTER, DROP, TRUNCATE, no settings
+#: changes, no table functions). What every analyst query runs with unless `--write`.
+READ_ONLY = {"readonly": 1}
+
+
+def _run(query: Query, settings: dict[str, object] | None = READ_ONLY) -> object:
+    """Run a query: read-only in a session of its own (the analyst DSN when configured,
+    which never migrates: analysts cannot), or, with `settings=None` (`sql --write`), with
+    the pipeline's client."""
+    analyst = load_settings().analyst_dsn
     try:
-        return run_query(_client(), query)
+        if settings is None:
+            return run_query(_client(), query)
+        if analyst is None:
+            _client()  # the embedded default, or the pipeline's server: migrated first
+        dsn = analyst.get_secret_value() if analyst else load_settings().resolved_clickhouse_dsn()
+        reader = session_client(dsn)
+        try:
+            return run_query(reader, query, settings=settings)
+        finally:
+            reader.close()
     except QueryError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(error_line("error:", exc))
         raise typer.Exit(2) from None
     except Exception as exc:  # ClickHouse reports a bad query as an exception
-        err.print(f"[red]query failed:[/red] {exc}")
+        if "Code: 164" in str(exc) and settings == READ_ONLY:
+            err.print(
+                error_line(
+                    "refused:",
+                    "parcours sql is read-only; an administrator may change data with --write",
+                )
+            )
+            raise typer.Exit(2) from None
+        err.print(error_line("query failed:", exc))
         raise typer.Exit(1) from None
 
 
@@ -183,19 +213,66 @@ def friction(
 def sql(
     statement: Annotated[str, typer.Argument(help="A SELECT over the public tables.")],
     fmt: FormatOpt = "table",
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Allow statements that change data (administrators; asks on a terminal).",
+        ),
+    ] = False,
 ) -> None:
-    """Run a SQL query against the Parcours database (embedded or server)."""
+    """Run a SQL query against the Parcours database (embedded or server), read-only."""
     _check_format(fmt)
-    print_result(_run(Query(statement)), fmt)  # type: ignore[arg-type]
+    try:
+        check_statement(statement)
+    except QueryError as exc:
+        err.print(error_line("refused:", exc))
+        raise typer.Exit(2) from None
+    if write and sys.stdin.isatty():
+        typer.confirm("This statement may change or delete Parcours data. Run it?", abort=True)
+    print_result(_run(Query(statement), None if write else READ_ONLY), fmt)  # type: ignore[arg-type]
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Also compare every table and view with what the migrations create, and "
+            "repair what differs (a dropped table or view, a missing or altered column).",
+        ),
+    ] = False,
+    roles: Annotated[
+        bool,
+        typer.Option(
+            "--roles",
+            help="On a ClickHouse server: create the parcours_writer and parcours_analyst "
+            "roles (infra/clickhouse/roles/roles.sql). Not on chDB.",
+        ),
+    ] = False,
+) -> None:
     """Apply pending ClickHouse migrations (also done automatically at start-up)."""
+    dsn = load_settings().resolved_clickhouse_dsn()
     try:
-        client = connect(load_settings().resolved_clickhouse_dsn())
+        client = connect(dsn)
         applied = apply_migrations(client)
+        checked = verify_schema(dsn) if verify else None
+        granted = apply_roles(client, dsn) if roles else []
     except StorageError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(error_line("error:", exc))
         raise typer.Exit(1) from None
-    Console().print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    out = Console()
+    out.print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    if roles:
+        out.print(f"roles: {len(granted)} statements (parcours_writer, parcours_analyst)")
+    if checked is None:
+        return
+    for line in checked.repaired:
+        out.print(literal(f"repaired: {line}"))
+    for line in checked.unrepaired:
+        err.print(literal(f"not repaired: {line}"))
+    if not checked.problems:
+        out.print("verified: every table and view is as the migrations create it")
+    if checked.unrepaired:
+        raise typer.Exit(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -87,6 +87,13 @@ def worker(
     web_port: Annotated[
         int, typer.Option(help="Port of the worker's web server (/metrics).")
     ] = 6066,
+    web_host: Annotated[
+        str,
+        typer.Option(
+            envvar="PARCOURS_METRICS_ADDR",
+            help="Address the web server (/metrics) listens on; 0.0.0.0 in a container.",
+        ),
+    ] = "127.0.0.1",
     loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
 ) -> None:
     """Run a journey worker (Faust). Start several, on any hosts: they share the partitions."""
@@ -103,6 +110,7 @@ def worker(
         stream,
         journey,
         web_port=web_port,
+        web_host=web_host,
         input_partitions=input_partitions,
     )
 
@@ -117,6 +125,33 @@ def worker(
     faust.Worker(faust_app, loglevel=loglevel).execute_from_commandline()
 
 
+def _migrated_or_exit(client: Any) -> None:
+    """Apply migrations; a sink user with the `parcours_writer` role may not (no DDL), and
+    then the schema must already be up to date (an administrator ran `parcours migrate`)."""
+    from streams.clickhouse.migrations import apply_migrations, load_migrations
+
+    try:
+        apply_migrations(client)
+        return
+    except Exception as exc:
+        denied = exc
+    try:
+        done = {
+            int(r[0]) for r in client.query("SELECT version FROM schema_migrations").result_rows
+        }
+    except Exception:
+        done = set()
+    pending = [m.name for m in load_migrations() if m.version not in done]
+    if pending:
+        first = str(denied).strip().splitlines()[0] if str(denied).strip() else repr(denied)
+        err.print(
+            f"cannot apply migrations {', '.join(pending)} with this DSN ({first}); "
+            "run `parcours migrate` with an administrator's DSN first",
+            markup=False,
+        )
+        raise typer.Exit(1)
+
+
 @app.command()
 def sink(
     metrics_port: Annotated[
@@ -125,24 +160,32 @@ def sink(
     idle_exit: Annotated[
         float | None, typer.Option(help="Exit after this many seconds without records.")
     ] = None,
+    metrics_addr: Annotated[
+        str,
+        typer.Option(
+            envvar="PARCOURS_METRICS_ADDR",
+            help="Address /metrics listens on; 0.0.0.0 in a container.",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Run the sink stage: parcours-records -> ClickHouse, offsets committed after each insert."""
     bootstrap = _bootstrap()
     from streams.clickhouse.client import connect
-    from streams.clickhouse.migrations import apply_migrations
     from streams.metrics import serve_metrics
     from streams.sinks.clickhouse import ClickHouseSink
     from streams.worker.sink_stage import SinkStage
 
     settings = load_settings()
     if metrics_port is not None:
-        serve_metrics(metrics_port)
+        serve_metrics(metrics_port, metrics_addr)
     client = connect(settings.resolved_clickhouse_dsn())
-    apply_migrations(client)
+    _migrated_or_exit(client)
+    stream = StreamSettings()
     stage = SinkStage(
         bootstrap,
-        StreamSettings().records_topic,
+        stream.records_topic,
         ClickHouseSink(client, batch_rows=settings.sink_batch_rows, flush_interval_s=None),
+        dlq_topic=stream.dlq_topic,
     )
     stats = stage.run(idle_exit_s=idle_exit)
     err.print(

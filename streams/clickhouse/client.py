@@ -8,6 +8,8 @@ process, so embedded clients are cached per path.
 
 from __future__ import annotations
 
+import fcntl
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -43,6 +45,13 @@ def connect(dsn: str, database: str | None = None) -> Client:
                 client.command(f"CREATE DATABASE IF NOT EXISTS `{_identifier(database)}`")
                 client = clickhouse_connect.get_client(dsn=f"chdb://{path}", database=database)
         except Exception as exc:
+            holder = _lock_holder(Path(path))
+            if holder is not None:
+                raise ConnectionFailed(
+                    f"the embedded database {path} is in use by another process ({holder}); "
+                    "chDB allows one process per database: stop that process (or wait for it), "
+                    "or use a ClickHouse server"
+                ) from None
             raise ConnectionFailed(f"cannot open embedded ClickHouse at {path}: {exc}") from exc
         _EMBEDDED[(path, database)] = client
         return client
@@ -60,6 +69,41 @@ def connect(dsn: str, database: str | None = None) -> Client:
     raise ConnectionFailed(
         f"unsupported ClickHouse DSN scheme {scheme!r}: use chdb:///path or http(s)://…"
     )
+
+
+def session_client(dsn: str) -> Client:
+    """A client with a ClickHouse session of its own, for one analyst query; close it after.
+
+    Settings a query changes stay in its session: on chDB a statement refused under
+    `readonly = 1` leaves the session read-only (the client's restore is refused too), so an
+    analyst query must not share the pipeline's cached embedded client. Over HTTP every
+    request is its own session already."""
+    scheme = urlparse(dsn).scheme
+    if scheme != "chdb":
+        return connect(dsn)
+    connect(dsn)  # opens the engine (one per process), with the usual checks and messages
+    try:
+        return clickhouse_connect.get_client(dsn=f"chdb://{dsn[len('chdb://') :]}")
+    except Exception as exc:
+        raise ConnectionFailed(f"cannot open a session on {dsn}: {exc}") from exc
+
+
+def _lock_holder(path: Path) -> str | None:
+    """Who holds the embedded database at `path`, when another process does: chDB's `status`
+    file is locked (flock) by the process that opened it and names its PID. chDB itself only
+    says "Error initializing EmbeddedServer" (issue 12)."""
+    status = path / "status"
+    try:
+        with status.open("rb") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                match = re.search(rb"PID:\s*(\d+)", fh.read(200))
+                return f"PID {match.group(1).decode()}" if match else "unknown PID"
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        return None
+    return None
 
 
 def _identifier(name: str) -> str:

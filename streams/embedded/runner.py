@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import orjson
 
 from schemas import Event, Rejection, RejectReason, decode
+from schemas.decode import decode_document
 from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.core.pipeline import JourneyPipeline, PipelineCounters
@@ -138,16 +139,27 @@ class EmbeddedRunner:
         `source` and `position` say where it came from (file and line, topic and offset); they
         make the stored id of a rejection stable across replays. `raw` is what a rejection keeps
         as the original bytes when `value` is not them (an ingest line: the whole line)."""
+        self._take(topic, source, position, raw, lambda now: decode(value, topic, now=now))
+
+    def _take(
+        self,
+        topic: str,
+        source: str,
+        position: int,
+        raw: bytes | None,
+        decoder: Callable[[datetime], list[Event | Rejection]],
+    ) -> None:
         self.stats.messages += 1
-        consumed = self._consumed.get(topic)
+        label = metrics.topic_label(topic)
+        consumed = self._consumed.get(label)
         if consumed is None:
-            consumed = self._consumed[topic] = metrics.EVENTS_CONSUMED.labels(topic)
+            consumed = self._consumed[label] = metrics.EVENTS_CONSUMED.labels(label)
         consumed.inc()  # type: ignore[attr-defined]
         now_s = self._clock()
         received_ms = int(now_s * 1000)
         records: list[Record] = []
         rejections: list[Rejection] = []
-        for result in decode(value, topic, now=datetime.fromtimestamp(now_s, UTC)):
+        for result in decoder(datetime.fromtimestamp(now_s, UTC)):
             if isinstance(result, Event):
                 records.extend(self.pipeline.process(result, received_ms))
             elif raw is not None:
@@ -157,7 +169,7 @@ class EmbeddedRunner:
         if rejections:
             for rejection in rejections:
                 self.stats.rejected[str(rejection.reason)] += 1
-                metrics.EVENTS_REJECTED.labels(topic, str(rejection.reason)).inc()
+                metrics.EVENTS_REJECTED.labels(label, str(rejection.reason)).inc()
             self.sink.add_rejections(
                 RejectedInput(r, source, position, received_ms) for r in rejections
             )
@@ -201,7 +213,20 @@ class EmbeddedRunner:
                 original, RejectReason.MISSING_FIELD, "value: missing", source, position, topic
             )
             return
-        self.feed_message(topic, orjson.dumps(value), source, position, raw=original)
+        try:
+            value_bytes = orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            # Nested too deep for orjson to write again: judge each element as parsed (the
+            # deep ones are rejected `too_deep`, the valid ones beside them go through).
+            self._take(
+                topic,
+                source,
+                position,
+                original,
+                lambda now: decode_document(value, topic, original, now=now),
+            )
+            return
+        self.feed_message(topic, value_bytes, source, position, raw=original)
 
     def feed_lines(self, lines: Iterable[bytes], source: str = "") -> None:
         for number, line in enumerate(lines, 1):
@@ -306,8 +331,9 @@ class EmbeddedRunner:
         topic: str = "",
     ) -> None:
         self.stats.rejected[str(reason)] += 1
-        metrics.EVENTS_CONSUMED.labels(topic).inc()  # a line rejected whole was read all the same
-        metrics.EVENTS_REJECTED.labels(topic, str(reason)).inc()
+        label = metrics.topic_label(topic)
+        metrics.EVENTS_CONSUMED.labels(label).inc()  # a line rejected whole was read all the same
+        metrics.EVENTS_REJECTED.labels(label, str(reason)).inc()
         rejection = _line_rejection(line, reason, message, topic)
         received_ms = int(self._clock() * 1000)
         self.sink.add_rejections([RejectedInput(rejection, source, position, received_ms)])

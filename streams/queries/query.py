@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -35,8 +36,11 @@ class QueryResult:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-def run_query(client: Client, query: Query) -> QueryResult:
-    result = client.query(query.sql, parameters=query.parameters)
+def run_query(
+    client: Client, query: Query, *, settings: dict[str, Any] | None = None
+) -> QueryResult:
+    """Run `query`; `settings` go with it (e.g. `{"readonly": 1}` for an analyst's SQL)."""
+    result = client.query(query.sql, parameters=query.parameters, settings=settings)
     return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
 
@@ -53,9 +57,29 @@ def to_json(result: QueryResult) -> str:
     return orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode()
 
 
+#: A cell starting with one of these is a formula to a spreadsheet (`=HYPERLINK(…)` from a
+#: stored page name); OWASP's advice: prefix it with a single quote so it is read as text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+#: Control characters (and bidi overrides) are shown as escapes: a CSV goes to a terminal too.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _csv_cell(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, str):
+        if value.startswith(_FORMULA_STARTS):
+            value = "'" + value
+        return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
+    return value
+
+
 def to_csv(result: QueryResult) -> str:
+    """CSV for spreadsheets: text cells that would be formulas are neutralised (numbers,
+    negative ones included, are written as numbers)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(result.columns)
-    writer.writerows([_plain(v) for v in row] for row in result.rows)
+    writer.writerow([_csv_cell(c) for c in result.columns])
+    writer.writerows([_csv_cell(v) for v in row] for row in result.rows)
     return out.getvalue()

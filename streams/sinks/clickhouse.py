@@ -9,6 +9,9 @@ journey watermark), so a replay of the same input is cut into exactly the same b
 wall clock, a replay may be cut differently and ReplacingMergeTree collapses what the tokens
 miss. Failed inserts are retried with exponential backoff; the buffer is
 kept until the insert succeeds, so nothing is lost, and `SinkError` is raised after the last try.
+Only transient failures are retried (streams/sinks/faults.py): a permanent one (rows ClickHouse
+or the client refuses) is narrowed down by halving the batch, the refused rows go to
+`quarantined_rows` with the error, and the rest is written.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from streams import metrics
-from streams.clickhouse.errors import SinkError
+from streams.clickhouse.errors import SinkError, StorageError
 from streams.core.records import (
     EventRow,
     FrictionSignal,
@@ -34,6 +37,8 @@ from streams.core.records import (
     SessionSummary,
 )
 from streams.sinks.base import FlushReport, RejectedInput
+from streams.sinks.faults import error_text, is_permanent, row_as_json
+from streams.sinks.rejections import message_id, message_row, rejection_row
 
 COLUMNS: dict[str, list[str]] = {
     "events": [
@@ -113,8 +118,11 @@ COLUMNS: dict[str, list[str]] = {
         "batch_index",
         "source",
         "position",
+        "message_id",
     ],
+    "rejected_messages": ["message_id", "received_at", "topic", "source", "position", "raw"],
 }
+QUARANTINE_COLUMNS = ["target_table", "row_id", "error", "row"]
 
 
 def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
@@ -224,31 +232,6 @@ def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
     raise TypeError(f"not a storable record: {type(record).__name__}")
 
 
-def rejection_id(item: RejectedInput) -> str:
-    r = item.rejection
-    key = f"{item.source}\x1f{item.position}\x1f{r.index}\x1f{r.topic}".encode() + r.raw
-    return hashlib.blake2b(key, digest_size=12).hexdigest()
-
-
-def _rejection_row(item: RejectedInput) -> tuple[tuple[Any, ...], str]:
-    r = item.rejection
-    rid = rejection_id(item)
-    raw = r.raw.decode("utf-8", errors="surrogateescape")
-    return (
-        rid,
-        item.received_at_ms,
-        r.topic,
-        str(r.reason),
-        r.message,
-        r.field or "",
-        r.event_id or "",
-        raw,
-        r.index,
-        item.source,
-        item.position,
-    ), rid
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 8
@@ -290,21 +273,38 @@ class ClickHouseSink:
         return sum(len(rows) for rows in self._rows.values())
 
     def add(self, records: Iterable[Record]) -> None:
+        """Buffer every record first, then flush the full tables: if a flush fails (ClickHouse
+        unreachable after every retry), every record is still buffered and the caller may
+        flush again later; nothing handed over is lost."""
         for record in records:
             table, row, rid = _row(record)
             self._rows[table].append(row)
             self._ids[table].append(rid)
-            if len(self._rows[table]) >= self.batch_rows:
-                self._flush_table(table)
-        self._maybe_flush_on_time()
+        self._flush_full()
 
     def add_rejections(self, rejections: Iterable[RejectedInput]) -> None:
+        """Buffer rejections; a message's bytes are buffered once, however many of its
+        elements were rejected (the rejections of one message arrive together)."""
+        last_raw: bytes | None = None
+        mid = ""
         for item in rejections:
-            row, rid = _rejection_row(item)
+            raw = item.rejection.raw
+            if raw is not last_raw:
+                new_mid = message_id(item)
+                if new_mid != mid:
+                    self._rows["rejected_messages"].append(message_row(item, new_mid))
+                    self._ids["rejected_messages"].append(new_mid)
+                last_raw, mid = raw, new_mid
+            row, rid = rejection_row(item, mid)
             self._rows["rejected_events"].append(row)
             self._ids["rejected_events"].append(rid)
-        if len(self._rows["rejected_events"]) >= self.batch_rows:
-            self._flush_table("rejected_events")
+        self._flush_full()
+
+    def _flush_full(self) -> None:
+        """Write every full batch (exactly `batch_rows` rows each: the cut is deterministic)."""
+        for table in COLUMNS:
+            while len(self._rows[table]) >= self.batch_rows:
+                self._flush_table(table, self.batch_rows)
         self._maybe_flush_on_time()
 
     def flush(self) -> FlushReport:
@@ -332,16 +332,47 @@ class ClickHouseSink:
         elif now - self._last_flush >= self.flush_interval_s:
             self.flush()
 
-    def _flush_table(self, table: str) -> int:
-        rows, ids = self._rows[table], self._ids[table]
+    def _flush_table(self, table: str, limit: int | None = None) -> int:
+        """Write the first `limit` buffered rows of `table` (all by default); they leave the
+        buffer only once written, so a failure keeps them."""
+        rows, ids = self._rows[table][:limit], self._ids[table][:limit]
         if not rows:
             return 0
-        token = hashlib.sha256("\x1f".join([table, *ids]).encode()).hexdigest()
-        self._insert(table, rows, token)
-        self._rows[table], self._ids[table] = [], []
+        self._write(table, rows, ids)
+        del self._rows[table][: len(rows)], self._ids[table][: len(rows)]
         return len(rows)
 
-    def _insert(self, table: str, rows: list[tuple[Any, ...]], token: str) -> None:
+    def _write(self, table: str, rows: list[tuple[Any, ...]], ids: list[str]) -> None:
+        """Insert `rows`; on a permanent failure halve the batch until the refused rows are
+        found, quarantine them and write the rest. Transient failures are retried by
+        `_insert`, which raises SinkError (rows still buffered) when they last."""
+        token = hashlib.sha256("\x1f".join([table, *ids]).encode()).hexdigest()
+        try:
+            self._insert(table, rows, token)
+        except _Refused as refused:
+            if len(rows) == 1:
+                self._quarantine(table, rows[0], ids[0], refused.cause)
+                return
+            half = len(rows) // 2
+            self._write(table, rows[:half], ids[:half])
+            self._write(table, rows[half:], ids[half:])
+
+    def _quarantine(self, table: str, row: tuple[Any, ...], rid: str, cause: BaseException) -> None:
+        entry = (table, rid, error_text(cause), row_as_json(row, COLUMNS[table]))
+        token = hashlib.sha256(f"quarantine\x1f{table}\x1f{rid}".encode()).hexdigest()
+        try:
+            self._insert("quarantined_rows", [entry], token, QUARANTINE_COLUMNS)
+        except _Refused as refused:  # cannot happen for JSON text; say so loudly, go on
+            raise SinkError(f"quarantine of a {table} row refused: {refused.cause}") from None
+        metrics.SINK_QUARANTINED.labels(table).inc()
+
+    def _insert(
+        self,
+        table: str,
+        rows: list[tuple[Any, ...]],
+        token: str,
+        column_names: list[str] | None = None,
+    ) -> None:
         columns = [list(column) for column in zip(*rows, strict=True)]
         delays = iter(self.retry.delays())
         while True:
@@ -350,12 +381,14 @@ class ClickHouseSink:
                 self.client.insert(
                     table,
                     columns,
-                    column_names=COLUMNS[table],
+                    column_names=column_names or COLUMNS[table],
                     column_oriented=True,
                     settings={"insert_deduplication_token": token},
                 )
             except Exception as exc:
                 metrics.SINK_ERRORS.labels(table).inc()
+                if is_permanent(exc):
+                    raise _Refused(exc) from exc
                 delay = next(delays, None)
                 if delay is None:
                     raise SinkError(
@@ -367,3 +400,11 @@ class ClickHouseSink:
             metrics.SINK_INSERT_DURATION.labels(table).observe(time.perf_counter() - started)
             metrics.SINK_ROWS.labels(table).inc(len(rows))
             return
+
+
+class _Refused(StorageError):
+    """Internal: an insert failed permanently (caught within this module)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause

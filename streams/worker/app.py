@@ -75,6 +75,7 @@ def create_app(
     config: JourneyConfig,
     *,
     web_port: int = 6066,
+    web_host: str = "127.0.0.1",
     input_partitions: int | None = None,
 ) -> faust.App:
     """The worker's Faust app. `input_partitions`: the input topics' partition count, when
@@ -100,7 +101,7 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         producer_max_request_size=MAX_RECORD_BYTES,
         web_enabled=True,
-        web_host="127.0.0.1",
+        web_host=web_host,  # 0.0.0.0 in a container, or Prometheus cannot scrape /metrics
         web_port=web_port,
         # A rebalance waits until the batch in progress is acknowledged: a revoked partition's
         # checkpoint is never written after its new owner has started restoring it.

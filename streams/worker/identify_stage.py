@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,12 @@ from streams.core.watermarks import aligned_pauses
 from streams.sinks.base import RejectedInput
 from streams.worker.client_state import reconcile_pauses
 from streams.worker.input_ends import TRAILING_MARKERS_MAX, InputEnd, InputEnds
-from streams.worker.messages import dlq_headers, record_to_bytes, rejected_to_bytes
+from streams.worker.messages import (
+    dlq_headers,
+    record_to_bytes,
+    rejected_message_to_bytes,
+    rejected_to_bytes,
+)
 from streams.worker.outbox import Outbox, PartitionedTopic
 
 #: Positions along an input partition: offset * 65536 + index in the message's JSON array.
@@ -105,6 +111,30 @@ async def reject(
         int(message.timestamp * 1000),
     )
     outbox.add(wiring.records_topic, message.partition % wiring.partitions, rejected_to_bytes(item))
+
+
+async def reject_message(
+    wiring: Wiring, outbox: Outbox, rejections: list[Rejection], message: Any
+) -> None:
+    """Every rejection of one message: one DLQ message (its original bytes once, the first
+    reason in the headers and how many of its elements were rejected) and one records-topic
+    item. Before issue 12 each rejected element sent a full copy of the message to both."""
+    for rejection in rejections:
+        metrics.EVENTS_REJECTED.labels(message.topic, str(rejection.reason)).inc()
+    metrics.DLQ_MESSAGES.labels(message.topic, str(rejections[0].reason)).inc()
+    headers = dlq_headers(rejections[0], message.topic, message.partition, message.offset)
+    counts = Counter(str(r.reason) for r in rejections)
+    headers.append(("parcours.rejections", str(len(rejections)).encode()))
+    headers.append(("parcours.reason_counts", orjson.dumps(dict(sorted(counts.items())))))
+    await wiring.dlq_topic.send(key=message.key, value=message.value, headers=headers)
+    source = f"kafka:{message.topic}/{message.partition}"
+    received = int(message.timestamp * 1000)
+    items = [RejectedInput(r, source, message.offset, received) for r in rejections]
+    outbox.add(
+        wiring.records_topic,
+        message.partition % wiring.partitions,
+        rejected_message_to_bytes(items),
+    )
 
 
 class IdentifyStage:
@@ -164,9 +194,10 @@ class IdentifyStage:
             self.position[source] = (message.offset + 1, now)
             self.tps[source] = TP(message.topic, message.partition)  # the type Faust asserts
             canonical = self.topic_map.get(message.topic, message.topic)
+            rejected: list[Rejection] = []
             for index, result in enumerate(decode(message.value, canonical)):
                 if isinstance(result, Rejection):
-                    await reject(self.w, outbox, result, message)
+                    rejected.append(result)
                     continue
                 try:
                     self._one(result, message, index, dirty, outbox)
@@ -174,6 +205,8 @@ class IdentifyStage:
                 except Exception as exc:  # one bad event must never stop the stream
                     failure = processing_failure(exc, message, result.event_id)
                     await reject(self.w, outbox, failure, message, repr(exc))
+            if rejected:
+                await reject_message(self.w, outbox, rejected, message)
         for source in sorted(sources):
             tell = orjson.dumps({"kind": "watermark", "src": source, "wm": self._watermark(source)})
             for q in range(self.w.partitions):

@@ -9,6 +9,10 @@ and reads nothing new, so memory stays bounded and nothing is committed that is 
 It is a plain confluent-kafka consumer loop in its own process (inserts never block an asyncio
 loop). With an embedded chDB database run exactly one (chDB allows one process per database);
 against a ClickHouse server run as many as the records topic has partitions.
+
+A record that cannot be read (not JSON, not a known record kind) is a permanent fault of that
+one message: it goes to the dead-letter topic with the reason in its headers, and the stage
+goes on (before issue 12 it exited, re-read the same message on restart and exited again).
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from streams import metrics
 from streams.clickhouse.errors import SinkError
@@ -27,6 +32,43 @@ from streams.core.records import EventRow, Record
 from streams.sinks.base import RejectedInput
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.worker.messages import outputs_from_bytes
+
+#: Sends one unreadable records-topic message to the dead-letter topic: (value, headers).
+DeadLetter = Callable[[bytes, list[tuple[str, bytes]]], None]
+
+
+def split_outputs(
+    messages: list[Any],
+) -> tuple[list[Record], list[RejectedInput], list[tuple[Any, str]]]:
+    """Records, rejections, and the messages that could not be read with the reason why.
+    A bad message never hides the good ones beside it."""
+    records: list[Record] = []
+    rejected: list[RejectedInput] = []
+    malformed: list[tuple[Any, str]] = []
+    for m in messages:
+        try:
+            outputs = outputs_from_bytes(m.value())
+        except Exception as exc:  # any bytes may arrive on a topic
+            malformed.append((m, f"{type(exc).__name__}: {exc}"))
+            continue
+        for item in outputs:
+            if isinstance(item, RejectedInput):
+                rejected.append(item)
+            else:
+                records.append(item)
+    return records, rejected, malformed
+
+
+def malformed_headers(message: Any, reason: str) -> list[tuple[str, bytes]]:
+    """Kafka Connect-style error headers for an unreadable records-topic message."""
+    return [
+        ("__connect.errors.topic", str(message.topic()).encode()),
+        ("__connect.errors.partition", str(message.partition()).encode()),
+        ("__connect.errors.offset", str(message.offset()).encode()),
+        ("__connect.errors.exception.class.name", b"parcours.MalformedRecord"),
+        ("__connect.errors.exception.message", reason.encode("utf-8", "replace")[:1000]),
+        ("parcours.reason", b"malformed_record"),
+    ]
 
 
 @dataclass
@@ -36,6 +78,8 @@ class SinkStageStats:
     rejected: int = 0
     #: Times a whole batch was retried because ClickHouse stayed unreachable.
     outage_retries: int = 0
+    #: Records-topic messages that could not be read, sent to the dead-letter topic.
+    malformed: int = 0
 
 
 class SinkStage:
@@ -49,7 +93,12 @@ class SinkStage:
         batch_size: int = 5000,
         outage_delays_s: tuple[float, float] = (1.0, 60.0),
         sleep: Callable[[float], None] = time.sleep,
+        dlq_topic: str = "parcours-dlq",
+        dead_letter: DeadLetter | None = None,
     ) -> None:
+        self.bootstrap, self.dlq_topic = bootstrap, dlq_topic
+        self._dead_letter = dead_letter
+        self._producer: Producer | None = None
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -81,6 +130,7 @@ class SinkStage:
             signal.signal(sig, self._on_signal)
         self.consumer.subscribe([self.topic])
         last_data = time.monotonic()
+        metrics.SINK_LAST_COMMIT.set(time.time())
         try:
             while not self._stop:
                 messages = self.consumer.consume(self.batch_size, timeout=0.5)
@@ -93,8 +143,11 @@ class SinkStage:
                         break
                     continue
                 last_data = time.monotonic()
+                metrics.SINK_BATCH_PENDING.set(1)
                 self._write(good)
                 self.consumer.commit(offsets=_next_offsets(good), asynchronous=False)
+                metrics.SINK_BATCH_PENDING.set(0)
+                metrics.SINK_LAST_COMMIT.set(time.time())
                 self._observe_lag(good)
         finally:
             self.consumer.close()
@@ -103,17 +156,18 @@ class SinkStage:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop = True
 
-    def _write(self, messages: list[object]) -> None:
-        records: list[Record] = []
-        rejected: list[RejectedInput] = []
-        for m in messages:
-            for item in outputs_from_bytes(m.value()):  # type: ignore[attr-defined]
-                if isinstance(item, RejectedInput):
-                    rejected.append(item)
-                else:
-                    records.append(item)
-        self.sink.add(records)
-        self.sink.add_rejections(rejected)
+    def _write(self, messages: list[Any]) -> None:
+        records, rejected, malformed = split_outputs(messages)
+        for message, reason in malformed:
+            self._send_dead_letter(message.value() or b"", malformed_headers(message, reason))
+        self.stats.malformed += len(malformed)
+        try:
+            # The sink buffers everything before it flushes a full table, so if that flush
+            # fails nothing is lost: the loop below writes what is buffered.
+            self.sink.add(records)
+            self.sink.add_rejections(rejected)
+        except SinkError:
+            self.stats.outage_retries += 1
         delay, longest = self.outage_delays_s
         while True:
             try:
@@ -133,6 +187,19 @@ class SinkStage:
         self.stats.batches += 1
         self.stats.records += len(records)
         self.stats.rejected += len(rejected)
+
+    def _send_dead_letter(self, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        """To the DLQ, acknowledged before the offsets are committed (nothing is lost)."""
+        metrics.DLQ_MESSAGES.labels("records", "malformed_record").inc()
+        if self._dead_letter is not None:
+            self._dead_letter(value, headers)
+            return
+        if self._producer is None:
+            self._producer = Producer({"bootstrap.servers": self.bootstrap, "log_level": 3})
+        self._producer.produce(self.dlq_topic, value=value, headers=headers)
+        delay = self.outage_delays_s[0]
+        while self._producer.flush(30) > 0:  # Kafka unreachable: wait, never commit past it
+            self.sleep(delay)
 
     def _observe_lag(self, messages: list[object]) -> None:
         for m in messages[-1:]:

@@ -152,7 +152,7 @@ def test_ingest_bare_events_with_topic(tmp_path: Path) -> None:
     ).result_rows
     assert stored == [("bare-1", "app", "mobile"), ("bare-2", "app", "mobile")]
     rejected = client.query(
-        "SELECT position, batch_index, topic, reason, raw FROM rejected_events "
+        "SELECT position, batch_index, topic, reason, raw FROM rejections "
         "WHERE source = 'file:bare-app-events.jsonl' ORDER BY position"
     ).result_rows
     assert [r[:4] for r in rejected] == [

@@ -337,7 +337,7 @@ def test_every_kind_of_bad_line_is_rejected_with_its_reason(ch: Client) -> None:
     runner.finish()
     stored = ch.query("SELECT count() FROM events").result_rows[0][0]
     rejected = ch.query(
-        "SELECT position, reason, raw FROM rejected_events ORDER BY position"
+        "SELECT position, reason, raw FROM rejections ORDER BY position"
     ).result_rows
     assert stored == 2
     expected = [(1, "missing_field")] + [(i + 2, reason) for i, (_, reason) in enumerate(BAD_LINES)]
@@ -357,7 +357,7 @@ def test_a_rejected_event_inside_an_ingest_line_keeps_the_whole_line(ch: Client)
     runner.finish()
     assert ch.query("SELECT event_id FROM events").result_rows == [("k1",)]
     rejected = ch.query(
-        "SELECT position, batch_index, event_id, reason, raw FROM rejected_events ORDER BY position"
+        "SELECT position, batch_index, event_id, reason, raw FROM rejections ORDER BY position"
     ).result_rows
     assert [r[:4] for r in rejected] == [
         (1, 1, "k2", "invalid_value"),

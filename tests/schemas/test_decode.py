@@ -389,3 +389,73 @@ def test_timestamps_before_now_plus_24h_use_the_given_clock() -> None:
         decode(orjson.dumps(late), "clickstream", now=NOW - timedelta(hours=2))[0].__class__
         is Rejection
     )
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """Properties whose containers nest `depth` levels in all (properties itself is level 1)."""
+    value: Any = 1
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return {"page": "/", "x": value} if depth > 1 else {"page": "/"}
+
+
+def test_nesting_up_to_the_limit_is_accepted_and_deeper_is_too_deep() -> None:
+    from schemas.decode import MAX_DEPTH
+
+    base = {
+        "event_id": "n",
+        "event_type": "page_view",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "device_id": "d",
+    }
+    # the event object is level 1, properties level 2: MAX_DEPTH - 1 levels from properties on
+    ok = one({**base, "properties": _nested(MAX_DEPTH - 1)})
+    assert isinstance(ok, Event) and orjson.dumps(ok.properties)
+    deep = rejected({**base, "properties": _nested(MAX_DEPTH)})
+    assert deep.reason == RejectReason.TOO_DEEP and deep.field == "properties"
+    assert MAX_DEPTH == 64
+
+
+def test_a_deep_element_is_rejected_alone_in_a_batch() -> None:
+    """Before issue 12, a properties object too deep for orjson to write again made the size
+    check raise, and the whole message (the valid events beside it too) was rejected."""
+    good = {
+        "event_id": "g",
+        "event_type": "page_view",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "device_id": "d",
+        "properties": {"page": "/"},
+    }
+    nested = b'{"a":' * 300 + b"1" + b"}" * 300
+    deep = orjson.dumps({**good, "event_id": "deep"})[:-2] + b',"x":' + nested + b"}}"
+    padding = b" " * 33_000  # over the properties size pre-check
+    results = decode(
+        b"[" + orjson.dumps(good) + b"," + deep + b"]" + padding, "clickstream", now=NOW
+    )
+    assert isinstance(results[0], Event)
+    assert isinstance(results[1], Rejection) and results[1].reason == RejectReason.TOO_DEEP
+
+
+@pytest.mark.parametrize(
+    ("event_type", "properties", "field"),
+    [
+        ("purchase", {"transaction_id": "t", "value": 1.7e308, "currency": "EUR"}, "value"),
+        ("begin_checkout", {"value": 1e13}, "value"),
+        ("add_to_cart", {"item_id": "i", "price": 1e300}, "price"),
+        ("add_to_cart", {"item_id": "i", "quantity": 10**12}, "quantity"),
+        ("survey_response", {"kind": "nps", "score": -1e200}, "score"),
+    ],
+)
+def test_absurd_numbers_are_rejected(
+    event_type: str, properties: dict[str, Any], field: str
+) -> None:
+    doc = {
+        "event_id": "a",
+        "event_type": event_type,
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "device_id": "d",
+        "properties": properties,
+    }
+    rejection = rejected(doc)
+    assert rejection.reason == RejectReason.INVALID_VALUE
+    assert rejection.field == f"properties.{field}"

@@ -107,6 +107,7 @@ def counts(client: Client) -> dict[str, int]:
         "session_merges",
         "minute_aggregates",
         "rejected_events",
+        "rejected_messages",
     ]
     return {t: client.query(f"SELECT count() FROM {t}").result_rows[0][0] for t in tables}
 
@@ -146,6 +147,7 @@ def test_the_same_batch_twice_is_stored_once(ch: Client) -> None:
         "session_merges": 1,
         "minute_aggregates": 1,
         "rejected_events": 0,
+        "rejected_messages": 0,
     }
 
 
@@ -179,7 +181,8 @@ def test_every_table_is_flushed_when_the_interval_has_passed(ch: Client) -> None
     clock.now = 101.9
     sink.add(records()[3:5])
     sink.add_rejections([rejection])
-    assert sum(counts(ch).values()) == 0 and sink.buffered == 6
+    # 5 records, 1 rejection and its message's bytes (stored once, in rejected_messages)
+    assert sum(counts(ch).values()) == 0 and sink.buffered == 7
     clock.now = 102.0  # 2 s after the first reading: every table goes out
     sink.add(records()[5:])
     assert counts(ch) == {
@@ -190,6 +193,7 @@ def test_every_table_is_flushed_when_the_interval_has_passed(ch: Client) -> None
         "session_merges": 1,
         "minute_aggregates": 1,
         "rejected_events": 1,
+        "rejected_messages": 1,
     }
     assert sink.buffered == 0
     clock.now = 103.9  # the next interval counts from that flush
@@ -224,7 +228,7 @@ def test_rejections_are_stored_with_raw_bytes(ch: Client) -> None:
         sink.add_rejections([RejectedInput(rejection, "file:a.jsonl", 7, T0)])
         sink.flush()
     rows = ch.query(
-        "SELECT reason, field, event_id, raw, source, position FROM rejected_events"
+        "SELECT reason, field, event_id, raw, source, position FROM rejections"
     ).result_rows
     assert rows == [("wrong_type", "event_type", "x", raw.decode(), "file:a.jsonl", 7)]
 
