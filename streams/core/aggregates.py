@@ -96,7 +96,7 @@ def aggregate_step(
             state.dropped += 1
             return state, []
         ts, channel = record.occurred_at_ms, record.channel
-        _add(state, ts, channel, "events", record.event_type, sign=sign)
+        _add(state, ts, channel, "events", record.event_type, 0.0, sign)
         if record.late:
             _add(state, ts, channel, "late_events", "", sign=sign)
         if record.event_type == "purchase" and not record.duplicate_transaction:

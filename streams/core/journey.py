@@ -251,4 +251,8 @@ def _release(
         state.pending = state.pending[1:]
         # Applied in order, an event is judged at its own time: nothing after it is known yet.
         apply_event(state, event_of(waiting), waiting[W_RECEIVED], waiting[0], config, out)
-        revise.remember(state, waiting)
+        history = state.history  # kept for revisions: the newest applied, so appended (fast path)
+        if history and history[-1][0] < waiting[0]:
+            history.append(waiting)
+        else:
+            revise.remember(state, waiting)
