@@ -119,8 +119,8 @@ def advance(
     late_horizon = watermark_ms - config.late_horizon_ms
     state.recent_packed = closed.forget_before(state.recent_packed, late_horizon)
     history = state.history
-    if history and history[0][0] < (forget_from := revise.forget_from(watermark_ms, config)):
-        revise.forget(state, forget_from)
+    if history and revise.forget_due(history[0][0], config) <= watermark_ms:
+        revise.forget(state, revise.forget_from(watermark_ms, config))
     contacts_from = watermark_ms - config.rules.repeat_contact.window_ms
     if state.contacts and min(c[0] for c in state.contacts) < contacts_from:
         state.contacts = tuple(c for c in state.contacts if c[0] >= contacts_from)
@@ -185,7 +185,7 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
             best = d
     history = state.history
     if history:
-        d = history[0][0] + config.revision_horizon_ms + config.session_gap_ms + 1
+        d = revise.forget_due(history[0][0], config)
         if best is None or d < best:
             best = d
     return best

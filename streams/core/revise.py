@@ -100,10 +100,20 @@ def in_order(state: PersonState, w: Waiting) -> bool:
     return not history or waiting_order(history[-1]) <= waiting_order(w)
 
 
+#: Events are forgotten in steps of this much event time, not one by one: each step is a wake-up
+#: of the person (a deadline), and one per event would cost more than the memory it saves.
+FORGET_STEP_MS = 6 * 3_600_000
+
+
 def forget_from(watermark_ms: int, config: JourneyConfig) -> int:
     """Events older than this are forgotten: a replay for an event within the horizon starts
     from a base at least the inactivity gap before it, so that much more is kept."""
     return watermark_ms - config.revision_horizon_ms - config.session_gap_ms
+
+
+def forget_due(oldest_ms: int, config: JourneyConfig) -> int:
+    """The watermark at which the events from `oldest_ms` on are next forgotten (a step)."""
+    return oldest_ms + config.revision_horizon_ms + config.session_gap_ms + FORGET_STEP_MS + 1
 
 
 def forget(state: PersonState, before_ms: int) -> None:
