@@ -68,7 +68,8 @@ def test_binary_utf16_and_latin1_files_are_ingested_as_rejections(tmp_path: Path
     utf16.write_bytes(good.decode().encode("utf-16") + b"\n")
     binary = tmp_path / "binary.jsonl"
     binary.write_bytes(bytes(range(256)) * 4)
-    result = CliRunner().invoke(app, ["ingest", str(latin1), str(utf16), str(binary)])
+    # --final: a complete input, so the one good event is written (not held for the next run)
+    result = CliRunner().invoke(app, ["ingest", "--final", str(latin1), str(utf16), str(binary)])
     assert result.exit_code == 0, result.output
     client = connect(load_settings().resolved_clickhouse_dsn())
     stored = client.query(

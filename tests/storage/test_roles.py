@@ -14,6 +14,7 @@ from streams.clickhouse.roles import roles_statements
 pytestmark = pytest.mark.integration
 
 PIPELINE_TABLES = {
+    "journey_state",  # the embedded runner saves (and reads back) its state between runs
     "events",
     "sessions",
     "friction",

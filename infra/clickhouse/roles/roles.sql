@@ -21,7 +21,8 @@ GRANT INSERT ON {database}.minute_aggregates TO parcours_writer;
 GRANT INSERT ON {database}.rejected_events TO parcours_writer;
 GRANT INSERT ON {database}.rejected_messages TO parcours_writer;
 GRANT INSERT ON {database}.quarantined_rows TO parcours_writer;
-GRANT SELECT, INSERT ON {database}.journey_state TO parcours_writer;
+GRANT INSERT ON {database}.journey_state TO parcours_writer;
+GRANT SELECT ON {database}.journey_state TO parcours_writer;
 GRANT SELECT ON {database}.schema_migrations TO parcours_writer;
 
 GRANT SELECT ON {database}.events TO parcours_analyst;
