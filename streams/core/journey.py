@@ -164,9 +164,10 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         d = oldest_id + dedup_after
         if best is None or d < best:
             best = d
-    d_tx = transactions.deadline(state.transactions, config)
-    if d_tx is not None and (best is None or d_tx < best):
-        best = d_tx
+    if state.transactions:
+        d_tx = transactions.deadline(state.transactions, config)
+        if d_tx is not None and (best is None or d_tx < best):
+            best = d_tx
     if state.sources:
         d = min(g[2] for g in state.sources) + dedup_after
         if best is None or d < best:
@@ -184,8 +185,10 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         if best is None or d < best:
             best = d
     history = state.history
-    if history:
-        d = revise.forget_due(history[0][0], config)
+    if history:  # revise.forget_due, inlined: this runs after every step
+        d = history[0][0] + (
+            config.revision_horizon_ms + config.session_gap_ms + revise.FORGET_STEP_MS + 1
+        )
         if best is None or d < best:
             best = d
     return best
