@@ -10,8 +10,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,chdb]'
+# constraints.txt pins every dependency to the versions the suite was run with (the worker's
+# adapter is written against faust-streaming 0.15.3 and aiokafka 0.14); refresh it deliberately.
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,chdb]'
 	touch $(STAMP)
 
 install: $(STAMP)
