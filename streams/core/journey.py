@@ -133,9 +133,8 @@ def _on_handover(
         revise.remember_handover(state, msg)
         out.extend(take_over(state, msg, config))
         return state, out
-    watermark = max(msg.watermark_ms, state.advanced_ms, at)
-    out.extend(advance(state, watermark, config)[1])
-    revised = revise.revise_handover(state, msg, watermark, config)
+    settle(state, state.advanced_ms, config, out)  # decided, as for a late event
+    revised = revise.revise_handover(state, msg, max(msg.watermark_ms, at), config)
     if revised is not None:
         out.extend(revised)  # type: ignore[arg-type]
     else:  # beyond what a replay can reach: taken over as it comes
@@ -270,14 +269,15 @@ def _on_event(
         apply_event(state, ev, msg.received_at_ms, ts, config, out)
         revise.remember(state, w)
     else:
-        # First everything the watermark has decided for this person (a revision compares
-        # with what was written, and its replay decides up to the watermark).
-        out.extend(advance(state, watermark, config)[1])
+        # What the person was last advanced to is decided (events applied in order since may
+        # have opened a visit that is already over by then): a replay decides the same.
+        settle(state, state.advanced_ms, config, out)
         revised = revise.revise(state, w, watermark, config)
         if revised is not None:
             out.extend(revised)  # type: ignore[arg-type]
         else:  # beyond what a replay can reach: kept and flagged late, as it comes
             apply_event(state, ev, msg.received_at_ms, watermark, config, out)
+            state.advanced_ms = max(state.advanced_ms, watermark)  # it decided up to there
             # Applied out of order, it is in no replay's history: no replay may start before it.
             revise.start_over(state)
     if state.pending and state.pending[0][0] <= watermark:

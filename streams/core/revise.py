@@ -197,7 +197,7 @@ def revise(
     if any(h[1] == event_id for h in state.history):
         # Re-sent after the dedup horizon forgot it, but still among the events kept here.
         return [Duplicate(event_id, state.person_id)]
-    return _revise(state, ts, w, None, watermark, config)
+    return _revise(state, ts, w, None, config)
 
 
 def revise_handover(
@@ -207,7 +207,7 @@ def revise_handover(
     and the caller takes it over as it comes)."""
     if state.history is None or msg.at_ms < watermark - config.revision_horizon_ms:
         return None
-    out = _revise(state, msg.at_ms, None, _kept(msg), watermark, config)
+    out = _revise(state, msg.at_ms, None, _kept(msg), config)
     if out is None:
         return None
     # What the anonymous person still had waiting is this person's now, as on time.
@@ -222,11 +222,18 @@ def _revise(
     ts: int,
     w: Waiting | None,
     handover: Handover | None,
-    watermark: int,
     config: JourneyConfig,
 ) -> list[Output | Retract] | None:
     """Replay the person's journey from the latest base before `ts` without and with the new
-    input (`w` or `handover`), and write the difference."""
+    input (`w` or `handover`), and write the difference.
+
+    Both replays decide up to the watermark the person was last advanced to, as the live run
+    did (which is what makes the replay without the new input give back what was written), and
+    no further: a late file (the app's events of a day loaded after the web's) is behind the
+    stage's watermark, but its visits are still going on in their own event time, and the
+    watermark closes them when it next moves.
+    """
+    watermark = state.advanced_ms
     base = _start(state, ts, config)
     if base is None:
         return None
