@@ -48,6 +48,7 @@ __all__ = [
     "advance",
     "journey_step",
     "next_deadline",
+    "release_waiting",
 ]
 
 JourneyInput = Routed | LinkNotice | Handover
@@ -256,12 +257,13 @@ def _on_event(
     # devices, whose events may travel through partitions that are behind.
     watermark = msg.watermark_ms
     w = to_waiting(msg, state)
-    if ts > watermark:
+    if ts > watermark and revise.in_order(state, w):
         state.pending = with_waiting(state.pending, w)
         if state.pending[0][0] <= watermark:
             _release(state, watermark, config, out)
         return state, out
-    # Behind the watermark: first what waited before it, then it, then the rest.
+    # Behind the watermark (or behind what was applied early, `release_waiting`): first what
+    # waited before it, then it, then the rest.
     order = waiting_order(w)
     if state.pending and waiting_order(state.pending[0]) < order:
         _release(state, watermark, config, out, before=order)
@@ -283,6 +285,17 @@ def _on_event(
     if state.pending and state.pending[0][0] <= watermark:
         _release(state, watermark, config, out)
     return state, out
+
+
+def release_waiting(state: PersonState, config: JourneyConfig) -> list[Output]:
+    """Apply now, in event-time order, the events still waiting for the watermark (the end of a
+    run whose input goes on later): so the tables show them today. An event of the next run
+    that belongs before them is then behind this person's journey and revises it
+    (`streams.core.revise`), which gives what applying it in order would have given."""
+    out: list[Output] = []
+    if state.pending:
+        _release(state, state.pending[-1][0], config, out)
+    return out
 
 
 def _release(

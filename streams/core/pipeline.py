@@ -40,6 +40,7 @@ from streams.core.journey import (
     advance,
     journey_step,
     next_deadline,
+    release_waiting,
 )
 from streams.core.records import EventRow, FrictionSignal, IdentityLink, Record, SessionSummary
 from streams.core.revise import Retract, revision_kind
@@ -168,12 +169,19 @@ class JourneyPipeline:
     def provisional(self) -> list[Record]:
         """What is known but not decided, as rows that later ones replace: every open session
         (`is_open`, its version below the row that will close it) and every per-minute total
-        the watermark has not passed yet. Changes no decision: only marks the sessions shown, so
-        that one absorbed later is withdrawn (`streams.core.merges`)."""
+        the watermark has not passed yet. Events still waiting for the watermark (the grace
+        period) are applied first, so they are shown too (`journey.release_waiting`); otherwise
+        nothing is decided: the sessions shown are only marked, so that one absorbed later is
+        withdrawn (`streams.core.merges`)."""
         out: list[Record] = []
         config = self.config
         for person_id in sorted(self.persons):
-            s = self.persons[person_id].session
+            state = self.persons[person_id]
+            if state.pending:
+                for result in release_waiting(state, config):
+                    self._emit(result, out)
+                self._store(person_id, state)
+            s = state.session
             if s is None:
                 continue
             s.flags |= PUBLISHED
