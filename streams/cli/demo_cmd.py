@@ -101,7 +101,7 @@ def demo(
         )
     )
     for name, title in (
-        ("conversion", "Conversion per channel (sessions touching the channel)"),
+        ("conversion", "Conversion per channel (sessions touching it; revenue of its purchases)"),
         ("bounce", "Bounce rate of the top landing pages"),
         ("abandonment", "Cart and checkout abandonment by device type"),
         ("channel_switch", "Checkouts started online, finished in store"),
