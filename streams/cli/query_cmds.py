@@ -17,7 +17,7 @@ from streams.clickhouse.errors import ConnectionFailed, StorageError
 from streams.clickhouse.migrations import apply_migrations
 from streams.clickhouse.roles import apply_roles
 from streams.clickhouse.verify import verify_schema
-from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
+from streams.queries.funnel import Exclusion, FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.guard import check_statement
 from streams.queries.kpi import KPIS, friction_query, kpi_query
 from streams.queries.query import Query, QueryError, run_query
@@ -154,18 +154,40 @@ def funnel(
     steps: Annotated[
         str,
         typer.Option(
-            help="Comma-separated event types; filter a step with type[channel=store,properties.coupon=X]."
+            help="Comma-separated event types; filter a step with type[channel=store,"
+            "properties.coupon=X] (also !=, >, <, >=, <= on numbers, in a|b)."
         ),
     ],
     window: Annotated[
         str, typer.Option(help="Conversion window from step 1, e.g. 30m, 1h, 7d.")
     ] = "1h",
     by: Annotated[
-        str | None, typer.Option(help="Breakdown: channel, device_type or property:NAME.")
+        str | None,
+        typer.Option(
+            help="Breakdown: channel, device_type, property:NAME, or utm_source, utm_medium, "
+            "utm_campaign (campaign attribution, see --attribution)."
+        ),
     ] = None,
     strict: Annotated[
         bool, typer.Option(help="No other step events in between (strict order).")
     ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="EVENT:FROM-TO, repeatable: persons who did EVENT between steps FROM and TO "
+            "(within the window) do not convert past FROM, e.g. remove_from_cart:2-3."
+        ),
+    ] = None,
+    interval: Annotated[
+        str | None,
+        typer.Option(help="day | week: the funnel of each entry cohort (conversion over time)."),
+    ] = None,
+    attribution: Annotated[
+        str,
+        typer.Option(
+            help="With --by utm_source|utm_medium|utm_campaign: first or last touch before entry."
+        ),
+    ] = "first",
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     fmt: FormatOpt = "table",
@@ -176,7 +198,18 @@ def funnel(
     start, end = _range(date_from, date_to)
     try:
         parsed = tuple(Step.parse(s) for s in _split_steps(steps))
-        spec = FunnelSpec(parsed, _window(window), start, end, by, strict)
+        exclusions = tuple(Exclusion.parse(x) for x in exclude or ())
+        spec = FunnelSpec(
+            parsed,
+            _window(window),
+            start,
+            end,
+            by,
+            strict,
+            exclusions=exclusions,
+            interval=interval,
+            attribution=attribution,
+        )
         query = funnel_query(spec)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
