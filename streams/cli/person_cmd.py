@@ -58,10 +58,23 @@ def person(
         if journey.also:
             title += f" (the id also resolves to {', '.join(journey.also)})"
         out.print(literal(title), style="bold")
-        for part, name in (
-            (journey.sessions, "Sessions"),
-            (journey.events, "Events, in time order (session after merges)"),
-            (journey.signals, "Friction signals"),
-            (journey.links, "Identity links (devices of this customer)"),
+        for part, name, shown in (
+            (journey.sessions, "Sessions", SESSION_COLUMNS),
+            (journey.events, "Events, in time order (session after merges)", EVENT_COLUMNS),
+            (journey.signals, "Friction signals", SIGNAL_COLUMNS),
+            (journey.links, "Identity links (devices of this customer)", None),
         ):
-            out.print(render_table(part, f"{name}: {len(part.rows)}"))
+            out.print(render_table(_only(part, shown), f"{name}: {len(part.rows)}"))
+
+
+#: What fits a terminal; --format json has every column.
+SESSION_COLUMNS = ("session_id", "started_at", "channels", "events", "converted", "revenue")
+EVENT_COLUMNS = ("occurred_at", "session_id", "channel", "device_id", "event_type", "page", "value")
+SIGNAL_COLUMNS = ("occurred_at", "type", "session_id", "channel")
+
+
+def _only(result: QueryResult, columns: tuple[str, ...] | None) -> QueryResult:
+    if columns is None:
+        return result
+    index = [result.columns.index(c) for c in columns]
+    return QueryResult(list(columns), [tuple(row[i] for i in index) for row in result.rows])
