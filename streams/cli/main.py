@@ -7,6 +7,7 @@ from streams.cli import demo_cmd as demo_cmd
 from streams.cli import ingest_cmd as ingest_cmd
 from streams.cli import person_cmd as person_cmd
 from streams.cli import query_cmds as query_cmds
+from streams.cli import retention_cmd as retention_cmd
 from streams.cli import schema_cmd as schema_cmd
 from streams.cli import simulate_cmd as simulate_cmd
 from streams.cli import stream_cmds as stream_cmds
@@ -19,6 +20,7 @@ __all__ = [
     "ingest_cmd",
     "person_cmd",
     "query_cmds",
+    "retention_cmd",
     "schema_cmd",
     "simulate_cmd",
     "stream_cmds",
