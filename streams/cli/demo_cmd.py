@@ -27,6 +27,7 @@ from streams.embedded.wiring import embedded_runner
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.kpi import kpi_query
 from streams.queries.query import Query, run_query
+from streams.queries.retention import retention_query, value_query
 from streams.settings import load_settings
 from streams.simulate import SimulationConfig, generate, parse_incident
 
@@ -109,6 +110,17 @@ def demo(
         console.print(
             render_table(run_query(client, kpi_query(name, date_from, date_to, limit=8)), title)
         )
+    for query, title in (
+        (
+            retention_query(date_from, date_to, period="week"),
+            "Retention by week of first visit (all channels, store included)",
+        ),
+        (
+            value_query(date_from, date_to, cohort="first_purchase", churn_days=3),
+            "Repeat purchase, value per customer and churn (no visit in the last 3 days), by week of first purchase and acquisition channel",
+        ),
+    ):
+        console.print(render_table(run_query(client, query), title))
     per_day = Query(
         """SELECT toDate(occurred_at) AS day,
            uniqExactIf(signal_id, type = 'payment_failure') AS payment_failure,

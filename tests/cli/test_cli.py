@@ -23,6 +23,8 @@ def test_help_lists_the_commands() -> None:
         "simulate",
         "funnel",
         "kpi",
+        "person",
+        "retention",
         "friction",
         "sql",
         "migrate",
@@ -185,6 +187,8 @@ def test_demo_prints_the_reports_and_the_incident_day_stands_out() -> None:
         "Bounce rate of the top landing pages",
         "Cart and checkout abandonment by device type",
         "Checkouts started online, finished in store",
+        "Retention by week of first visit",
+        "Repeat purchase, value per customer and churn",
         "Friction per day (the payment outage was on Thu 05 Nov)",
         "Query the data further",
     ):
