@@ -11,6 +11,7 @@ from streams.cli import retention_cmd as retention_cmd
 from streams.cli import schema_cmd as schema_cmd
 from streams.cli import simulate_cmd as simulate_cmd
 from streams.cli import stream_cmds as stream_cmds
+from streams.cli import touchpoints_cmd as touchpoints_cmd
 from streams.cli.app import app
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "schema_cmd",
     "simulate_cmd",
     "stream_cmds",
+    "touchpoints_cmd",
 ]
 
 if __name__ == "__main__":
