@@ -28,6 +28,7 @@ from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.kpi import kpi_query
 from streams.queries.query import Query, run_query
 from streams.queries.retention import retention_query, value_query
+from streams.queries.touchpoints import satisfaction_query, touchpoints_query
 from streams.settings import load_settings
 from streams.simulate import SimulationConfig, generate, parse_incident
 
@@ -119,6 +120,11 @@ def demo(
             value_query(date_from, date_to, cohort="first_purchase", churn_days=3),
             "Repeat purchase, value per customer and churn (no visit in the last 3 days), by week of first purchase and acquisition channel",
         ),
+        (
+            touchpoints_query(date_from, date_to, limit=8),
+            "Touchpoints: the sessions through each page, screen, store and support medium",
+        ),
+        (satisfaction_query(date_from, date_to), "Satisfaction from surveys (CSAT % of 4-5)"),
     ):
         console.print(render_table(run_query(client, query), title))
     per_day = Query(

@@ -25,6 +25,7 @@ def test_help_lists_the_commands() -> None:
         "kpi",
         "person",
         "retention",
+        "touchpoints",
         "friction",
         "sql",
         "migrate",
@@ -189,6 +190,8 @@ def test_demo_prints_the_reports_and_the_incident_day_stands_out() -> None:
         "Checkouts started online, finished in store",
         "Retention by week of first visit",
         "Repeat purchase, value per customer and churn",
+        "Touchpoints: the sessions through each",
+        "Satisfaction from surveys",
         "Friction per day (the payment outage was on Thu 05 Nov)",
         "Query the data further",
     ):
