@@ -5,6 +5,7 @@ from __future__ import annotations
 from streams.cli import config_cmd as config_cmd
 from streams.cli import demo_cmd as demo_cmd
 from streams.cli import ingest_cmd as ingest_cmd
+from streams.cli import paths_cmd as paths_cmd
 from streams.cli import person_cmd as person_cmd
 from streams.cli import query_cmds as query_cmds
 from streams.cli import retention_cmd as retention_cmd
@@ -19,6 +20,7 @@ __all__ = [
     "config_cmd",
     "demo_cmd",
     "ingest_cmd",
+    "paths_cmd",
     "person_cmd",
     "query_cmds",
     "retention_cmd",
