@@ -26,6 +26,7 @@ def test_help_lists_the_commands() -> None:
         "person",
         "retention",
         "touchpoints",
+        "paths",
         "friction",
         "sql",
         "migrate",
@@ -192,6 +193,7 @@ def test_demo_prints_the_reports_and_the_incident_day_stands_out() -> None:
         "Repeat purchase, value per customer and churn",
         "Touchpoints: the sessions through each",
         "Satisfaction from surveys",
+        "Paths: the last 3 touchpoints before a web purchase",
         "Friction per day (the payment outage was on Thu 05 Nov)",
         "Query the data further",
     ):
