@@ -10,7 +10,7 @@ from rich.console import Console
 
 from streams.cli.app import app
 from streams.cli.output import literal, print_result
-from streams.cli.query_cmds import DatabaseOpt, FromOpt, ToOpt, _range, _run
+from streams.cli.query_cmds import DatabaseOpt, FromOpt, ToOpt, parse_range, run_or_exit
 from streams.queries.paths import (
     PathRow,
     channel_transitions_query,
@@ -50,13 +50,13 @@ def paths(
     and the channel-transition matrix (within sessions and across a person's sessions)."""
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
-    begin, finish = _range(date_from, date_to)
+    begin, finish = parse_range(date_from, date_to)
     try:
         query = paths_query(begin, finish, start=start, end=end, depth=depth)
         transitions = channel_transitions_query(begin, finish)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
-    found: QueryResult = _run(query, database=database)  # type: ignore[assignment]
+    found: QueryResult = run_or_exit(query, database=database)  # type: ignore[assignment]
     rows = [PathRow(tuple(p), int(n)) for p, n in found.rows]
     if fmt == "sankey":
         print(orjson.dumps(sankey(rows), option=orjson.OPT_INDENT_2).decode())
@@ -81,7 +81,7 @@ def paths(
         "Drop-off at each step",
     )
     print_result(
-        _run(transitions, database=database),  # type: ignore[arg-type]
+        run_or_exit(transitions, database=database),  # type: ignore[arg-type]
         fmt,
         "Channel transitions (within sessions: changes; across sessions: first channels)",
     )

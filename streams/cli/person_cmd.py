@@ -10,7 +10,7 @@ from rich.console import Console
 
 from streams.cli.app import app
 from streams.cli.output import FORMATS, error_line, literal, print_result, render_table
-from streams.cli.query_cmds import DatabaseOpt, _client
+from streams.cli.query_cmds import DatabaseOpt, client_or_exit
 from streams.queries.person import person_journeys
 from streams.queries.query import QueryError, QueryResult
 
@@ -35,7 +35,7 @@ def person(
     and identity links (a device that changed hands: one journey per owner)."""
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
-    client = _client(database)
+    client = client_or_exit(database)
     try:
         journeys = person_journeys(client, ident)
     except QueryError as exc:

@@ -53,7 +53,7 @@ DatabaseOpt = Annotated[
 ]
 
 
-def _client(database: str | None = None) -> Client:
+def client_or_exit(database: str | None = None) -> Client:
     """The pipeline's client, migrated; `database` must exist already (a typo in
     `--database` is an error, not a new empty database that answers every query with 0)."""
     try:
@@ -78,7 +78,7 @@ def _client(database: str | None = None) -> Client:
         raise typer.Exit(1) from None
 
 
-def _range(date_from: str | None, date_to: str | None) -> tuple[datetime, datetime]:
+def parse_range(date_from: str | None, date_to: str | None) -> tuple[datetime, datetime]:
     def parse(text: str) -> datetime:
         try:
             value = datetime.fromisoformat(text)
@@ -100,7 +100,7 @@ def _window(text: str) -> int:
     return int(text[:-1]) * units[text[-1]]
 
 
-def _check_format(fmt: str) -> None:
+def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
 
@@ -110,7 +110,7 @@ def _check_format(fmt: str) -> None:
 READ_ONLY = {"readonly": 1}
 
 
-def _run(
+def run_or_exit(
     query: Query, settings: dict[str, object] | None = READ_ONLY, database: str | None = None
 ) -> object:
     """Run a query: read-only in a session of its own (the analyst DSN when configured,
@@ -119,9 +119,11 @@ def _run(
     analyst = load_settings().analyst_dsn
     try:
         if settings is None:
-            return run_query(_client(database), query)
+            return run_query(client_or_exit(database), query)
         if analyst is None:
-            _client(database)  # the embedded default, or the pipeline's server: migrated first
+            client_or_exit(
+                database
+            )  # the embedded default, or the pipeline's server: migrated first
         dsn = analyst.get_secret_value() if analyst else load_settings().resolved_clickhouse_dsn()
         reader = session_client(dsn, database)
         try:
@@ -194,8 +196,8 @@ def funnel(
     database: DatabaseOpt = None,
 ) -> None:
     """Ordered funnel over persons (resolved across devices), per step and breakdown."""
-    _check_format(fmt)
-    start, end = _range(date_from, date_to)
+    check_format(fmt)
+    start, end = parse_range(date_from, date_to)
     try:
         parsed = tuple(Step.parse(s) for s in _split_steps(steps))
         exclusions = tuple(Exclusion.parse(x) for x in exclude or ())
@@ -213,7 +215,7 @@ def funnel(
         query = funnel_query(spec)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
-    result = _run(query, database=database)
+    result = run_or_exit(query, database=database)
     print_result(funnel_result(spec, result), fmt, "Funnel")  # type: ignore[arg-type]
 
 
@@ -242,15 +244,15 @@ def kpi(
     database: DatabaseOpt = None,
 ) -> None:
     """Conversion per channel, bounce by landing page, abandonment by device, channel switches."""
-    _check_format(fmt)
-    start, end = _range(date_from, date_to)
+    check_format(fmt)
+    start, end = parse_range(date_from, date_to)
     names = list(KPIS) if name == "all" else [name]
     for kpi_name in names:
         try:
             query = kpi_query(kpi_name, start, end, limit=limit)
         except QueryError as exc:
             raise typer.BadParameter(str(exc)) from None
-        print_result(_run(query, database=database), fmt, kpi_name)  # type: ignore[arg-type]
+        print_result(run_or_exit(query, database=database), fmt, kpi_name)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -265,13 +267,13 @@ def friction(
     database: DatabaseOpt = None,
 ) -> None:
     """Friction signals over time, by type and channel."""
-    _check_format(fmt)
-    start, end = _range(date_from, date_to)
+    check_format(fmt)
+    start, end = parse_range(date_from, date_to)
     try:
         query = friction_query(start, end, by, signal_type)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
-    print_result(_run(query, database=database), fmt, "Friction")  # type: ignore[arg-type]
+    print_result(run_or_exit(query, database=database), fmt, "Friction")  # type: ignore[arg-type]
 
 
 @app.command()
@@ -288,7 +290,7 @@ def sql(
     database: DatabaseOpt = None,
 ) -> None:
     """Run a SQL query against the Parcours database (embedded or server), read-only."""
-    _check_format(fmt)
+    check_format(fmt)
     try:
         check_statement(statement)
     except QueryError as exc:
@@ -296,7 +298,7 @@ def sql(
         raise typer.Exit(2) from None
     if write and sys.stdin.isatty():
         typer.confirm("This statement may change or delete Parcours data. Run it?", abort=True)
-    print_result(_run(Query(statement), None if write else READ_ONLY, database), fmt)  # type: ignore[arg-type]
+    print_result(run_or_exit(Query(statement), None if write else READ_ONLY, database), fmt)  # type: ignore[arg-type]
 
 
 @app.command()

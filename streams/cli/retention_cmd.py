@@ -13,9 +13,9 @@ from streams.cli.query_cmds import (
     FormatOpt,
     FromOpt,
     ToOpt,
-    _check_format,
-    _range,
-    _run,
+    check_format,
+    parse_range,
+    run_or_exit,
 )
 from streams.queries.query import QueryError
 from streams.queries.retention import retention_query, value_query
@@ -41,8 +41,8 @@ def retention(
 ) -> None:
     """Retention by cohort; repeat purchase, lifetime value (30/90/365 d) and churn by cohort and
     acquisition channel."""
-    _check_format(fmt)
-    start, end = _range(date_from, date_to)
+    check_format(fmt)
+    start, end = parse_range(date_from, date_to)
     try:
         cohorts = retention_query(start, end, cohort=cohort, period=period, activity=activity)
         values = value_query(start, end, cohort=cohort, period=period, churn_days=churn_days)
@@ -51,12 +51,12 @@ def retention(
     joined = cohort.replace("_", " ")
     active = "purchasing" if activity == "purchase" else "active"
     print_result(
-        _run(cohorts, database=database),  # type: ignore[arg-type]
+        run_or_exit(cohorts, database=database),  # type: ignore[arg-type]
         fmt,
         f"Retention by {period} of {joined}: persons {active} in each later {period}",
     )
     print_result(
-        _run(values, database=database),  # type: ignore[arg-type]
+        run_or_exit(values, database=database),  # type: ignore[arg-type]
         fmt,
         f"Repeat purchase, lifetime value and churn (no activity for {churn_days} days), "
         "by cohort and acquisition channel",

@@ -14,9 +14,9 @@ from streams.cli.query_cmds import (
     FormatOpt,
     FromOpt,
     ToOpt,
-    _check_format,
-    _range,
-    _run,
+    check_format,
+    parse_range,
+    run_or_exit,
 )
 from streams.queries.query import QueryError
 from streams.queries.touchpoints import (
@@ -37,8 +37,8 @@ def touchpoints(
 ) -> None:
     """Per touchpoint: visits, persons, bounce, conversion, median time, friction per 100
     sessions; NPS/CSAT/CES per surveyed touchpoint; support repeat-contact rate per medium."""
-    _check_format(fmt)
-    start, end = _range(date_from, date_to)
+    check_format(fmt)
+    start, end = parse_range(date_from, date_to)
     try:
         parts = (
             (
@@ -54,7 +54,7 @@ def touchpoints(
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
     for query, title in parts:
-        result = _run(query, database=database)
+        result = run_or_exit(query, database=database)
         if fmt == "table" and not result.rows:  # type: ignore[attr-defined]
             # an empty result may come without column names: say so rather than print nothing
             Console().print(literal(f"{title}: none in the range"))

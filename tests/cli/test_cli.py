@@ -111,12 +111,12 @@ def test_date_range_help_says_what_the_defaults_do(command: str) -> None:
 def test_date_range_defaults_cover_all_the_data() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from streams.cli.query_cmds import _range
+    from streams.cli.query_cmds import parse_range
 
-    start, end = _range(None, None)
+    start, end = parse_range(None, None)
     assert start == datetime(2000, 1, 1, tzinfo=UTC)  # the contract's oldest accepted event
     assert abs(end - (datetime.now(UTC) + timedelta(days=1))) < timedelta(minutes=1)
-    assert _range("2026-11-02", "2026-11-03T12:00") == (
+    assert parse_range("2026-11-02", "2026-11-03T12:00") == (
         datetime(2026, 11, 2, tzinfo=UTC),
         datetime(2026, 11, 3, 12, tzinfo=UTC),
     )
