@@ -107,7 +107,7 @@ def check_format(fmt: str) -> None:
 
 #: ClickHouse's `readonly = 1`: SELECT only (no INSERT, ALTER, DROP, TRUNCATE, no settings
 #: changes, no table functions). What every analyst query runs with unless `--write`.
-READ_ONLY = {"readonly": 1}
+READ_ONLY: dict[str, object] = {"readonly": 1}
 
 
 def run_or_exit(
