@@ -28,12 +28,10 @@ from streams.core.identity import Duplicate, LinkNotice, Routed
 from streams.core.merges import on_handover, on_link
 from streams.core.person import (
     NEW_PERSON,
-    W_RECEIVED,
     Handover,
     Output,
     PersonState,
     apply_event,
-    event_of,
     settle,
     to_waiting,
     waiting_order,
@@ -220,7 +218,7 @@ def _on_event(
     if state.pending and waiting_order(state.pending[0]) < order:
         _release(state, watermark, config, out, before=order)
     if revise.in_order(state, w):
-        apply_event(state, ev, msg.received_at_ms, ts, config, out)
+        apply_event(state, w, ts, config, out)
         revise.remember(state, w)
     else:
         # First everything the watermark has decided for this person (a revision compares
@@ -230,7 +228,7 @@ def _on_event(
         if revised is not None:
             out.extend(revised)  # type: ignore[arg-type]
         else:  # beyond what a replay can reach: kept and flagged late, as it comes
-            apply_event(state, ev, msg.received_at_ms, watermark, config, out)
+            apply_event(state, w, watermark, config, out)
             # Applied out of order, it is in no replay's history: no replay may start before it.
             revise.start_over(state)
     if state.pending and state.pending[0][0] <= watermark:
@@ -253,7 +251,7 @@ def _release(
             return
         state.pending = state.pending[1:]
         # Applied in order, an event is judged at its own time: nothing after it is known yet.
-        apply_event(state, event_of(waiting), waiting[W_RECEIVED], waiting[0], config, out)
+        apply_event(state, waiting, waiting[0], config, out)
         history = state.history  # kept for revisions: the newest applied, so appended (fast path)
         if history and history[-1][0] < waiting[0]:
             history.append(waiting)

@@ -42,13 +42,11 @@ from streams.core.checkout import CheckoutAttempt
 from streams.core.config import JourneyConfig
 from streams.core.identity import Duplicate
 from streams.core.person import (
-    W_RECEIVED,
     Base,
     Output,
     PersonState,
     Waiting,
     apply_event,
-    event_of,
     waiting_order,
 )
 from streams.core.records import EventRow, FrictionSignal, SessionSummary
@@ -206,7 +204,7 @@ def _replay(
     )
     out: list[Output] = []
     for w in events:
-        apply_event(state, event_of(w), w[W_RECEIVED], w[0], config, out)
+        apply_event(state, w, w[0], config, out)
     after, closing = advance(state, watermark, config)
     out.extend(closing)
     return (after or state), out
