@@ -104,9 +104,31 @@ def advance(
 ) -> tuple[PersonState | None, list[Output]]:
     """Close what the watermark has passed; return None when nothing is left worth keeping."""
     out: list[Output] = []
-    _release(state, watermark_ms, config, out)
-    settle(state, watermark_ms, config, out)
-    # Forget what the horizons have passed; tuples are rebuilt only when something goes.
+    if state.pending and state.pending[0][0] <= watermark_ms:
+        _release(state, watermark_ms, config, out)
+    if state.session is not None or state.checkout is not None:
+        settle(state, watermark_ms, config, out)
+    due = memory_deadline(state, config)
+    if due is not None and due <= watermark_ms:
+        _forget(state, watermark_ms, config)
+    if not (
+        state.session
+        or state.checkout
+        or state.seen
+        or state.contacts
+        or state.recent_packed
+        or state.pending
+        or state.sources
+        or state.handovers
+        or state.history
+        or state.transactions
+    ):
+        return None, out
+    return state, out
+
+
+def _forget(state: PersonState, watermark_ms: int, config: JourneyConfig) -> None:
+    """Forget what the horizons have passed; tuples are rebuilt only when something goes."""
     horizon = watermark_ms - config.dedup_horizon_ms
     state.seen = dedup.forget_before(state.seen, horizon)
     state.transactions = transactions.forget(state.transactions, watermark_ms, config)
@@ -122,20 +144,6 @@ def advance(
     contacts_from = watermark_ms - config.rules.repeat_contact.window_ms
     if state.contacts and min(c[0] for c in state.contacts) < contacts_from:
         state.contacts = tuple(c for c in state.contacts if c[0] >= contacts_from)
-    if not (
-        state.session
-        or state.checkout
-        or state.seen
-        or state.contacts
-        or state.recent_packed
-        or state.pending
-        or state.sources
-        or state.handovers
-        or state.history
-        or state.transactions
-    ):
-        return None, out
-    return state, out
 
 
 def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
@@ -156,16 +164,24 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         d = state.checkout.last_ms + config.rules.checkout_abandoned.timeout_ms + 1
         if best is None or d < best:
             best = d
-    # What the horizons forget: the oldest entry of each memory.
+    d_memory = memory_deadline(state, config)
+    if d_memory is not None and (best is None or d_memory < best):
+        best = d_memory
+    return best
+
+
+def memory_deadline(state: PersonState, config: JourneyConfig) -> int | None:
+    """The smallest watermark at which a horizon forgets something of the person's memories
+    (dedup, transactions, replay guards, hand-overs, closed sessions, contacts, history): the
+    oldest entry of each. Before it, `_forget` would change nothing, so `advance` skips it."""
+    best = None
     dedup_after = config.dedup_horizon_ms + 1
-    if (oldest_id := dedup.oldest(state.seen)) is not None:
-        d = oldest_id + dedup_after
+    if state.seen:
+        best = dedup.oldest_of(state.seen) + dedup_after
+    if state.transactions:
+        d = dedup.oldest_of(state.transactions) + dedup_after  # transactions.deadline, inlined
         if best is None or d < best:
             best = d
-    if state.transactions:
-        d_tx = transactions.deadline(state.transactions, config)
-        if d_tx is not None and (best is None or d_tx < best):
-            best = d_tx
     if state.sources:
         d = min(g[2] for g in state.sources) + dedup_after
         if best is None or d < best:

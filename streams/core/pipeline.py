@@ -99,7 +99,18 @@ class JourneyPipeline:
         if key and state is not None:
             self.devices[key] = state
         self.counters.events += 1
-        self._drain(deque(routed), out)
+        if len(routed) == 1 and type(routed[0]) is Routed:  # most events: `_drain`, unrolled
+            handovers: deque[Any] | None = None
+            for result in self._journey(routed[0]):
+                if type(result) is Handover:
+                    handovers = handovers or deque()
+                    handovers.appendleft(result)
+                else:
+                    self._emit(result, out)
+            if handovers:
+                self._drain(handovers, out)
+        else:
+            self._drain(deque(routed), out)
         return out
 
     def _drain(self, queue: deque[Any], out: list[Record]) -> None:
@@ -133,19 +144,21 @@ class JourneyPipeline:
         # Buckets are minutes: a person in the current minute may not be due yet. Those are
         # re-scheduled after the loop, or the loop would pop them again forever.
         not_yet: list[tuple[str, int | None]] = []
-        while self._due_heap and self._due_heap[0] <= watermark_ms // MINUTE_MS:
-            minute = heapq.heappop(self._due_heap)
-            for person_id in sorted(set(self._due.pop(minute, ()))):
-                state = self.persons.get(person_id)
+        config, persons, heap, due = self.config, self.persons, self._due_heap, self._due
+        while heap and heap[0] <= watermark_ms // MINUTE_MS:
+            listed = due.pop(heapq.heappop(heap), ())
+            for person_id in sorted(set(listed)) if len(listed) > 1 else listed:
+                state = persons.get(person_id)
                 if state is None:
                     continue
-                deadline = next_deadline(state, self.config)
+                deadline = next_deadline(state, config)
                 if deadline is None or deadline > watermark_ms:
                     not_yet.append((person_id, deadline))
                     continue
-                new_state, results = advance(state, watermark_ms, self.config)
+                new_state, results = advance(state, watermark_ms, config)
                 self._store(person_id, new_state)
-                self._drain(deque(results), out)
+                if results:
+                    self._drain(deque(results), out)
         for person_id, deadline in not_yet:
             self._schedule(person_id, deadline)
         if watermark_ms - self._devices_pruned_at >= self.config.dedup_horizon_ms // 2:
