@@ -11,7 +11,10 @@ exactly the logic the workers run. Nothing here does I/O.
 
 Closing is driven by the watermark (newest event time minus grace): whenever it enters a new
 minute, every person whose next deadline it has passed is advanced. Deadlines are indexed by
-minute, so advancing costs the number of persons due, not the number of persons known.
+minute, so advancing costs the number of persons due, not the number of persons known. A person
+is listed again each time a step moves their deadline, so most listings go stale (an event
+pushes the end of the session on); `_listed` keeps each person's earliest listing, and a stale
+one is dropped with a dict lookup instead of working the person's deadline out again.
 """
 
 from __future__ import annotations
@@ -76,6 +79,9 @@ class JourneyPipeline:
         #: a person may be listed twice; `advance` takes each once, in order.
         self._due: dict[int, list[str]] = {}
         self._due_heap: list[int] = []
+        #: person -> the minute of their earliest listing in `_due`, never after their next
+        #: deadline (the listings in other minutes are stale: skipped when their minute comes).
+        self._listed: dict[str, int] = {}
         self._devices_pruned_at = -END_OF_TIME_MS
 
     # -- input ----------------------------------------------------------------------------
@@ -145,9 +151,14 @@ class JourneyPipeline:
         # re-scheduled after the loop, or the loop would pop them again forever.
         not_yet: list[tuple[str, int | None]] = []
         config, persons, heap, due = self.config, self.persons, self._due_heap, self._due
+        listings = self._listed
         while heap and heap[0] <= watermark_ms // MINUTE_MS:
-            listed = due.pop(heapq.heappop(heap), ())
+            minute = heapq.heappop(heap)
+            listed = due.pop(minute, ())
             for person_id in sorted(set(listed)) if len(listed) > 1 else listed:
+                if listings.get(person_id) != minute:
+                    continue  # stale: listed again since, later (or gone)
+                del listings[person_id]
                 state = persons.get(person_id)
                 if state is None:
                     continue
@@ -219,6 +230,7 @@ class JourneyPipeline:
         """Rebuild the deadline queue from the persons (after a restore)."""
         self._due.clear()
         self._due_heap.clear()
+        self._listed.clear()
         for person_id in sorted(self.persons):
             self._schedule(person_id, next_deadline(self.persons[person_id], self.config))
 
@@ -250,6 +262,7 @@ class JourneyPipeline:
     def _store(self, person_id: str, state: PersonState | None) -> None:
         if state is None:
             self.persons.pop(person_id, None)
+            self._listed.pop(person_id, None)
             return
         self.persons[person_id] = state
         self._schedule(person_id, next_deadline(state, self.config))
@@ -258,6 +271,10 @@ class JourneyPipeline:
         if deadline is None:
             return
         minute = deadline // MINUTE_MS
+        earliest = self._listed.get(person_id)
+        if earliest is not None and earliest <= minute:
+            return  # listed already, at or before it: that listing will wake them
+        self._listed[person_id] = minute
         bucket = self._due.get(minute)
         if bucket is None:
             bucket = self._due[minute] = []
