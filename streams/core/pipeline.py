@@ -79,8 +79,8 @@ class JourneyPipeline:
         #: a person may be listed twice; `advance` takes each once, in order.
         self._due: dict[int, list[str]] = {}
         self._due_heap: list[int] = []
-        #: person -> the minute of their earliest listing in `_due`, never after their next
-        #: deadline (the listings in other minutes are stale: skipped when their minute comes).
+        #: person -> the deadline of their earliest listing in `_due`, never after their true
+        #: next deadline (listings in other minutes are stale: skipped when their minute comes).
         self._listed: dict[str, int] = {}
         self._devices_pruned_at = -END_OF_TIME_MS
 
@@ -107,7 +107,7 @@ class JourneyPipeline:
         self.counters.events += 1
         if len(routed) == 1 and type(routed[0]) is Routed:  # most events: `_drain`, unrolled
             handovers: deque[Any] | None = None
-            for result in self._journey(routed[0]):
+            for result in self._routed(routed[0]):
                 if type(result) is Handover:
                     handovers = handovers or deque()
                     handovers.appendleft(result)
@@ -156,13 +156,15 @@ class JourneyPipeline:
             minute = heapq.heappop(heap)
             listed = due.pop(minute, ())
             for person_id in sorted(set(listed)) if len(listed) > 1 else listed:
-                if listings.get(person_id) != minute:
+                deadline = listings.get(person_id)
+                if deadline is None or deadline // MINUTE_MS != minute:
                     continue  # stale: listed again since, later (or gone)
                 del listings[person_id]
                 state = persons.get(person_id)
                 if state is None:
                     continue
-                deadline = next_deadline(state, config)
+                if deadline <= watermark_ms:  # the listing may be early: the true deadline
+                    deadline = next_deadline(state, config)
                 if deadline is None or deadline > watermark_ms:
                     not_yet.append((person_id, deadline))
                     continue
@@ -248,6 +250,26 @@ class JourneyPipeline:
     def open_checkouts(self) -> int:
         return sum(1 for p in self.persons.values() if p.checkout is not None)
 
+    def _routed(self, msg: Routed) -> list[Output]:
+        """`_journey` for an event. An event that only joined the person's waiting list (no
+        output) moved no deadline before its own time, nor before the person's listing: when that
+        listing is no later than the event, it stands, and the deadline need not be worked out
+        again (most events; an event step can only add memories whose deadlines lie after it)."""
+        person_id, ts = msg.person_id, msg.event.ts_ms
+        state, results = journey_step(self.persons.get(person_id), msg, self.config)
+        listed = self._listed.get(person_id)
+        if (
+            state is not None
+            and not results
+            and ts > msg.watermark_ms
+            and listed is not None
+            and listed <= ts
+        ):
+            self.persons[person_id] = state
+        else:
+            self._store(person_id, state)
+        return results
+
     def _journey(self, msg: JourneyInput) -> list[Output]:
         if isinstance(msg, Routed):
             person_id = msg.person_id
@@ -272,9 +294,13 @@ class JourneyPipeline:
             return
         minute = deadline // MINUTE_MS
         earliest = self._listed.get(person_id)
-        if earliest is not None and earliest <= minute:
-            return  # listed already, at or before it: that listing will wake them
-        self._listed[person_id] = minute
+        if earliest is not None:
+            if earliest <= deadline:
+                return  # listed already, at or before it: that listing will wake them
+            if earliest // MINUTE_MS == minute:  # earlier, in the minute already listed
+                self._listed[person_id] = deadline
+                return
+        self._listed[person_id] = deadline
         bucket = self._due.get(minute)
         if bucket is None:
             bucket = self._due[minute] = []
