@@ -143,7 +143,7 @@ def measure(messages_file: str, what: str) -> None:
 def baseline_tree(rev: str) -> Path:
     """`schemas/` and `streams/` of commit `rev`, extracted once into a temporary directory."""
     commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", rev],
+        ["git", "rev-parse", "--short", rev],  # the repository of the working directory
         check=True,
         capture_output=True,
         text=True,
@@ -152,7 +152,7 @@ def baseline_tree(rev: str) -> Path:
     if not (where / "streams" / "core" / "pipeline.py").exists():
         where.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", commit, "schemas", "streams"],
+            ["git", "archive", commit, "schemas", "streams"],
             check=True,
             capture_output=True,
         ).stdout
