@@ -7,8 +7,8 @@ list of recently closed sessions (`recent`, kept for the late horizon) tells whi
 is kept, attributed to it and flagged `late` without rewriting that session's summary.
 
 Everything in `PersonState` is plain data (primitives, tuples, bytes, slotted dataclasses of
-primitives): events waiting for the watermark are stored as `Waiting` tuples and become an
-`Event` again only when applied. `streams.core.journey` decides *when* events are
+primitives): events waiting for the watermark are stored as `Waiting` tuples, and applied
+straight from them (no `Event` is rebuilt). `streams.core.journey` decides *when* events are
 applied; this module decides *what* they change.
 """
 
