@@ -271,7 +271,7 @@ def breakdown(pipeline: JourneyPipeline) -> Breakdown:
     sessions = sum(deep_size(p.session, seen) for p in persons)
     waiting = sum(deep_size(p.pending, seen) for p in persons)
     checkouts = sum(deep_size(p.checkout, seen) for p in persons)
-    history = sum(deep_size((p.history, p.bases), seen) for p in persons)
+    history = sum(deep_size(p.history, seen) + deep_size(p.bases, seen) for p in persons)
     history_events = sum(len(p.history or ()) for p in persons)
     dedup = sum(deep_size(p.seen, seen) for p in persons)
     dedup += sum(deep_size(d.seen, seen) for d in devices)
