@@ -49,14 +49,12 @@ from streams.core.checkout import CheckoutAttempt
 from streams.core.config import JourneyConfig
 from streams.core.identity import Duplicate
 from streams.core.person import (
-    W_RECEIVED,
     Base,
     Handover,
     Output,
     PersonState,
     Waiting,
     apply_event,
-    event_of,
     settle,
     waiting_order,
     with_waiting,
@@ -360,7 +358,7 @@ def _replay(
             settle(state, handed[i].at_ms, config, out)
             out.extend(take_over(state, _kept(handed[i]), config))
             i += 1
-        apply_event(state, event_of(w), w[W_RECEIVED], w[0], config, out)
+        apply_event(state, w, w[0], config, out)
     for h in handed[i:]:
         settle(state, h.at_ms, config, out)
         out.extend(take_over(state, _kept(h), config))
