@@ -25,10 +25,6 @@ A login's hand-over (an anonymous visit joining the customer's, `streams.core.me
 input of the journey like an event: kept (`handed`, its session as it came) and taken over
 again by a replay at its place in event time, the login's. A hand-over that arrives behind what
 was decided (the app's events loaded after the web's) is itself put in its place by a replay.
-On the anonymous side, a login that arrives after what its device did next cuts the anonymous
-journey at the login (`split_at`): what it concluded from the later events is withdrawn, those
-events are handed on to the customer (they are hers from the login on), and the visit going on
-at the login's time goes over.
 
 Not revised (the late event is applied as before: kept, attributed to the closest session,
 flagged `late`): an event older than the horizon or older than the person's oldest base.
