@@ -149,10 +149,7 @@ class LocalKafka:
             )
         )
         classpath = f"{libs}/*"
-        log4j = [
-            f"-Dlog4j2.configurationFile={INFRA / 'log4j2.properties'}",
-            f"-Dparcours.kafka.logdir={self.workdir}",
-        ]
+        log4j = self._log4j()
         fmt = subprocess.run(
             [
                 "java",
@@ -172,7 +169,40 @@ class LocalKafka:
         )
         if fmt.returncode != 0:
             raise DevKafkaError(f"formatting the KRaft log dir failed: {fmt.stdout}{fmt.stderr}")
-        log = open(self.workdir / "stdout.log", "wb")  # noqa: SIM115 - lives as long as the broker
+        self._launch(classpath, log4j, config)
+        self._wait_ready(timeout_s)
+        return self.bootstrap
+
+    def restart(self, timeout_s: float = 120) -> float:
+        """Stop the broker (SIGTERM, as an orchestrator would) and start it again on the same
+        ports and log directory: topics, offsets and committed positions survive, clients see
+        the broker go away and come back. Returns how long it was unreachable (s)."""
+        if self.process is None or self.workdir is None:
+            raise DevKafkaError("the broker is not started")
+        started = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+        config = self.workdir / "server.properties"
+        self._launch(f"{ensure_kafka_libs()}/*", self._log4j(), config)
+        self._wait_ready(timeout_s)
+        return time.monotonic() - started
+
+    def _log4j(self) -> list[str]:
+        return [
+            f"-Dlog4j2.configurationFile={INFRA / 'log4j2.properties'}",
+            f"-Dparcours.kafka.logdir={self.workdir}",
+        ]
+
+    def _launch(self, classpath: str, log4j: list[str], config: Path) -> None:
+        if self.workdir is None:
+            raise DevKafkaError("the broker has no log directory")
+        log = open(self.workdir / "stdout.log", "ab")  # noqa: SIM115 - lives as long as the broker
         self.process = subprocess.Popen(
             [
                 "java",
@@ -189,8 +219,6 @@ class LocalKafka:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self._wait_ready(timeout_s)
-        return self.bootstrap
 
     def _wait_ready(self, timeout_s: float) -> None:
         from confluent_kafka.admin import AdminClient

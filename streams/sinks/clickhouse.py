@@ -37,92 +37,11 @@ from streams.core.records import (
     SessionSummary,
 )
 from streams.sinks.base import FlushReport, RejectedInput
+from streams.sinks.columns import COLUMNS, QUARANTINE_COLUMNS
 from streams.sinks.faults import error_text, is_permanent, row_as_json
 from streams.sinks.rejections import message_id, message_row, rejection_row
 
-COLUMNS: dict[str, list[str]] = {
-    "events": [
-        "event_id",
-        "event_type",
-        "occurred_at",
-        "received_at",
-        "channel",
-        "device_id",
-        "device_type",
-        "customer_id",
-        "person_id",
-        "session_id",
-        "page",
-        "item_id",
-        "value",
-        "currency",
-        "properties",
-        "late",
-        "duplicate_transaction",
-    ],
-    "sessions": [
-        "session_id",
-        "person_id",
-        "started_at",
-        "ended_at",
-        "duration_s",
-        "events",
-        "views",
-        "channels",
-        "devices",
-        "landing_page",
-        "exit_page",
-        "engaged",
-        "bounced",
-        "converted",
-        "revenue",
-        "friction_count",
-        "is_open",
-        "version",
-        "is_deleted",
-    ],
-    "friction": [
-        "signal_id",
-        "occurred_at",
-        "type",
-        "person_id",
-        "session_id",
-        "channel",
-        "device_id",
-        "device_type",
-        "details",
-        "version",
-        "is_deleted",
-    ],
-    "identity_links": ["device_id", "customer_id", "linked_at", "retro_window_ms"],
-    "session_merges": ["session_id", "merged_into", "person_id", "merged_at"],
-    "minute_aggregates": [
-        "minute",
-        "shard",
-        "channel",
-        "metric",
-        "key",
-        "count",
-        "amount",
-        "version",
-    ],
-    "rejected_events": [
-        "rejection_id",
-        "received_at",
-        "topic",
-        "reason",
-        "message",
-        "field",
-        "event_id",
-        "raw",
-        "batch_index",
-        "source",
-        "position",
-        "message_id",
-    ],
-    "rejected_messages": ["message_id", "received_at", "topic", "source", "position", "raw"],
-}
-QUARANTINE_COLUMNS = ["target_table", "row_id", "error", "row"]
+__all__ = ["COLUMNS", "QUARANTINE_COLUMNS", "ClickHouseSink", "RetryPolicy"]
 
 
 def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
@@ -276,15 +195,32 @@ class ClickHouseSink:
         """Buffer every record first, then flush the full tables: if a flush fails (ClickHouse
         unreachable after every retry), every record is still buffered and the caller may
         flush again later; nothing handed over is lost."""
-        for record in records:
-            table, row, rid = _row(record)
-            self._rows[table].append(row)
-            self._ids[table].append(rid)
+        self._buffer(records)
         self._flush_full()
 
     def add_rejections(self, rejections: Iterable[RejectedInput]) -> None:
         """Buffer rejections; a message's bytes are buffered once, however many of its
         elements were rejected (the rejections of one message arrive together)."""
+        self._buffer_rejections(rejections)
+        self._flush_full()
+
+    def add_batch(self, records: Iterable[Record], rejections: Iterable[RejectedInput]) -> None:
+        """Buffer records and rejections read together, then flush the full tables.
+
+        One call, not `add` then `add_rejections`: when ClickHouse is away, the full-batch
+        flush of `add` raises before the rejections are buffered, and a caller that then
+        flushes what is buffered and commits its input loses them (found by the chaos test)."""
+        self._buffer(records)
+        self._buffer_rejections(rejections)
+        self._flush_full()
+
+    def _buffer(self, records: Iterable[Record]) -> None:
+        for record in records:
+            table, row, rid = _row(record)
+            self._rows[table].append(row)
+            self._ids[table].append(rid)
+
+    def _buffer_rejections(self, rejections: Iterable[RejectedInput]) -> None:
         last_raw: bytes | None = None
         mid = ""
         for item in rejections:
@@ -298,7 +234,6 @@ class ClickHouseSink:
             row, rid = rejection_row(item, mid)
             self._rows["rejected_events"].append(row)
             self._ids["rejected_events"].append(rid)
-        self._flush_full()
 
     def _flush_full(self) -> None:
         """Write every full batch (exactly `batch_rows` rows each: the cut is deterministic)."""

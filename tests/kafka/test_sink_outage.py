@@ -7,6 +7,9 @@ committed offsets from outside: none may exist until the rows are in ClickHouse.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +23,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from schemas import Event, decode
 from streams.core.pipeline import JourneyPipeline
 from streams.core.records import EventRow
+from streams.devkafka import LocalKafka
 from streams.simulate import SimulationConfig, write_ingest_file
 from streams.sinks.clickhouse import ClickHouseSink, RetryPolicy
 from streams.worker.messages import record_to_bytes
 from streams.worker.outbox import pack
 from streams.worker.sink_stage import SinkStage
+from tests.kafka.harness import create_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.integration]
 
@@ -101,3 +106,67 @@ def test_an_outage_pauses_the_sink_and_loses_nothing(
     ends = [watcher.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
     assert [tp.offset for tp in watcher.committed(partitions, timeout=10)] == ends
     watcher.close()
+
+
+class RestartingBroker:
+    """chDB whose first insert restarts the broker (in a thread) and returns once the broker
+    refuses connections: the sink stage then commits its offsets with no broker there."""
+
+    def __init__(self, client: Client, broker: LocalKafka) -> None:
+        self.client, self.broker = client, broker
+        self.thread: threading.Thread | None = None
+
+    def insert(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.client.insert(*args, **kwargs)
+        if self.thread is None:
+            self.thread = threading.Thread(target=self.broker.restart)
+            self.thread.start()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.broker.port), 0.5).close()
+                except OSError:
+                    break  # the broker is down
+                time.sleep(0.05)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_a_broker_restart_while_the_sink_commits_loses_nothing(tmp_path: Path, ch: Client) -> None:
+    """The broker goes away between the insert and the commit of the offsets (a broker
+    restart, seen in the chaos test): the stage waits for it and commits, it does not exit."""
+    broker = LocalKafka()
+    broker.start()
+    try:
+        admin_topic = f"records-{uuid.uuid4().hex[:8]}"
+        create_topics(broker.bootstrap, {admin_topic: 1})
+        traffic = tmp_path / "traffic.jsonl"
+        write_ingest_file(SimulationConfig(customers=3, days=1, seed=5), traffic)
+        pipeline, records = JourneyPipeline(), []
+        for line in traffic.read_bytes().splitlines():
+            doc = orjson.loads(line)
+            for result in decode(orjson.dumps(doc["value"]), doc["topic"]):
+                if isinstance(result, Event):
+                    records.extend(pipeline.process(result))
+        records.extend(pipeline.finish())
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer.produce(admin_topic, pack([record_to_bytes(r) for r in records]))
+        assert producer.flush(30) == 0
+
+        client = RestartingBroker(ch, broker)
+        group = f"sink-{uuid.uuid4().hex[:8]}"
+        sink = ClickHouseSink(cast(Client, client), flush_interval_s=None)
+        stage = SinkStage(broker.bootstrap, admin_topic, sink, group=group)
+        stats = stage.run(idle_exit_s=5)
+        assert client.thread is not None
+        client.thread.join(120)
+
+        assert stats.batches == 1
+        watcher = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+        [committed] = watcher.committed([TopicPartition(admin_topic, 0)], timeout=30)
+        watcher.close()
+        assert committed.offset == 1
+    finally:
+        broker.stop()

@@ -9,9 +9,11 @@ from typing import Any, cast
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from schemas import Rejection, decode
 from streams.core.records import Record
+from streams.sinks.base import RejectedInput
 from streams.sinks.clickhouse import ClickHouseSink, RetryPolicy
-from streams.worker.messages import record_to_bytes
+from streams.worker.messages import record_to_bytes, rejected_message_to_bytes
 from streams.worker.sink_stage import SinkStage, split_outputs
 from tests.storage.test_sink import records
 from tests.storage.test_sink_faults import FaultyClient
@@ -104,3 +106,37 @@ def test_a_full_batch_during_an_outage_neither_crashes_the_stage_nor_loses_rows(
         for t in ("events", "sessions", "friction", "minute_aggregates")
     }
     assert counts == {"events": 2, "sessions": 1, "friction": 1, "minute_aggregates": 1}
+
+
+def test_an_outage_during_a_full_batch_keeps_the_rejections_read_with_it(ch: Client) -> None:
+    """Found by the chaos test (tests/kafka/test_chaos.py): records over `batch_rows` and a
+    rejected message in one read batch, and ClickHouse away. The stage handed the records to
+    the sink, whose full-batch write raised before the stage handed over the rejections; once
+    ClickHouse was back it wrote what was buffered and committed: the rejections were lost."""
+    client = FaultyClient(ch, down_for=7)
+    sink = ClickHouseSink(
+        cast(Client, client),
+        batch_rows=1,
+        flush_interval_s=None,
+        retry=RetryPolicy(attempts=2, first_delay_s=0.01),
+        sleep=lambda s: None,
+    )
+    stage = SinkStage(
+        "127.0.0.1:1",
+        "parcours-records",
+        sink,
+        outage_delays_s=(0.1, 0.4),
+        sleep=lambda s: None,
+        dead_letter=lambda v, h: None,
+    )
+    rejections = [
+        RejectedInput(r, "kafka:clickstream/0", 7, 0)
+        for r in decode(b"[1, 2, 3]", "clickstream")
+        if isinstance(r, Rejection)
+    ]
+    stage._write(
+        [Message(_packed(records()), 0), Message(rejected_message_to_bytes(rejections), 1)]
+    )
+    assert stage.stats.rejected == 3 and sink.buffered == 0
+    assert ch.query("SELECT count() FROM rejected_events").result_rows == [(3,)]
+    assert ch.query("SELECT count() FROM rejected_messages").result_rows == [(1,)]

@@ -14,6 +14,14 @@ time, so that the repair is tested rather than hoped for:
   this fault drops a fetch only when it reaches the partition's end.
 
 Each fault strikes once per changelog partition and says so on stderr (the worker's log).
+
+A third one is for the sink (tests/kafka/test_chaos.py):
+
+- `clickhouse-down`: after `PARCOURS_TEST_FAULT_AFTER_INSERTS` successful inserts, every
+  insert fails as a refused connection does over HTTP, for `PARCOURS_TEST_FAULT_OUTAGE_S`
+  seconds of wall time (chDB runs inside the sink's process: it cannot be unplugged, so the
+  client is). Each refused insert is logged with its table and row count, so a test can tell
+  that the outage caught a full batch (`PARCOURS_SINK_BATCH_ROWS` rows) being written.
 """
 
 from __future__ import annotations
@@ -84,9 +92,48 @@ def _client_loses() -> None:
     AIOKafkaConsumerThread._fetch_records = fetch_records  # type: ignore[method-assign]
 
 
+def _clickhouse_down() -> None:
+    import time
+
+    from clickhouse_connect.driver.client import Client
+    from clickhouse_connect.driver.exceptions import OperationalError
+
+    after = int(os.environ.get("PARCOURS_TEST_FAULT_AFTER_INSERTS", "0"))
+    outage_s = float(os.environ.get("PARCOURS_TEST_FAULT_OUTAGE_S", "60"))
+    insert = Client.insert
+    state = {"inserts": 0, "down_until": None}
+
+    def failing_insert(self: Any, table: Any = None, data: Any = None, **kwargs: Any) -> Any:
+        now = time.time()
+        if state["down_until"] is None and state["inserts"] >= after:
+            state["down_until"] = now + outage_s
+            print(
+                f"test fault {FAULT}: down from {now:.3f} to {now + outage_s:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+        if state["down_until"] is not None and now < state["down_until"]:
+            rows = len(data[0]) if kwargs.get("column_oriented") and data else len(data or [])
+            print(
+                f"test fault {FAULT}: refused an insert of {rows} rows into {table}",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise OperationalError(
+                "Error HTTPConnectionPool(host='clickhouse', port=8123): Max retries exceeded "
+                "(Caused by NewConnectionError: [Errno 111] Connection refused)"
+            )
+        state["inserts"] += 1
+        return insert(self, table, data, **kwargs)
+
+    Client.insert = failing_insert  # type: ignore[method-assign]
+
+
 if FAULT == "faust-drops":
     _faust_drops()
 elif FAULT == "client-loses":
     _client_loses()
+elif FAULT == "clickhouse-down":
+    _clickhouse_down()
 elif FAULT:
     raise SystemExit(f"unknown PARCOURS_TEST_FAULT {FAULT!r}")
