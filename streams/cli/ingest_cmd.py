@@ -99,6 +99,8 @@ def print_summary(stats: RunStats, out: Console) -> None:
     table.add_row("rejected", f"{stats.rejected_total:,}")
     for reason, count in sorted(stats.rejected.items()):
         table.add_row(f"  {reason}", f"{count:,}")
+    if stats.suppressed:
+        table.add_row("dropped: erased subjects (suppression list)", f"{stats.suppressed:,}")
     if stats.skipped:
         table.add_row("lines already ingested (skipped)", f"{stats.skipped:,}")
     table.add_row("sessions closed", f"{stats.sessions:,}")

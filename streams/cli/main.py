@@ -5,6 +5,7 @@ from __future__ import annotations
 from streams.cli import config_cmd as config_cmd
 from streams.cli import demo_cmd as demo_cmd
 from streams.cli import ingest_cmd as ingest_cmd
+from streams.cli import privacy_cmds as privacy_cmds
 from streams.cli import query_cmds as query_cmds
 from streams.cli import schema_cmd as schema_cmd
 from streams.cli import simulate_cmd as simulate_cmd
@@ -16,6 +17,7 @@ __all__ = [
     "config_cmd",
     "demo_cmd",
     "ingest_cmd",
+    "privacy_cmds",
     "query_cmds",
     "schema_cmd",
     "simulate_cmd",

@@ -32,6 +32,7 @@ from streams.core.config import JourneyConfig
 from streams.core.pipeline import JourneyPipeline, PipelineCounters
 from streams.core.records import Record
 from streams.embedded.state import JourneyStateStore
+from streams.privacy.policy import PrivacyFilter
 from streams.sinks.base import RejectedInput, Sink
 
 #: The runner's saved state: the journey's snapshot plus how far each input was read.
@@ -55,6 +56,8 @@ class RunStats:
     #: Events still waiting for the watermark at the end of the run (the last grace period of
     #: event time): not written yet, they are applied in order with the next run's input.
     waiting: int = 0
+    #: Events (and rejected inputs) dropped because they name an erased subject.
+    suppressed: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     signals: Counter[str] = field(default_factory=Counter)
     #: Rows that late events revised or withdrew, by kind.
@@ -85,8 +88,9 @@ class EmbeddedRunner:
         store: JourneyStateStore | None = None,
         resume: bool = True,
         checkpoint_every_s: float | None = None,
+        privacy: PrivacyFilter | None = None,
     ) -> None:
-        """With a `store`, the run starts from its newest saved state (unless `resume` is
+        """`privacy`: applied to everything decoded (streams/privacy/policy.py). With a `store`, the run starts from its newest saved state (unless `resume` is
         false: a fresh start) and saves its state at the end and every `checkpoint_every_s`
         seconds of wall clock while inputs are read."""
         self.sink = sink
@@ -124,6 +128,7 @@ class EmbeddedRunner:
         self._gauges_at = 0.0
         self._clock = clock
         self._on_records = on_records
+        self.privacy = privacy
 
     def feed_message(
         self,
@@ -159,7 +164,10 @@ class EmbeddedRunner:
         received_ms = int(now_s * 1000)
         records: list[Record] = []
         rejections: list[Rejection] = []
-        for result in decoder(datetime.fromtimestamp(now_s, UTC)):
+        results = decoder(datetime.fromtimestamp(now_s, UTC))
+        if self.privacy is not None:
+            results = self.privacy.apply(results)
+        for result in results:
             if isinstance(result, Event):
                 records.extend(self.pipeline.process(result, received_ms))
             elif raw is not None:
@@ -296,6 +304,9 @@ class EmbeddedRunner:
         self.stats.revisions = +self.stats.revisions
         self.stats.open_sessions = self.pipeline.open_sessions
         self.stats.waiting = self.pipeline.waiting_events
+        if self.privacy is not None:
+            counts = self.privacy.counts
+            self.stats.suppressed = counts.suppressed_events + counts.suppressed_rejections
         return self.stats
 
     def _write(self, records: list[Record]) -> None:
@@ -334,7 +345,11 @@ class EmbeddedRunner:
         label = metrics.topic_label(topic)
         metrics.EVENTS_CONSUMED.labels(label).inc()  # a line rejected whole was read all the same
         metrics.EVENTS_REJECTED.labels(label, str(reason)).inc()
-        rejection = _line_rejection(line, reason, message, topic)
+        rejection: Rejection | None = _line_rejection(line, reason, message, topic)
+        if self.privacy is not None and rejection is not None:
+            rejection = self.privacy.rejection(rejection)
+        if rejection is None:
+            return
         received_ms = int(self._clock() * 1000)
         self.sink.add_rejections([RejectedInput(rejection, source, position, received_ms)])
 
