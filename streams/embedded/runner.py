@@ -165,13 +165,15 @@ class EmbeddedRunner:
         records: list[Record] = []
         rejections: list[Rejection] = []
         results = decoder(datetime.fromtimestamp(now_s, UTC))
+        if raw is not None:
+            results = [
+                r if isinstance(r, Event) else dataclasses.replace(r, raw=raw) for r in results
+            ]
         if self.privacy is not None:
             results = self.privacy.apply(results)
         for result in results:
             if isinstance(result, Event):
                 records.extend(self.pipeline.process(result, received_ms))
-            elif raw is not None:
-                rejections.append(dataclasses.replace(result, raw=raw))
             else:
                 rejections.append(result)
         if rejections:

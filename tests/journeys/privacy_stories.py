@@ -18,8 +18,16 @@ ANNA_AND_BEN = Story(
     [
         pv(0, "/home", "w-anna"),
         web(30, "login", "w-anna", ANNA),
-        web(60, "add_to_cart", "w-anna", ANNA, item_id="sku-1", quantity=1, price=30.0,
-            gift_note=f"call me on {ANNA_PHONE}"),
+        web(
+            60,
+            "add_to_cart",
+            "w-anna",
+            ANNA,
+            item_id="sku-1",
+            quantity=1,
+            price=30.0,
+            gift_note=f"call me on {ANNA_PHONE}",
+        ),
         web(90, "search", "w-anna", ANNA, search_term=ANNA, results_count=0),
         app(5 * M, "view_item", "a-anna", ANNA, item_id="sku-1"),
         buy(6 * M, "app", ANNA, "a-anna", value=30.0),
@@ -40,5 +48,5 @@ ANNA_AND_BEN = Story(
 ANNA_REJECTED_LINES = [
     b'{"topic": "clickstream", "value": {"event_id": "r1", "occurred_at": "2026-11-02T10:01:00Z",'
     b' "device_id": "w-anna", "customer_id": "' + ANNA.encode() + b'"}}',
-    b'{"topic": "clickstream", "value": "' + ANNA.encode() + b' ' + ANNA_PHONE.encode() + b'"}',
+    b'{"topic": "clickstream", "value": "' + ANNA.encode() + b" " + ANNA_PHONE.encode() + b'"}',
 ]
