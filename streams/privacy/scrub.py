@@ -23,7 +23,8 @@ URL query strings are taken apart: a parameter named like an email or phone fiel
 before the patterns look at it.
 
 Pure: no I/O, so the decoder's callers and the tests use it alike. Fast path: a string with no
-`@` and no digit cannot match anything and is returned as it is (most property values).
+`@` and no run of 8 digits and separators cannot match anything and is returned as it is
+(most property values).
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ class Scrubber:
         Works on the bytes, not on decoded text, so bytes that are not UTF-8 stay byte for byte
         as they were around what is redacted. Allowed property names are not recognised here
         (the bytes may not even be JSON): a long id in a rejected input may be redacted."""
-        if self._fast and _CANDIDATE_BYTES.search(data) is None:
+        if self._fast and not _may_match_bytes(data):
             return data
         out = self._bytes_regex.sub(self._replace_bytes, data)
         if b"?" in out:
@@ -215,12 +216,32 @@ class Scrubber:
         return marker(kind).encode()
 
 
-_CANDIDATE = re.compile(r"[@0-9]")
-_CANDIDATE_BYTES = re.compile(rb"[@0-9]")
+#: What every phone or card number contains: 8 or more characters of digits and separators,
+#: starting and ending with a digit. Searching for this first is about 10x cheaper than the
+#: full patterns, whose look-behinds are tried at every position.
+_DIGIT_RUN = re.compile(r"\d[\d ().\-]{6,}\d")
+_DIGIT_RUN_BYTES = re.compile(rb"\d[\d ().\-]{6,}\d")
+_QUERY_NAME = re.compile(r"[?&](?:" + "|".join(map(re.escape, QUERY_NAMES)) + r")=", re.I)
 
 
 def _may_match(value: str) -> bool:
-    return _CANDIDATE.search(value) is not None
+    """Whether a built-in pattern could match at all (an email needs an '@', possibly
+    URL-encoded; a phone or card number a digit run; a query parameter its name)."""
+    return (
+        "@" in value
+        or "%40" in value
+        or _DIGIT_RUN.search(value) is not None
+        or ("?" in value and _QUERY_NAME.search(value) is not None)
+    )
+
+
+def _may_match_bytes(value: bytes) -> bool:
+    return (
+        b"@" in value
+        or b"%40" in value
+        or _DIGIT_RUN_BYTES.search(value) is not None
+        or (b"?" in value and _QUERY_NAME.search(value.decode("latin-1")) is not None)
+    )
 
 
 def _valid(kind: str, text: str) -> bool:
