@@ -36,3 +36,19 @@ def privacy_filter(
         suppressed=suppression_list(client),
         shared_device=partial(is_shared_device, config=config),
     )
+
+
+def worker_privacy(
+    data_dir: Path, config: JourneyConfig, settings: PrivacySettings | None = None
+) -> PrivacyFilter:
+    """The streaming worker's filter: scrubbing and pseudonymisation at decode, as in the
+    embedded mode. No suppression list yet (the worker reads no ClickHouse; the list as a
+    compacted topic is future work, README "Privacy"). Every worker must be given the same
+    `PARCOURS_PRIVACY_KEY` to pseudonymise (required then)."""
+    settings = settings or PrivacySettings()
+    return PrivacyFilter(
+        load_key(settings, data_dir),
+        scrubber=settings.scrubber(),
+        pseudonymise=settings.pseudonymise,
+        shared_device=partial(is_shared_device, config=config),
+    )
