@@ -308,7 +308,13 @@ class EmbeddedRunner:
         self.stats.waiting = self.pipeline.waiting_events
         if self.privacy is not None:
             counts = self.privacy.counts
-            self.stats.suppressed = counts.suppressed_events + counts.suppressed_rejections
+            suppressed = counts.suppressed_events + counts.suppressed_rejections
+            metrics.PRIVACY_SUPPRESSED.inc(suppressed - self.stats.suppressed)
+            self.stats.suppressed = suppressed
+            if self.privacy.scrubber is not None:
+                for kind, n in self.privacy.scrubber.found.items():
+                    metrics.PRIVACY_REDACTIONS.labels(kind).inc(n)
+                self.privacy.scrubber.found.clear()
         return self.stats
 
     def _write(self, records: list[Record]) -> None:

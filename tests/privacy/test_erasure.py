@@ -14,6 +14,7 @@ from clickhouse_connect.driver.client import Client
 from streams.core.config import JourneyConfig
 from streams.embedded.runner import EmbeddedRunner
 from streams.embedded.state import JourneyStateStore
+from streams.metrics import REGISTRY
 from streams.privacy.erase import TABLES, forget
 from streams.privacy.keys import PrivacyKey
 from streams.privacy.settings import PrivacySettings, load_key
@@ -127,8 +128,10 @@ def test_forget_leaves_nothing_and_a_replay_cut_otherwise_brings_nothing_back(
     # Replays, carrying on from the cleaned state, then from nothing: she stays out. Dropped:
     # her 6 events and the rejected input naming her as customer_id; the other rejected line
     # is stored again, scrubbed (nothing of her is left in it).
+    counted = REGISTRY.get_sample_value("parcours_privacy_suppressed_total") or 0.0
     assert _replay_cut_otherwise(ch, tmp_path, resume=True) == 6 + 1
     assert _replay_cut_otherwise(ch, tmp_path, resume=False) == 6 + 1
+    assert REGISTRY.get_sample_value("parcours_privacy_suppressed_total") == counted + 14
     for needle in NEEDLES:
         assert _found(ch, needle) == {}, needle
     sessions = ch.query("SELECT person_id FROM sessions FINAL").result_rows
