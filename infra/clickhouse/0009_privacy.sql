@@ -25,15 +25,17 @@ CREATE TABLE IF NOT EXISTS privacy_suppressions
 ENGINE = ReplacingMergeTree
 ORDER BY subject_hash;
 
--- Retention: rows are removed by background merges once their own time is older than this
--- (the defaults; PARCOURS_RETENTION_* changes them, streams/privacy/retention.py). Personal
--- rows 13 months, rejected inputs and quarantined rows 30 days; per-minute aggregates
--- (anonymous counts) and the journey state (replaced at every save) have none.
-ALTER TABLE events MODIFY TTL toDateTime(occurred_at) + INTERVAL 396 DAY;
-ALTER TABLE sessions MODIFY TTL toDateTime(ended_at) + INTERVAL 396 DAY;
-ALTER TABLE friction MODIFY TTL toDateTime(occurred_at) + INTERVAL 396 DAY;
-ALTER TABLE identity_links MODIFY TTL toDateTime(linked_at) + INTERVAL 396 DAY;
-ALTER TABLE session_merges MODIFY TTL toDateTime(merged_at) + INTERVAL 396 DAY;
-ALTER TABLE rejected_events MODIFY TTL toDateTime(received_at) + INTERVAL 30 DAY;
-ALTER TABLE rejected_messages MODIFY TTL toDateTime(received_at) + INTERVAL 30 DAY;
-ALTER TABLE quarantined_rows MODIFY TTL toDateTime(quarantined_at) + INTERVAL 30 DAY;
+-- Retention is not set here: each run that opens the database (`parcours ingest`) makes every
+-- table's TTL what PARCOURS_RETENTION_* says (streams/privacy/retention.py; defaults: personal
+-- rows 396 days, rejected inputs and quarantined rows 30). Not in a migration because a TTL
+-- applies at insert too (rows already expired are not written): a fixed migration would also
+-- empty every database of fixed-date test or demo data once it is 13 months old. By hand, on a
+-- server, the defaults are:
+--   ALTER TABLE events MODIFY TTL toDateTime(occurred_at) + INTERVAL 396 DAY;
+--   ALTER TABLE sessions MODIFY TTL toDateTime(ended_at) + INTERVAL 396 DAY;
+--   ALTER TABLE friction MODIFY TTL toDateTime(occurred_at) + INTERVAL 396 DAY;
+--   ALTER TABLE identity_links MODIFY TTL toDateTime(linked_at) + INTERVAL 396 DAY;
+--   ALTER TABLE session_merges MODIFY TTL toDateTime(merged_at) + INTERVAL 396 DAY;
+--   ALTER TABLE rejected_events MODIFY TTL toDateTime(received_at) + INTERVAL 30 DAY;
+--   ALTER TABLE rejected_messages MODIFY TTL toDateTime(received_at) + INTERVAL 30 DAY;
+--   ALTER TABLE quarantined_rows MODIFY TTL toDateTime(quarantined_at) + INTERVAL 30 DAY;

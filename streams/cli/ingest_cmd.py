@@ -18,6 +18,7 @@ from streams.cli.output import error_line
 from streams.clickhouse.errors import StorageError
 from streams.embedded.runner import RunStats
 from streams.embedded.wiring import open_embedded_runner
+from streams.privacy.errors import PrivacyError
 from streams.settings import load_settings
 
 console = Console(stderr=True)
@@ -164,7 +165,7 @@ def ingest(
             fresh=fresh,
             database=database,
         )
-    except StorageError as exc:  # one clear line, not a traceback
+    except (StorageError, PrivacyError) as exc:  # one clear line, not a traceback
         console.print(error_line("storage error:", exc))
         raise typer.Exit(1) from None
     print_summary(stats, Console())

@@ -3,10 +3,12 @@
 Intuition: personal data is kept no longer than needed, and the database itself should enforce
 it, not a cron job someone forgets. Each table with personal rows gets a row TTL on its own
 time column (event time for events, the end for sessions, when it was received for
-rejections): ClickHouse removes expired rows in its background merges. Migration 0009 sets the
-defaults; `PARCOURS_RETENTION_*` changes them, applied by `apply_retention` when a run opens the
-database (`ALTER TABLE … MODIFY TTL`, only where the TTL differs: that rewrites the table's
-parts once). 0 days removes the TTL (keep forever).
+rejections): ClickHouse removes expired rows in its background merges, and does not write rows
+already expired when they are inserted (a replay of an export older than the retention).
+`apply_retention` runs when `parcours ingest` opens the database and makes each TTL what
+`PARCOURS_RETENTION_*` says (defaults in streams/privacy/settings.py; `ALTER TABLE … MODIFY
+TTL` only where the TTL differs, which rewrites that table's parts once). 0 days removes the
+TTL (keep forever). Why not in migration 0009: see its comment.
 """
 
 from __future__ import annotations

@@ -51,18 +51,19 @@ class PrivacySettings(BaseSettings):
 
 class RetentionSettings(BaseSettings):
     """How long rows are kept, in days of their own time (0: forever). streams/privacy/
-    retention.py turns them into ClickHouse TTLs."""
+    retention.py turns them into ClickHouse TTLs. At most 20,000 days (55 years): a TTL beyond
+    ClickHouse's DateTime range (2106) wraps round and would expire everything."""
 
     model_config = SettingsConfigDict(
         env_prefix="PARCOURS_RETENTION_", env_file=".env", extra="ignore"
     )
 
     #: Personal rows: events, sessions, friction, identity links, session merges (13 months).
-    personal_days: int = Field(default=396, ge=0)
+    personal_days: int = Field(default=396, ge=0, le=20_000)
     #: Rejected inputs and quarantined rows (their raw bytes may hold anything).
-    rejected_days: int = Field(default=30, ge=0)
+    rejected_days: int = Field(default=30, ge=0, le=20_000)
     #: Per-minute aggregates: anonymous counts, kept forever by default.
-    aggregates_days: int = Field(default=0, ge=0)
+    aggregates_days: int = Field(default=0, ge=0, le=20_000)
 
 
 def load_key(settings: PrivacySettings, data_dir: Path) -> PrivacyKey:

@@ -24,11 +24,12 @@ def privacy_filter(
     data_dir: Path,
     config: JourneyConfig,
     settings: PrivacySettings | None = None,
+    retention: RetentionSettings | None = None,
 ) -> PrivacyFilter:
     """The filter for a run on `client`'s database (settings from the environment unless
-    given), after applying the configured retention."""
+    given), after applying the retention."""
     settings = settings or PrivacySettings()
-    apply_retention(client, RetentionSettings())
+    apply_retention(client, retention or RetentionSettings())
     return PrivacyFilter(
         load_key(settings, data_dir),
         scrubber=settings.scrubber(),
