@@ -40,6 +40,7 @@ from streams.core.journey import (
     advance,
     journey_step,
     next_deadline,
+    release_waiting,
 )
 from streams.core.records import EventRow, FrictionSignal, IdentityLink, Record, SessionSummary
 from streams.core.revise import Retract, revision_kind
@@ -112,11 +113,14 @@ class JourneyPipeline:
             msg = queue.popleft()
             kind = type(msg)
             if kind is Routed or kind is LinkNotice or kind is Handover:
+                onward: list[Any] = []
                 for result in self._journey(msg):
-                    if type(result) is Handover:
-                        queue.appendleft(result)  # the anonymous session joins first
+                    if type(result) is Handover or type(result) is Routed:
+                        onward.append(result)  # the anonymous session joins first, then events
                     else:
                         self._emit(result, out)
+                if onward:
+                    queue.extendleft(reversed(onward))
             elif kind is IdentityLink:
                 out.append(msg)
             elif kind is Duplicate:
@@ -168,12 +172,19 @@ class JourneyPipeline:
     def provisional(self) -> list[Record]:
         """What is known but not decided, as rows that later ones replace: every open session
         (`is_open`, its version below the row that will close it) and every per-minute total
-        the watermark has not passed yet. Changes no decision: only marks the sessions shown, so
-        that one absorbed later is withdrawn (`streams.core.merges`)."""
+        the watermark has not passed yet. Events still waiting for the watermark (the grace
+        period) are applied first, so they are shown too (`journey.release_waiting`); otherwise
+        nothing is decided: the sessions shown are only marked, so that one absorbed later is
+        withdrawn (`streams.core.merges`)."""
         out: list[Record] = []
         config = self.config
         for person_id in sorted(self.persons):
-            s = self.persons[person_id].session
+            state = self.persons[person_id]
+            if state.pending:
+                for result in release_waiting(state, config):
+                    self._emit(result, out)
+                self._store(person_id, state)
+            s = state.session
             if s is None:
                 continue
             s.flags |= PUBLISHED
@@ -265,7 +276,7 @@ class JourneyPipeline:
         elif isinstance(result, Duplicate):
             self.counters.duplicates += 1
             return
-        elif isinstance(result, Handover):  # routed by `_drain`, not an output
+        elif isinstance(result, Handover | Routed):  # routed by `_drain`, not an output
             return
         elif isinstance(result, Retract):  # a revision took it back: out of the totals
             self.aggregates, _ = aggregate_step(self.aggregates, result.record, self.config, -1)
