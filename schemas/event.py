@@ -10,7 +10,8 @@ serialise without ambiguity, while `occurred_at` stays available for humans and 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +28,14 @@ RFC3339_PATTERN = (
     r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)"
     r"(?:\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])(?![\s\S])"
 )
+
+
+#: An event type: snake_case (matched whole).
+SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+RFC3339 = re.compile(RFC3339_PATTERN)
+#: `occurred_at` must be at or after EARLIEST and at most MAX_FUTURE after the decoder's now.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(hours=24)
 
 
 class Channel(StrEnum):
@@ -94,13 +103,15 @@ def trusted_event(
     customer_id: str | None,
     properties: dict[str, Any],
     schema_version: int,
+    occurred_at: datetime | None = None,
 ) -> Event:
     """An `Event` from fields that are already valid (the decoder has just checked them, or
     they were checked when the event arrived): no validation at all.
 
     What `Event.model_construct` does without its per-field bookkeeping (about 4x faster; it
     runs once or twice per event). tests/core/test_trusted_events.py and
-    test_waiting_events.py check the result equals the validated event.
+    test_waiting_events.py check the result equals the validated event. `occurred_at`, when
+    given, must be `ms_to_datetime(ts_ms)` already (the decoder has it at hand).
     """
     event = _new(Event)
     _set(
@@ -109,7 +120,7 @@ def trusted_event(
         {
             "event_id": event_id,
             "event_type": event_type,
-            "occurred_at": ms_to_datetime(ts_ms),
+            "occurred_at": ms_to_datetime(ts_ms) if occurred_at is None else occurred_at,
             "channel": channel,
             "device_id": device_id,
             "customer_id": customer_id,
@@ -125,8 +136,9 @@ def trusted_event(
 
 
 def ms_to_datetime(ts_ms: int) -> datetime:
-    """Epoch milliseconds -> aware UTC datetime (the inverse of `Event.ts_ms`)."""
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    """Epoch milliseconds -> aware UTC datetime (the inverse of `Event.ts_ms`). Integer
+    arithmetic: exact, and several times cheaper than `datetime.fromtimestamp`."""
+    return _EPOCH + timedelta(milliseconds=ts_ms)
 
 
 def datetime_to_ms(value: datetime) -> int:

@@ -28,8 +28,8 @@ ORDER BY subject_hash;
 -- Retention is not set here: each run that opens the database (`parcours ingest`) makes every
 -- table's TTL what PARCOURS_RETENTION_* says (streams/privacy/retention.py; defaults: personal
 -- rows 396 days, rejected inputs and quarantined rows 30). Not in a migration because a TTL
--- applies at insert too (rows already expired are not written): a fixed migration would also
--- empty every database of fixed-date test or demo data once it is 13 months old. By hand, on a
+-- also removes rows already expired when inserted: a fixed migration would empty every
+-- database of fixed-date test or demo data once it is 13 months old. By hand, on a
 -- server, the defaults are:
 --   ALTER TABLE events MODIFY TTL toDateTime(occurred_at) + INTERVAL 396 DAY;
 --   ALTER TABLE sessions MODIFY TTL toDateTime(ended_at) + INTERVAL 396 DAY;

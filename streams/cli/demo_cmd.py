@@ -28,7 +28,10 @@ from streams.privacy.settings import RetentionSettings
 from streams.privacy.setup import privacy_filter
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.kpi import kpi_query
+from streams.queries.paths import path_result, path_rows, paths_query
 from streams.queries.query import Query, run_query
+from streams.queries.retention import retention_query, value_query
+from streams.queries.touchpoints import satisfaction_query, touchpoints_query
 from streams.settings import load_settings
 from streams.simulate import SimulationConfig, generate, parse_incident
 
@@ -111,7 +114,7 @@ def demo(
         )
     )
     for name, title in (
-        ("conversion", "Conversion per channel (sessions touching the channel)"),
+        ("conversion", "Conversion per channel (sessions touching it; revenue of its purchases)"),
         ("bounce", "Bounce rate of the top landing pages"),
         ("abandonment", "Cart and checkout abandonment by device type"),
         ("channel_switch", "Checkouts started online, finished in store"),
@@ -119,6 +122,28 @@ def demo(
         console.print(
             render_table(run_query(client, kpi_query(name, date_from, date_to, limit=8)), title)
         )
+    for query, title in (
+        (
+            retention_query(date_from, date_to, period="week"),
+            "Retention by week of first visit (all channels, store included)",
+        ),
+        (
+            value_query(date_from, date_to, cohort="first_purchase", churn_days=3),
+            "Repeat purchase, value per customer and churn (no visit in the last 3 days), by week of first purchase and acquisition channel",
+        ),
+        (
+            touchpoints_query(date_from, date_to, limit=8),
+            "Touchpoints: the sessions through each page, screen, store and support medium",
+        ),
+        (satisfaction_query(date_from, date_to), "Satisfaction from surveys (CSAT % of 4-5)"),
+    ):
+        console.print(render_table(run_query(client, query), title))
+    journeys = path_rows(client, paths_query(date_from, date_to, end="web purchase", depth=3))
+    console.print(
+        render_table(
+            path_result(journeys, 8), "Paths: the last 3 touchpoints before a web purchase"
+        )
+    )
     per_day = Query(
         """SELECT toDate(occurred_at) AS day,
            uniqExactIf(signal_id, type = 'payment_failure') AS payment_failure,
@@ -140,9 +165,10 @@ def demo(
     )
     console.print(
         Panel.fit(
-            "Query the data further (the demo wrote to the database 'demo'):\n"
-            '  .venv/bin/parcours sql "SELECT type, count() FROM demo.friction GROUP BY type"\n'
-            '  .venv/bin/parcours sql "SELECT * FROM demo.sessions ORDER BY started_at LIMIT 5" --format json\n'
+            "Query the data further (the demo wrote to the database 'demo': add --database demo):\n"
+            "  .venv/bin/parcours funnel --steps view_item,add_to_cart,purchase --by channel --database demo\n"
+            "  .venv/bin/parcours kpi all --database demo\n"
+            '  .venv/bin/parcours sql "SELECT type, count() FROM friction FINAL GROUP BY type" --database demo\n'
             "Your own data: .venv/bin/parcours simulate --out traffic.jsonl && .venv/bin/parcours ingest traffic.jsonl\n"
             "  then .venv/bin/parcours funnel --steps view_item,add_to_cart,purchase --by channel\n"
             "Tables and columns: docs/storage.md",

@@ -89,6 +89,11 @@ def oldest(memory: bytes) -> int | None:
     return int.from_bytes(memory[:_TIME], "big") - _BIAS if memory else None
 
 
+def oldest_of(memory: bytes) -> int:
+    """`oldest` of a memory known not to be empty."""
+    return int.from_bytes(memory[:_TIME], "big") - _BIAS
+
+
 def forget_before(memory: bytes, horizon_ms: int) -> bytes:
     """`memory` without the entries older than `horizon_ms`."""
     time = _time_bytes(horizon_ms)

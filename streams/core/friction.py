@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import Event
 from streams.core.session import (
     CHECKOUT_SEEN,
     CHECKOUT_STEPS,
@@ -143,18 +142,18 @@ class PaymentFailure:
     type = "payment_failure"
     min_errors: int = 2
 
-    def on_event(self, s: SessionState, ev: Event) -> Details | None:
-        if ev.event_type == "purchase":
+    def on_event(self, s: SessionState, event_type: str, props: Details) -> Details | None:
+        if event_type == "purchase":
             s.flags &= ~PAY_PENDING
             return None
-        if ev.event_type != "payment_error":
+        if event_type != "payment_error":
             return None
         rare = rare_counters(s)
         rare.pay_errors += 1
         s.flags |= PAY_PENDING
         if rare.pay_errors >= self.min_errors and not s.flags & PAY_FIRED:
             s.flags |= PAY_FIRED
-            return {"errors": rare.pay_errors, "reason": ev.properties.get("reason")}
+            return {"errors": rare.pay_errors, "reason": props.get("reason")}
         return None
 
     def on_close(self, s: SessionState, engaged: bool) -> Details | None:
@@ -173,8 +172,8 @@ class SearchFrustration:
     type = "search_frustration"
     min_zero_results: int = 3
 
-    def on_event(self, s: SessionState, ev: Event) -> Details | None:
-        if ev.event_type != "search" or ev.properties.get("results_count") != 0:
+    def on_event(self, s: SessionState, event_type: str, props: Details) -> Details | None:
+        if event_type != "search" or props.get("results_count") != 0:
             return None
         rare = rare_counters(s)
         rare.zero_searches += 1
@@ -182,7 +181,7 @@ class SearchFrustration:
             s.flags |= SEARCH_FIRED
             return {
                 "zero_result_searches": rare.zero_searches,
-                "last_term": ev.properties.get("search_term"),
+                "last_term": props.get("search_term"),
             }
         return None
 
@@ -197,20 +196,21 @@ class RageClick:
     min_clicks: int = 3
     window_ms: int = 1_000
 
-    def on_event(self, s: SessionState, ev: Event) -> Details | None:
-        if ev.event_type != "click":
+    def on_event(
+        self, s: SessionState, event_type: str, props: Details, device_id: str | None, ts: int
+    ) -> Details | None:
+        if event_type != "click":
             return None
-        element = ev.properties.get("element")
+        element = props.get("element")
         element = element if isinstance(element, str) else None
-        ts = ev.ts_ms
         rare = rare_counters(s)
-        same_target = element == rare.rc_element and ev.device_id == rare.rc_device
+        same_target = element == rare.rc_element and device_id == rare.rc_device
         if (
             not same_target
             or not rare.rc_times
             or not 0 <= ts - rare.rc_times[-1] <= self.window_ms
         ):
-            rare.rc_element, rare.rc_device = element, known_device(s, ev.device_id)
+            rare.rc_element, rare.rc_device = element, known_device(s, device_id)
             rare.rc_times = ()
             s.flags &= ~RC_FIRED
         # Only the last min_clicks timestamps matter; the rest would just grow the state.
@@ -228,12 +228,12 @@ class ErrorHit:
 
     type = "error_hit"
 
-    def on_event(self, ev: Event) -> Details | None:
-        if ev.event_type != "exception":
+    def on_event(self, event_type: str, props: Details) -> Details | None:
+        if event_type != "exception":
             return None
         return {
-            "description": ev.properties.get("description"),
-            "fatal": ev.properties.get("fatal"),
+            "description": props.get("description"),
+            "fatal": props.get("fatal"),
         }
 
 
@@ -276,6 +276,10 @@ class FrictionRules:
     error_hit: ErrorHit = field(default_factory=ErrorHit)
     repeat_contact: RepeatContact = field(default_factory=RepeatContact)
 
+
+#: The event types a per-event rule above reacts to (`PaymentFailure`, `SearchFrustration`,
+#: `RageClick`): the journey skips those rules for every other event, which is most of them.
+EVENT_RULE_TYPES = frozenset({"purchase", "payment_error", "search", "click"})
 
 #: Every signal type the core can raise, for metrics, docs and validation of user input.
 SIGNAL_TYPES = (

@@ -128,9 +128,11 @@ def is_shared_device(event: Event, config: JourneyConfig) -> bool:
     device = event.device_id
     if not device:
         return False
-    if event.device_type in config.shared_device_types:
+    device_type = event.properties.get("device_type")  # `Event.device_type`, without the call
+    if isinstance(device_type, str) and device_type in config.shared_device_types:
         return True
-    return any(fnmatchcase(device, pattern) for pattern in config.shared_device_patterns)
+    patterns = config.shared_device_patterns
+    return bool(patterns) and any(fnmatchcase(device, pattern) for pattern in patterns)
 
 
 def guest_visit(state: DeviceIdentity, event: Event, config: JourneyConfig) -> str:

@@ -21,8 +21,6 @@ from its source is a `Duplicate`).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from streams.core import closed, dedup, revise, transactions
 from streams.core.config import JourneyConfig
 from streams.core.identifiers import event_key
@@ -30,14 +28,10 @@ from streams.core.identity import Duplicate, LinkNotice, Routed
 from streams.core.merges import already_taken, on_link, take_over
 from streams.core.person import (
     NEW_PERSON,
-    W_RECEIVED,
     Handover,
     Output,
     PersonState,
-    Waiting,
     apply_event,
-    event_of,
-    from_waiting,
     settle,
     to_waiting,
     waiting_order,
@@ -103,32 +97,15 @@ def _on_link(
     """
     out: list[Output] = []
     at = msg.linked_at_ms
-    moved: list[Waiting] = []
     if state is not None:
         state, out = advance(state, min(msg.watermark_ms, at), config)
     if state is not None:
         if state.pending:
             # Its events up to the login are the visit's own: they go over inside the session.
             _release(state, at, config, out)
-        history = state.history
-        if history and (history[-1][0] > at or state.decided_ms >= at):
-            # The login arrived after what this device did next: as of the login, that is the
-            # customer's, and the visit then going on goes over (`revise.split_at`).
-            split = revise.split_at(state, at, config)
-            if split is not None:
-                out.extend(split[0])  # type: ignore[arg-type]
-                moved = split[1]
         settle(state, at, config, out)
     state, handed = on_link(state, msg)
-    # Handed on after the hand-over, as the customer's own events (no replay guard: they were
-    # applied once already, under the anonymous person).
-    rerouted: list[Output] = [
-        replace(
-            from_waiting(w, msg.customer_id), watermark_ms=msg.watermark_ms, source="", position=-1
-        )
-        for w in moved
-    ]
-    return state, out + handed + rerouted
+    return state, out + handed
 
 
 def _on_handover(
@@ -173,24 +150,13 @@ def advance(
     out: list[Output] = []
     if watermark_ms > state.advanced_ms:
         state.advanced_ms = watermark_ms
-    _release(state, watermark_ms, config, out)
-    settle(state, watermark_ms, config, out)
-    # Forget what the horizons have passed; tuples are rebuilt only when something goes.
-    horizon = watermark_ms - config.dedup_horizon_ms
-    state.seen = dedup.forget_before(state.seen, horizon)
-    state.transactions = transactions.forget(state.transactions, watermark_ms, config)
-    if state.sources and min(t for _, _, t in state.sources) < horizon:
-        state.sources = tuple(g for g in state.sources if g[2] >= horizon)
-    if state.handovers and min(h[1] for h in state.handovers) < horizon:
-        state.handovers = tuple(h for h in state.handovers if h[1] >= horizon)
-    late_horizon = watermark_ms - config.late_horizon_ms
-    state.recent_packed = closed.forget_before(state.recent_packed, late_horizon)
-    history = state.history
-    if history and revise.forget_due(history[0][0], config) <= watermark_ms:
-        revise.forget(state, revise.forget_from(watermark_ms, config))
-    contacts_from = watermark_ms - config.rules.repeat_contact.window_ms
-    if state.contacts and min(c[0] for c in state.contacts) < contacts_from:
-        state.contacts = tuple(c for c in state.contacts if c[0] >= contacts_from)
+    if state.pending and state.pending[0][0] <= watermark_ms:
+        _release(state, watermark_ms, config, out)
+    if state.session is not None or state.checkout is not None:
+        settle(state, watermark_ms, config, out)
+    due = memory_deadline(state, config)
+    if due is not None and due <= watermark_ms:
+        _forget(state, watermark_ms, config)
     if not (
         state.session
         or state.checkout
@@ -206,6 +172,25 @@ def advance(
     ):
         return None, out
     return state, out
+
+
+def _forget(state: PersonState, watermark_ms: int, config: JourneyConfig) -> None:
+    """Forget what the horizons have passed; tuples are rebuilt only when something goes."""
+    horizon = watermark_ms - config.dedup_horizon_ms
+    state.seen = dedup.forget_before(state.seen, horizon)
+    state.transactions = transactions.forget(state.transactions, watermark_ms, config)
+    if state.sources and min(t for _, _, t in state.sources) < horizon:
+        state.sources = tuple(g for g in state.sources if g[2] >= horizon)
+    if state.handovers and min(h[1] for h in state.handovers) < horizon:
+        state.handovers = tuple(h for h in state.handovers if h[1] >= horizon)
+    late_horizon = watermark_ms - config.late_horizon_ms
+    state.recent_packed = closed.forget_before(state.recent_packed, late_horizon)
+    oldest = revise.oldest(state)
+    if oldest is not None and revise.forget_due(oldest, config) <= watermark_ms:
+        revise.forget(state, revise.forget_from(watermark_ms, config))
+    contacts_from = watermark_ms - config.rules.repeat_contact.window_ms
+    if state.contacts and min(c[0] for c in state.contacts) < contacts_from:
+        state.contacts = tuple(c for c in state.contacts if c[0] >= contacts_from)
 
 
 def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
@@ -226,16 +211,25 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         d = state.checkout.last_ms + config.rules.checkout_abandoned.timeout_ms + 1
         if best is None or d < best:
             best = d
-    # What the horizons forget: the oldest entry of each memory.
+    d_memory = memory_deadline(state, config)
+    if d_memory is not None and (best is None or d_memory < best):
+        best = d_memory
+    return best
+
+
+def memory_deadline(state: PersonState, config: JourneyConfig) -> int | None:
+    """The smallest watermark at which a horizon forgets something of the person's memories
+    (dedup, transactions, replay guards, hand-overs, closed sessions, contacts, history): the
+    oldest entry of each. Before it, `_forget` would change nothing, so `advance` skips it."""
+    best = None
     dedup_after = config.dedup_horizon_ms + 1
-    if (oldest_id := dedup.oldest(state.seen)) is not None:
-        d = oldest_id + dedup_after
+    if state.seen:
+        best = dedup.oldest_of(state.seen) + dedup_after
+    if state.transactions:
+        # transactions.deadline, inlined: kept the dedup and the revision horizons
+        d = dedup.oldest_of(state.transactions) + dedup_after + config.revision_horizon_ms
         if best is None or d < best:
             best = d
-    if state.transactions:
-        d_tx = transactions.deadline(state.transactions, config)
-        if d_tx is not None and (best is None or d_tx < best):
-            best = d_tx
     if state.sources:
         d = min(g[2] for g in state.sources) + dedup_after
         if best is None or d < best:
@@ -253,8 +247,11 @@ def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         if best is None or d < best:
             best = d
     history = state.history
-    if history:  # revise.forget_due, inlined: this runs after every step
-        d = history[0][0] + (
+    if history or state.handed:  # revise.forget_due, inlined: this runs after every step
+        oldest = history[0][0] if history else state.handed[0].at_ms
+        if state.handed and state.handed[0].at_ms < oldest:
+            oldest = state.handed[0].at_ms
+        d = oldest + (
             config.revision_horizon_ms + config.session_gap_ms + revise.FORGET_STEP_MS + 1
         )
         if best is None or d < best:
@@ -289,7 +286,7 @@ def _on_event(
     if state.pending and waiting_order(state.pending[0]) < order:
         _release(state, watermark, config, out, before=order)
     if revise.in_order(state, w):
-        apply_event(state, ev, msg.received_at_ms, ts, config, out)
+        apply_event(state, w, ts, config, out)
         revise.remember(state, w)
     else:
         # What the person was last advanced to is decided (events applied in order since may
@@ -299,7 +296,7 @@ def _on_event(
         if revised is not None:
             out.extend(revised)  # type: ignore[arg-type]
         else:  # beyond what a replay can reach: kept and flagged late, as it comes
-            apply_event(state, ev, msg.received_at_ms, watermark, config, out)
+            apply_event(state, w, watermark, config, out)
             state.advanced_ms = max(state.advanced_ms, watermark)  # it decided up to there
             # Applied out of order, it is in no replay's history: no replay may start before it.
             revise.start_over(state)
@@ -334,7 +331,7 @@ def _release(
             return
         state.pending = state.pending[1:]
         # Applied in order, an event is judged at its own time: nothing after it is known yet.
-        apply_event(state, event_of(waiting), waiting[W_RECEIVED], waiting[0], config, out)
+        apply_event(state, waiting, waiting[0], config, out)
         history = state.history  # kept for revisions: the newest applied, so appended (fast path)
         if history and history[-1][0] < waiting[0]:
             history.append(waiting)

@@ -7,38 +7,38 @@ list of recently closed sessions (`recent`, kept for the late horizon) tells whi
 is kept, attributed to it and flagged `late` without rewriting that session's summary.
 
 Everything in `PersonState` is plain data (primitives, tuples, bytes, slotted dataclasses of
-primitives): events waiting for the watermark are stored as `Waiting` tuples and become an
-`Event` again only when applied. `streams.core.journey` decides *when* events are
+primitives): events waiting for the watermark are stored as `Waiting` tuples, and applied
+straight from them (no `Event` is rebuilt). `streams.core.journey` decides *when* events are
 applied; this module decides *what* they change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
-from schemas import Event
 from streams.core import checkout as co
 from streams.core import closed, dedup, transactions
 from streams.core.config import JourneyConfig
-from streams.core.friction import Details
+from streams.core.friction import EVENT_RULE_TYPES, Details
 from streams.core.identifiers import session_id_for, signal_id_for
-from streams.core.identity import Duplicate, Routed
+from streams.core.identity import Duplicate
 from streams.core.records import EventRow, FrictionSignal, SessionMerge, SessionSummary
 from streams.core.session import (
     CHECKOUT_ACTIVITY,
+    CHECKOUT_STEPS,
     SessionState,
-    device_type_of,
     is_engaged,
     open_session,
     record_event,
     summarise,
 )
-from streams.core.strings import shared_page
 from streams.core.waiting import CHANNEL_VALUE as CHANNEL_VALUE
 from streams.core.waiting import W_RECEIVED as W_RECEIVED
 from streams.core.waiting import Waiting as Waiting
 from streams.core.waiting import event_of as event_of
 from streams.core.waiting import from_waiting as from_waiting
+from streams.core.waiting import properties_of as properties_of
 from streams.core.waiting import to_waiting as to_waiting
 from streams.core.waiting import waiting_order as waiting_order
 from streams.core.waiting import with_waiting as with_waiting
@@ -118,9 +118,7 @@ class Handover:
     watermark_ms: int = 0
 
 
-#: A `Routed` among a step's outputs is an event handed on to another person (a device's events
-#: after a login that arrived late belong to the customer: `journey._on_link`).
-Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate | Routed
+Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate
 
 
 def expired(s: SessionState, watermark_ms: int, config: JourneyConfig) -> bool:
@@ -137,28 +135,38 @@ def _fits(s: SessionState, ts: int, config: JourneyConfig) -> bool:
 
 def apply_event(
     state: PersonState,
-    ev: Event,
-    received_at_ms: int,
+    w: Waiting,
     watermark: int,
     config: JourneyConfig,
     out: list[Output],
 ) -> None:
-    """Apply one event whose turn has come (the watermark guarantees nothing earlier is due)."""
-    ts = ev.ts_ms
+    """Apply one event whose turn has come (the watermark guarantees nothing earlier is due).
+
+    The event is read straight from its `Waiting` tuple (no `Event` is rebuilt: that would cost
+    a datetime and a pydantic object per event for fields the journey never reads)."""
+    ts = w[0]
     # The event itself proves its own time has come: a purchase 61 min after the last checkout
     # step finds the attempt already abandoned, whatever the watermark says.
     if state.session is not None or state.checkout is not None:
-        settle(state, max(watermark, ts), config, out)
+        settle(state, watermark if watermark > ts else ts, config, out)
     s = state.session
-    # What several steps read, read once: each is a lookup or a property on the event.
-    channel, page, device_type = CHANNEL_VALUE[ev.channel], _page_of(ev), device_type_of(ev)
+    # What several steps read, read once (the tuple already holds shared strings).
+    event_type, channel, props = w[2], w[3], properties_of(w)
+    page = props.get("screen" if event_type == "screen_view" else "page")
+    if type(page) is not str:
+        page = None
+    device_type = props.get("device_type")
+    if type(device_type) is not str:
+        device_type = None
     copy = False
-    if ev.event_type == "purchase":
-        copy, state.transactions = transactions.check(state.transactions, ev, watermark, config)
+    if event_type == "purchase":
+        copy, state.transactions = transactions.check_purchase(
+            state.transactions, props, ts, watermark, config
+        )
     late = False
     if s is not None and _fits(s, ts, config):
         session_id = s.session_id
-        _apply_to_session(state, s, ev, channel, page, device_type, config, out, copy)
+        _apply_to_session(state, s, w, props, page, device_type, config, out, copy)
     elif s is not None:  # older than the open session can reach: it belonged to a closed one
         late = True
         session_id = _closest_recent(state, ts, watermark, config) or s.session_id
@@ -168,28 +176,27 @@ def apply_event(
     elif copy:  # opens no session: it would be a one-event visit that never happened
         session_id = ""
     else:
-        s = open_session(session_id_for(ev.event_id, ts), ts)
+        s = open_session(session_id_for(w[1], ts), ts)
         state.session = s
         session_id = s.session_id
-        _apply_to_session(state, s, ev, channel, page, device_type, config, out)
-    props = ev.properties
+        _apply_to_session(state, s, w, props, page, device_type, config, out)
     item, currency = props.get("item_id"), props.get("currency")
     out.append(
         EventRow(
-            event_id=ev.event_id,
-            event_type=ev.event_type,
+            event_id=w[1],
+            event_type=event_type,
             occurred_at_ms=ts,
-            received_at_ms=received_at_ms,
+            received_at_ms=w[W_RECEIVED],
             channel=channel,
-            device_id=ev.device_id,
+            device_id=w[4],
             device_type=device_type,
-            customer_id=ev.customer_id,
+            customer_id=w[5],
             person_id=state.person_id,
             session_id=session_id,
             page=page,
-            item_id=item if isinstance(item, str) else None,
+            item_id=item if type(item) is str else None,
             value=_number(props.get("value")),
-            currency=currency if isinstance(currency, str) else None,
+            currency=currency if type(currency) is str else None,
             properties=props,
             late=late,
             duplicate_transaction=copy,
@@ -200,18 +207,18 @@ def apply_event(
 def _apply_to_session(
     state: PersonState,
     s: SessionState,
-    ev: Event,
-    channel: str,
+    w: Waiting,
+    props: dict[str, Any],
     page: str | None,
     device_type: str | None,
     config: JourneyConfig,
     out: list[Output],
     copy: bool = False,
 ) -> None:
-    """Fold `ev` into the open session `s` and run the session's rules on it. A `copy` (a
-    purchase whose transaction was counted already) is an event of the session, and nothing
+    """Fold the event `w` into the open session `s` and run the session's rules on it. A `copy`
+    (a purchase whose transaction was counted already) is an event of the session, and nothing
     more: no revenue or conversion, no checkout attempt closed, no rule answered."""
-    props, et, rules, ts = ev.properties, ev.event_type, config.rules, ev.ts_ms
+    ts, et, channel, rules = w[0], w[2], w[3], config.rules
     if copy:
         et = transactions.COPY
     value = _number(props.get("value")) if et == "purchase" else None
@@ -220,7 +227,7 @@ def _apply_to_session(
         event_type=et,
         ts_ms=ts,
         channel=channel,
-        device_id=ev.device_id,
+        device_id=w[4],
         device_type=device_type,
         page=page,
         value=value,
@@ -228,20 +235,28 @@ def _apply_to_session(
     if copy:
         return
     fired: list[tuple[str, Details]] = []
-    if page is not None and et in ("page_view", "screen_view"):
+    if page is not None and (et == "page_view" or et == "screen_view"):
         d = rules.quick_back.on_view(s, page, ts, device)
         if d is not None:
             fired.append((rules.quick_back.type, d))
-    for rule in (rules.payment_failure, rules.search_frustration, rules.rage_click):
-        d = rule.on_event(s, ev)
+    if et in EVENT_RULE_TYPES:  # most events: none of the per-event rules reacts
+        d = rules.payment_failure.on_event(s, et, props)
         if d is not None:
-            fired.append((rule.type, d))
-    d = rules.checkout_loop.on_event(s, et)
-    if d is not None:
-        fired.append((rules.checkout_loop.type, d))
-    d = rules.error_hit.on_event(ev)
-    if d is not None:
-        fired.append((rules.error_hit.type, d))
+            fired.append((rules.payment_failure.type, d))
+        d = rules.search_frustration.on_event(s, et, props)
+        if d is not None:
+            fired.append((rules.search_frustration.type, d))
+        d = rules.rage_click.on_event(s, et, props, w[4], ts)
+        if d is not None:
+            fired.append((rules.rage_click.type, d))
+    if et in CHECKOUT_STEPS:
+        d = rules.checkout_loop.on_event(s, et)
+        if d is not None:
+            fired.append((rules.checkout_loop.type, d))
+    if et == "exception":
+        d = rules.error_hit.on_event(et, props)
+        if d is not None:
+            fired.append((rules.error_hit.type, d))
     if et == "support_contact":
         medium = str(props.get("medium", ""))
         state.contacts, d = rules.repeat_contact.on_contact(state.contacts, ts, medium, channel)
@@ -266,16 +281,19 @@ def _apply_to_session(
                     co.switch_details(attempt, channel, ts),
                 )
             )
+    if not fired:
+        return
+    event_id = w[1]
     for signal_type, details in fired:
         s.friction_count += 1
         out.append(
             FrictionSignal(
-                signal_id=signal_id_for(signal_type, state.person_id, ev.event_id, ts),
+                signal_id=signal_id_for(signal_type, state.person_id, event_id, ts),
                 type=signal_type,
                 person_id=state.person_id,
                 session_id=s.session_id,
                 channel=channel,
-                device_id=ev.device_id,
+                device_id=w[4],
                 device_type=device_type,
                 occurred_at_ms=ts,
                 details=details,
@@ -388,11 +406,6 @@ def expire_checkout(
 
 
 # --- reading events --------------------------------------------------------------------
-
-
-def _page_of(ev: Event) -> str | None:
-    page = ev.properties.get("screen" if ev.event_type == "screen_view" else "page")
-    return shared_page(page) if isinstance(page, str) else None
 
 
 def _number(value: object) -> float | None:

@@ -11,7 +11,10 @@ exactly the logic the workers run. Nothing here does I/O.
 
 Closing is driven by the watermark (newest event time minus grace): whenever it enters a new
 minute, every person whose next deadline it has passed is advanced. Deadlines are indexed by
-minute, so advancing costs the number of persons due, not the number of persons known.
+minute, so advancing costs the number of persons due, not the number of persons known. A person
+is listed again each time a step moves their deadline, so most listings go stale (an event
+pushes the end of the session on); `_listed` keeps each person's earliest listing, and a stale
+one is dropped with a dict lookup instead of working the person's deadline out again.
 """
 
 from __future__ import annotations
@@ -77,6 +80,9 @@ class JourneyPipeline:
         #: a person may be listed twice; `advance` takes each once, in order.
         self._due: dict[int, list[str]] = {}
         self._due_heap: list[int] = []
+        #: person -> the deadline of their earliest listing in `_due`, never after their true
+        #: next deadline (listings in other minutes are stale: skipped when their minute comes).
+        self._listed: dict[str, int] = {}
         self._devices_pruned_at = -END_OF_TIME_MS
 
     # -- input ----------------------------------------------------------------------------
@@ -100,7 +106,18 @@ class JourneyPipeline:
         if key and state is not None:
             self.devices[key] = state
         self.counters.events += 1
-        self._drain(deque(routed), out)
+        if len(routed) == 1 and type(routed[0]) is Routed:  # most events: `_drain`, unrolled
+            handovers: deque[Any] | None = None
+            for result in self._routed(routed[0]):
+                if type(result) is Handover:
+                    handovers = handovers or deque()
+                    handovers.appendleft(result)
+                else:
+                    self._emit(result, out)
+            if handovers:
+                self._drain(handovers, out)
+        else:
+            self._drain(deque(routed), out)
         return out
 
     def _drain(self, queue: deque[Any], out: list[Record]) -> None:
@@ -113,14 +130,11 @@ class JourneyPipeline:
             msg = queue.popleft()
             kind = type(msg)
             if kind is Routed or kind is LinkNotice or kind is Handover:
-                onward: list[Any] = []
                 for result in self._journey(msg):
-                    if type(result) is Handover or type(result) is Routed:
-                        onward.append(result)  # the anonymous session joins first, then events
+                    if type(result) is Handover:
+                        queue.appendleft(result)  # the anonymous session joins first
                     else:
                         self._emit(result, out)
-                if onward:
-                    queue.extendleft(reversed(onward))
             elif kind is IdentityLink:
                 out.append(msg)
             elif kind is Duplicate:
@@ -137,19 +151,28 @@ class JourneyPipeline:
         # Buckets are minutes: a person in the current minute may not be due yet. Those are
         # re-scheduled after the loop, or the loop would pop them again forever.
         not_yet: list[tuple[str, int | None]] = []
-        while self._due_heap and self._due_heap[0] <= watermark_ms // MINUTE_MS:
-            minute = heapq.heappop(self._due_heap)
-            for person_id in sorted(set(self._due.pop(minute, ()))):
-                state = self.persons.get(person_id)
+        config, persons, heap, due = self.config, self.persons, self._due_heap, self._due
+        listings = self._listed
+        while heap and heap[0] <= watermark_ms // MINUTE_MS:
+            minute = heapq.heappop(heap)
+            listed = due.pop(minute, ())
+            for person_id in sorted(set(listed)) if len(listed) > 1 else listed:
+                deadline = listings.get(person_id)
+                if deadline is None or deadline // MINUTE_MS != minute:
+                    continue  # stale: listed again since, later (or gone)
+                del listings[person_id]
+                state = persons.get(person_id)
                 if state is None:
                     continue
-                deadline = next_deadline(state, self.config)
+                if deadline <= watermark_ms:  # the listing may be early: the true deadline
+                    deadline = next_deadline(state, config)
                 if deadline is None or deadline > watermark_ms:
                     not_yet.append((person_id, deadline))
                     continue
-                new_state, results = advance(state, watermark_ms, self.config)
+                new_state, results = advance(state, watermark_ms, config)
                 self._store(person_id, new_state)
-                self._drain(deque(results), out)
+                if results:
+                    self._drain(deque(results), out)
         for person_id, deadline in not_yet:
             self._schedule(person_id, deadline)
         if watermark_ms - self._devices_pruned_at >= self.config.dedup_horizon_ms // 2:
@@ -217,6 +240,7 @@ class JourneyPipeline:
         """Rebuild the deadline queue from the persons (after a restore)."""
         self._due.clear()
         self._due_heap.clear()
+        self._listed.clear()
         for person_id in sorted(self.persons):
             self._schedule(person_id, next_deadline(self.persons[person_id], self.config))
 
@@ -234,6 +258,26 @@ class JourneyPipeline:
     def open_checkouts(self) -> int:
         return sum(1 for p in self.persons.values() if p.checkout is not None)
 
+    def _routed(self, msg: Routed) -> list[Output]:
+        """`_journey` for an event. An event that only joined the person's waiting list (no
+        output) moved no deadline before its own time, nor before the person's listing: when that
+        listing is no later than the event, it stands, and the deadline need not be worked out
+        again (most events; an event step can only add memories whose deadlines lie after it)."""
+        person_id, ts = msg.person_id, msg.event.ts_ms
+        state, results = journey_step(self.persons.get(person_id), msg, self.config)
+        listed = self._listed.get(person_id)
+        if (
+            state is not None
+            and not results
+            and ts > msg.watermark_ms
+            and listed is not None
+            and listed <= ts
+        ):
+            self.persons[person_id] = state
+        else:
+            self._store(person_id, state)
+        return results
+
     def _journey(self, msg: JourneyInput) -> list[Output]:
         if isinstance(msg, Routed):
             person_id = msg.person_id
@@ -248,6 +292,7 @@ class JourneyPipeline:
     def _store(self, person_id: str, state: PersonState | None) -> None:
         if state is None:
             self.persons.pop(person_id, None)
+            self._listed.pop(person_id, None)
             return
         self.persons[person_id] = state
         self._schedule(person_id, next_deadline(state, self.config))
@@ -256,6 +301,14 @@ class JourneyPipeline:
         if deadline is None:
             return
         minute = deadline // MINUTE_MS
+        earliest = self._listed.get(person_id)
+        if earliest is not None:
+            if earliest <= deadline:
+                return  # listed already, at or before it: that listing will wake them
+            if earliest // MINUTE_MS == minute:  # earlier, in the minute already listed
+                self._listed[person_id] = deadline
+                return
+        self._listed[person_id] = deadline
         bucket = self._due.get(minute)
         if bucket is None:
             bucket = self._due[minute] = []
@@ -276,7 +329,7 @@ class JourneyPipeline:
         elif isinstance(result, Duplicate):
             self.counters.duplicates += 1
             return
-        elif isinstance(result, Handover | Routed):  # routed by `_drain`, not an output
+        elif isinstance(result, Handover):  # routed by `_drain`, not an output
             return
         elif isinstance(result, Retract):  # a revision took it back: out of the totals
             self.aggregates, _ = aggregate_step(self.aggregates, result.record, self.config, -1)

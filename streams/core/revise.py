@@ -45,14 +45,12 @@ from streams.core.checkout import CheckoutAttempt
 from streams.core.config import JourneyConfig
 from streams.core.identity import Duplicate
 from streams.core.person import (
-    W_RECEIVED,
     Base,
     Handover,
     Output,
     PersonState,
     Waiting,
     apply_event,
-    event_of,
     settle,
     waiting_order,
     with_waiting,
@@ -270,60 +268,6 @@ def _revise(
     return out
 
 
-def split_at(
-    state: PersonState, at_ms: int, config: JourneyConfig
-) -> tuple[list[Output | Retract], list[Waiting]] | None:
-    """An anonymous person's journey as it was at a login `at_ms` that arrived late: what it
-    concluded from its events after the login is taken back (they are the customer's, and are
-    returned to be handed on), and the visit going on at the login's time is open again, to be
-    handed over. None when no replay can reach that far back.
-    """
-    history = state.history
-    if history is None:
-        return None
-    base = _start(state, at_ms + 1, config)
-    if base is None:
-        return None
-    first = bisect_right(history, (base[0], "\U0010ffff"), key=waiting_order)
-    before, after = history[:first], history[first:]
-    keep = [w for w in after if w[0] <= at_ms]
-    moved = [w for w in after if w[0] > at_ms]
-    old_state, old_out = _replay(state, base, after, [], state.advanced_ms, config)
-    new_state, new_out = _replay(state, base, keep, [], at_ms, config)
-    out = [
-        # A visit withdrawn here may be the customer's next, under the same id (the id comes
-        # from its first event) and with the same events: a closed row of the same version,
-        # written later, must win (ReplacingMergeTree keeps the last of equal versions).
-        replace(r, version=2 * r.events + 1)
-        if isinstance(r, SessionSummary) and r.is_deleted
-        else r
-        for r in _difference(state, old_state, old_out, new_state, new_out, config)
-    ]
-    # The moved events' rows are written again by the customer: out of the totals here.
-    gone = {w[1] for w in moved}
-    out.extend(
-        Retract(r, withdrawn=False)
-        for r in old_out
-        if isinstance(r, EventRow) and r.event_id in gone
-    )
-    state.session, state.checkout, state.contacts = (
-        new_state.session,
-        new_state.checkout,
-        new_state.contacts,
-    )
-    state.bases = tuple(b for b in state.bases if b[0] <= base[0]) + tuple(
-        b for b in new_state.bases if b[0] > base[0]
-    )
-    state.history = before + keep
-    state.decided_ms = new_state.decided_ms
-    recent = tuple(c for c in closed.entries(state.recent_packed) if c[2] <= base[0])
-    recent += closed.entries(new_state.recent_packed)
-    state.recent_packed = closed.pack(
-        sorted(recent, key=lambda c: c[2])[-config.recent_sessions_kept :]
-    )
-    return out, moved
-
-
 def _replay(
     live: PersonState,
     base: Base,
@@ -356,7 +300,7 @@ def _replay(
             settle(state, handed[i].at_ms, config, out)
             out.extend(take_over(state, _kept(handed[i]), config))
             i += 1
-        apply_event(state, event_of(w), w[W_RECEIVED], w[0], config, out)
+        apply_event(state, w, w[0], config, out)
     for h in handed[i:]:
         settle(state, h.at_ms, config, out)
         out.extend(take_over(state, _kept(h), config))

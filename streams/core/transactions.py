@@ -39,6 +39,8 @@ purchase, and an empty memory is a shared empty `bytes`, so the persons who boug
 
 from __future__ import annotations
 
+from typing import Any
+
 from schemas import Event
 from streams.core import dedup
 from streams.core.config import JourneyConfig
@@ -68,16 +70,26 @@ def check(memory: bytes, ev: Event, watermark_ms: int, config: JourneyConfig) ->
     A purchase that counts is remembered at its own event time; a copy changes nothing, so its
     transaction is forgotten at the horizon of the purchase that counted, not extended.
     """
-    tx = transaction_of(ev)
-    if tx is None:
+    if ev.event_type != "purchase":
+        return False, memory
+    return check_purchase(memory, ev.properties, ev.ts_ms, watermark_ms, config)
+
+
+def check_purchase(
+    memory: bytes, properties: dict[str, Any], ts_ms: int, watermark_ms: int, config: JourneyConfig
+) -> tuple[bool, bytes]:
+    """`check` for a purchase given by its properties and event time (the journey applies
+    events from their waiting tuples, without an `Event`)."""
+    tx = properties.get("transaction_id")
+    if not (isinstance(tx, str) and tx):
         return False, memory
     key = transaction_key(tx)
     if memory:
-        horizon = ev.ts_ms - config.dedup_horizon_ms
+        horizon = ts_ms - config.dedup_horizon_ms
         remembered = dedup.time_of(memory, key)
         if remembered is not None and remembered >= horizon:
             return True, memory
-    return False, dedup.remember(memory, key, ev.ts_ms)
+    return False, dedup.remember(memory, key, ts_ms)
 
 
 def forget(memory: bytes, watermark_ms: int, config: JourneyConfig) -> bytes:

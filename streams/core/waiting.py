@@ -79,8 +79,12 @@ CHANNEL_VALUE = {c: c.value for c in Channel}
 def event_of(w: Waiting) -> Event:
     """The event a waiting tuple holds (no re-validation: it was valid when it arrived).
     tests/core/test_waiting_events.py checks the result equals the validated event."""
-    props = dict(zip(w[_W_PROPS::2], w[_W_PROPS + 1 :: 2], strict=True))
-    return trusted_event(w[1], w[2], w[0], _CHANNELS[w[3]], w[4], w[5], props, w[6])
+    return trusted_event(w[1], w[2], w[0], _CHANNELS[w[3]], w[4], w[5], properties_of(w), w[6])
+
+
+def properties_of(w: Waiting) -> dict[str, Any]:
+    """The event's properties, as a dict again (what its event row stores)."""
+    return dict(zip(w[_W_PROPS::2], w[_W_PROPS + 1 :: 2], strict=True))
 
 
 def from_waiting(w: Waiting, person_id: str) -> Routed:

@@ -3,8 +3,8 @@
 Intuition: personal data is kept no longer than needed, and the database itself should enforce
 it, not a cron job someone forgets. Each table with personal rows gets a row TTL on its own
 time column (event time for events, the end for sessions, when it was received for
-rejections): ClickHouse removes expired rows in its background merges, and does not write rows
-already expired when they are inserted (a replay of an export older than the retention).
+rejections): ClickHouse removes expired rows in its background merges, also rows already expired
+when they are inserted (a replay of an export older than the retention).
 `apply_retention` runs when `parcours ingest` opens the database and makes each TTL what
 `PARCOURS_RETENTION_*` says (defaults in streams/privacy/settings.py; `ALTER TABLE … MODIFY
 TTL` only where the TTL differs, which rewrites that table's parts once). 0 days removes the
@@ -85,7 +85,8 @@ def apply_retention(client: Client, settings: RetentionSettings) -> list[str]:
         else:
             sql = f"ALTER TABLE {item.table} REMOVE TTL"
         try:
-            client.command(sql)
+            # wait for the rewrite that applies the new TTL to the rows already stored
+            client.command(sql, settings={"mutations_sync": 2})
         except Exception as exc:
             raise PrivacyError(f"cannot set the retention of {item.table}: {exc}") from exc
         changed.append(item.table)

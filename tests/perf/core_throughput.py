@@ -1,15 +1,21 @@
-"""Benchmark: decode + identity + sessions + friction on simulated events, one core.
+"""Benchmark: decode + identity + sessions + friction + aggregates on simulated events, one core.
 
-Prints events/s per core (CPU time; median of several runs over the same pre-serialised
-messages, so simulation cost is excluded) and where the core's memory goes, measured when the
-most sessions are open:
+Prints, side by side in one run, events/s per core (CPU time) of the code in this checkout and
+of baseline commits (by default 9c9f320, before the late-data work, and 8b0f803, before the
+core-speed work), each run in its own process from a `git archive` of that commit's `schemas/`
+and `streams/`, over the same pre-serialised messages (simulation cost excluded), repeats
+alternating between the versions so that the machine's load hits them alike; medians and ratios.
+Also, per version: decode-only events/s, and Python calls per event (a `sys.setprofile` count
+of calls into Python and C functions over a sample of the messages, decode included).
+
+Then where the current core's memory goes, measured when the most sessions are open:
 
 - per open session: the state an open session costs (its `SessionState`, the events waiting
-  for the watermark and the open checkout attempt), what the issue's "a few hundred bytes per
-  open session" is about;
+  for the watermark and the open checkout attempt);
 - what scales with the horizons, not with open sessions: per remembered event id (dedup
-  horizon), per person kept (persons whose session closed stay for the late and dedup
-  horizons), per device, and per minute of aggregates kept (retention);
+  horizon), per person kept (persons whose session closed stay for the late, dedup and revision
+  horizons; the revision history, the events kept to replay a person's journey, is shown on its
+  own), per device, and per minute of aggregates kept (retention);
 - the total the pipeline holds (tracemalloc), divided by open sessions too: with a small
   simulated population the horizons dominate it, so read it as a total, not as a per-session cost.
 
@@ -18,35 +24,49 @@ its sum is printed next to the tracemalloc total as a check. The sum is the larg
 starts after decoding, so tracemalloc misses the strings and properties of decoded events
 that the state keeps (ids, pages, waiting events), which a live stream does pay for. Run:
 
-    .venv/bin/python tests/perf/core_throughput.py [--events 1000000] [--repeat 3]
+    .venv/bin/python tests/perf/core_throughput.py [--events 1000000] [--repeat 5]
+    .venv/bin/python tests/perf/core_throughput.py --baseline none     # this checkout only
     .venv/bin/python tests/perf/core_throughput.py --repeat 0 --dedup-hours 2   # memory only
 
-Figures, not assertions: these machines are shared, so read medians and compare in one run.
+Figures, not assertions: these machines are shared, so read medians and ratios of one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import pickle
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import orjson
 
 from schemas import Event, decode
 from streams.core.config import HOUR_MS, JourneyConfig
-from streams.core.dedup import count as dedup_count
 from streams.core.pipeline import JourneyPipeline
-from streams.simulate import SimulationConfig, generate
+
+REPO = Path(__file__).resolve().parents[2]
+BASELINES = ("9c9f320", "8b0f803")
+#: Messages of the calls-per-event sample (counting every call is slow).
+CALLS_SAMPLE = 20_000
 
 SAMPLE_EVERY = 5_000
 
 
 def simulated_messages(n_events: int, seed: int) -> list[tuple[str, bytes]]:
     """Well-formed messages only (the simulator's malformed ones would just be rejections)."""
+    from streams.simulate import SimulationConfig, generate
+
     config = SimulationConfig(
         customers=max(200, n_events // 60), days=7, seed=seed, malformed_rate=0.0
     )
@@ -84,6 +104,111 @@ def decode_only(messages: list[tuple[str, bytes]]) -> float:
     return time.process_time() - started
 
 
+def calls_per_event(messages: list[tuple[str, bytes]], config: JourneyConfig) -> float:
+    """Python and C function calls per event (decode + core) over the sample."""
+    calls: Counter[str] = Counter()
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" or event == "c_call":
+            calls[event] += 1
+
+    pipeline = JourneyPipeline(config)
+    events = 0
+    sys.setprofile(count)
+    try:
+        for topic, value in messages:
+            for result in decode(value, topic):
+                if isinstance(result, Event):
+                    events += 1
+                    pipeline.process(result, 0)
+        pipeline.finish()
+    finally:
+        sys.setprofile(None)
+    return sum(calls.values()) / max(events, 1)
+
+
+def measure(messages_file: str, what: str) -> None:
+    """Child process: one measurement of the code on `sys.path` (this checkout or a baseline's
+    archive), printed as JSON."""
+    with open(messages_file, "rb") as f:
+        messages = pickle.load(f)
+    config = JourneyConfig()
+    if what == "calls":
+        print(json.dumps({"calls": calls_per_event(messages[:CALLS_SAMPLE], config)}))
+        return
+    cpu, _, events = run_once(messages, config)
+    print(json.dumps({"events": events, "cpu": cpu, "decode": decode_only(messages)}))
+
+
+def baseline_tree(rev: str) -> Path:
+    """`schemas/` and `streams/` of commit `rev`, extracted once into a temporary directory."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", rev],  # the repository of the working directory
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    where = Path(tempfile.gettempdir()) / f"parcours-core-baseline-{commit}"
+    if not (where / "streams" / "core" / "pipeline.py").exists():
+        where.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "schemas", "streams"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
+def run_child(tree: Path, messages_file: str, what: str) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run(
+        [sys.executable, __file__, "--measure", messages_file, "--what", what],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tree,
+    )
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def side_by_side(messages: list[tuple[str, bytes]], baselines: list[str], repeat: int) -> None:
+    """Events/s per core of this checkout and of each baseline, alternating, medians, ratios."""
+    versions = [("this checkout", REPO)] + [(rev, baseline_tree(rev)) for rev in baselines]
+    with tempfile.NamedTemporaryFile(suffix=".pickle", delete=False) as f:
+        pickle.dump(messages, f)
+    try:
+        rates: dict[str, list[float]] = {name: [] for name, _ in versions}
+        decodes: dict[str, list[float]] = {name: [] for name, _ in versions}
+        events = 0
+        for _ in range(repeat):
+            for name, tree in versions:
+                r = run_child(tree, f.name, "rate")
+                events = int(r["events"])
+                rates[name].append(events / r["cpu"])
+                decodes[name].append(events / r["decode"])
+        calls = {name: run_child(tree, f.name, "calls")["calls"] for name, tree in versions}
+    finally:
+        os.unlink(f.name)
+    print(f"events: {events:,}; {repeat} runs per version, alternating; medians of CPU time")
+    mine = statistics.median(rates["this checkout"])
+    mine_decode = statistics.median(decodes["this checkout"])
+    print(
+        f"{'version':<15} {'events/s per core':>18} {'ratio':>7} {'decode only/s':>14} "
+        f"{'ratio':>7} {'calls/event':>12}   runs"
+    )
+    for name, _ in versions:
+        rate, dec = statistics.median(rates[name]), statistics.median(decodes[name])
+        print(
+            f"{name:<15} {rate:>18,.0f} {mine / rate:>6.2f}x {dec:>14,.0f} "
+            f"{mine_decode / dec:>6.2f}x {calls[name]:>12,.0f}   "
+            f"{', '.join(f'{r:,.0f}' for r in rates[name])}"
+        )
+    print("(ratio: this checkout's figure divided by the version's)")
+
+
 def deep_size(obj: object, seen: set[int]) -> int:
     """Bytes of `obj` and of everything it references, skipping (and adding to `seen`) the
     objects already counted: shared objects count once, in the first part that reaches them."""
@@ -118,6 +243,8 @@ class Breakdown:
     checkouts: int
     remembered_ids: int
     dedup: int
+    history: int  # the revision history: events kept to replay, and the bases
+    history_events: int
     persons: int
     persons_closed: int
     person_records: int  # everything else of a person, the persons dict and the deadline index
@@ -144,12 +271,16 @@ def breakdown(pipeline: JourneyPipeline) -> Breakdown:
     sessions = sum(deep_size(p.session, seen) for p in persons)
     waiting = sum(deep_size(p.pending, seen) for p in persons)
     checkouts = sum(deep_size(p.checkout, seen) for p in persons)
+    history = sum(deep_size(p.history, seen) + deep_size(p.bases, seen) for p in persons)
+    history_events = sum(len(p.history or ()) for p in persons)
     dedup = sum(deep_size(p.seen, seen) for p in persons)
     dedup += sum(deep_size(d.seen, seen) for d in devices)
+    from streams.core.dedup import count as dedup_count
+
     ids = sum(dedup_count(p.seen) for p in persons) + sum(dedup_count(d.seen) for d in devices)
-    person_records = sum(deep_size(p, seen) for p in persons)
+    person_records = history + sum(deep_size(p, seen) for p in persons)
     person_records += deep_size(pipeline.persons, seen)
-    person_records += deep_size((pipeline._due, pipeline._due_heap), seen)
+    person_records += deep_size((pipeline._due, pipeline._due_heap, pipeline._listed), seen)
     device_records = deep_size(pipeline.devices, seen)
     aggregates = deep_size(pipeline.aggregates, seen)
     return Breakdown(
@@ -160,6 +291,8 @@ def breakdown(pipeline: JourneyPipeline) -> Breakdown:
         checkouts=checkouts,
         remembered_ids=ids,
         dedup=dedup,
+        history=history,
+        history_events=history_events,
         persons=len(persons),
         persons_closed=sum(1 for p in persons if p.session is None),
         person_records=person_records,
@@ -208,11 +341,23 @@ def per(total: int, n: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        help=f"commit to compare with (repeatable; default {' and '.join(BASELINES)}; none: no"
+        " comparison)",
+    )
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--what", default="rate", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dedup-hours", type=float, default=None, help="default: JourneyConfig")
     parser.add_argument("--late-hours", type=float, default=None, help="default: JourneyConfig")
     args = parser.parse_args()
+    if args.measure:
+        measure(args.measure, args.what)
+        return
+    baselines = [b for b in (args.baseline or BASELINES) if b != "none"]
     config = JourneyConfig()
     if args.dedup_hours is not None:
         config = replace(config, dedup_horizon_ms=int(args.dedup_hours * HOUR_MS))
@@ -222,19 +367,7 @@ def main() -> None:
     messages = simulated_messages(args.events, args.seed)
     print(f"simulated {len(messages):,} messages in {time.perf_counter() - t0:.1f}s")
     if args.repeat > 0:
-        cpu_rates, wall_rates, events = [], [], 0
-        for _ in range(args.repeat):
-            cpu, wall, events = run_once(messages, config)
-            cpu_rates.append(events / cpu)
-            wall_rates.append(events / wall)
-        decode_rate = events / statistics.median(decode_only(messages) for _ in range(args.repeat))
-        print(f"events: {events:,}; medians of {args.repeat} runs, CPU time")
-        print(f"decode only:                        {decode_rate:,.0f} events/s")
-        print(
-            f"decode+identity+sessions+friction:  {statistics.median(cpu_rates):,.0f} events/s "
-            f"per core (runs: {', '.join(f'{r:,.0f}' for r in cpu_rates)}; "
-            f"wall clock: {statistics.median(wall_rates):,.0f} events/s)"
-        )
+        side_by_side(messages, baselines, args.repeat)
     n, at, held, b = measure_memory(messages, config)
     print(
         f"memory when the most sessions were open (after event {at:,} of {n:,}; dedup horizon "
@@ -255,7 +388,11 @@ def main() -> None:
     print(
         f"  per person kept:            {per(b.person_records, b.persons):>7} bytes "
         f"({b.persons:,} persons, {b.persons_closed:,} without an open session; recent "
-        "sessions, contacts, replay guards, deadline index)"
+        "sessions, contacts, replay guards, deadline index, revision history)"
+    )
+    print(
+        f"    of which revision history:  {per(b.history, b.persons):>7} bytes per person "
+        f"({b.history_events:,} events kept, {per(b.history, b.history_events)} bytes each)"
     )
     print(
         f"  per device kept:            {per(b.device_records, b.devices):>7} bytes "
