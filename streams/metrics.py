@@ -58,6 +58,17 @@ EVENTS_DUPLICATE = Counter(
     "Re-sent events (same event_id) dropped by deduplication.",
     registry=REGISTRY,
 )
+PRIVACY_SUPPRESSED = Counter(
+    "parcours_privacy_suppressed_total",
+    "Inputs dropped at decode because they name an erased customer or device.",
+    registry=REGISTRY,
+)
+PRIVACY_REDACTIONS = Counter(
+    "parcours_privacy_redactions_total",
+    "Personal data redacted at decode (streams/privacy/scrub.py), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
 REVISIONS = Counter(
     "parcours_revisions_total",
     "Rows a late event's revision replaced (`*_revised`) or withdrew (`*_withdrawn`), by kind: "

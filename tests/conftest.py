@@ -15,6 +15,10 @@ _CHDB_DIR = tempfile.mkdtemp(prefix="parcours-chdb-")
 # Anything that reads settings (CLI commands, the embedded wiring) uses the session database.
 os.environ.setdefault("PARCOURS_CLICKHOUSE_DSN", f"chdb://{_CHDB_DIR}")
 os.environ.setdefault("PARCOURS_DATA_DIR", _CHDB_DIR)
+# The stories are dated 2026: with a retention in days, ClickHouse would stop storing them once
+# they are that old (tests/privacy/test_retention.py tests retention with dates of its own).
+os.environ.setdefault("PARCOURS_RETENTION_PERSONAL_DAYS", "0")
+os.environ.setdefault("PARCOURS_RETENTION_REJECTED_DAYS", "0")
 _counter = itertools.count()
 
 

@@ -24,6 +24,8 @@ from streams.cli.output import render_table
 from streams.clickhouse.client import connect
 from streams.clickhouse.migrations import apply_migrations
 from streams.embedded.wiring import embedded_runner
+from streams.privacy.settings import RetentionSettings
+from streams.privacy.setup import privacy_filter
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.kpi import kpi_query
 from streams.queries.paths import path_result, path_rows, paths_query
@@ -34,6 +36,9 @@ from streams.settings import load_settings
 from streams.simulate import SimulationConfig, generate, parse_incident
 
 DEMO_DATABASE = "demo"
+
+
+DEMO_RETENTION = RetentionSettings(personal_days=0, rejected_days=0, aggregates_days=0)
 
 
 @app.command()
@@ -55,7 +60,12 @@ def demo(
     apply_migrations(client)
     # The demo is a complete week, processed whole each time: no earlier state to carry on.
     runner = embedded_runner(
-        client, batch_rows=settings.sink_batch_rows, config=journey, resume=False
+        client,
+        batch_rows=settings.sink_batch_rows,
+        config=journey,
+        resume=False,
+        # Simulated people, on fixed dates: no retention, or the week would expire.
+        privacy=privacy_filter(client, settings.data_dir, journey, retention=DEMO_RETENTION),
     )
     expected = int(customers * config.sessions_per_week * days / 7 * 6.1)
     console.print(

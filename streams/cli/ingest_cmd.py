@@ -18,6 +18,7 @@ from streams.cli.output import error_line
 from streams.clickhouse.errors import StorageError
 from streams.embedded.runner import RunStats
 from streams.embedded.wiring import open_embedded_runner
+from streams.privacy.errors import PrivacyError
 from streams.settings import load_settings
 
 console = Console(stderr=True)
@@ -99,6 +100,8 @@ def print_summary(stats: RunStats, out: Console) -> None:
     table.add_row("rejected", f"{stats.rejected_total:,}")
     for reason, count in sorted(stats.rejected.items()):
         table.add_row(f"  {reason}", f"{count:,}")
+    if stats.suppressed:
+        table.add_row("dropped: erased subjects (suppression list)", f"{stats.suppressed:,}")
     if stats.skipped:
         table.add_row("lines already ingested (skipped)", f"{stats.skipped:,}")
     table.add_row("sessions closed", f"{stats.sessions:,}")
@@ -161,7 +164,7 @@ def ingest(
             fresh=fresh,
             database=database,
         )
-    except StorageError as exc:  # one clear line, not a traceback
+    except (StorageError, PrivacyError) as exc:  # one clear line, not a traceback
         console.print(error_line("storage error:", exc))
         raise typer.Exit(1) from None
     print_summary(stats, Console())

@@ -7,6 +7,7 @@ from streams.cli import demo_cmd as demo_cmd
 from streams.cli import ingest_cmd as ingest_cmd
 from streams.cli import paths_cmd as paths_cmd
 from streams.cli import person_cmd as person_cmd
+from streams.cli import privacy_cmds as privacy_cmds
 from streams.cli import query_cmds as query_cmds
 from streams.cli import retention_cmd as retention_cmd
 from streams.cli import schema_cmd as schema_cmd
@@ -22,6 +23,7 @@ __all__ = [
     "ingest_cmd",
     "paths_cmd",
     "person_cmd",
+    "privacy_cmds",
     "query_cmds",
     "retention_cmd",
     "schema_cmd",

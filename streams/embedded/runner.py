@@ -32,6 +32,7 @@ from streams.core.config import JourneyConfig
 from streams.core.pipeline import JourneyPipeline, PipelineCounters
 from streams.core.records import Record
 from streams.embedded.state import JourneyStateStore
+from streams.privacy.policy import PrivacyFilter
 from streams.sinks.base import RejectedInput, Sink
 
 #: The runner's saved state: the journey's snapshot plus how far each input was read.
@@ -52,6 +53,8 @@ class RunStats:
     skipped: int = 0
     #: Sessions still open at the end of the run (written as provisional rows).
     open_sessions: int = 0
+    #: Events (and rejected inputs) dropped because they name an erased subject.
+    suppressed: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     signals: Counter[str] = field(default_factory=Counter)
     #: Rows that late events revised or withdrew, by kind.
@@ -82,8 +85,9 @@ class EmbeddedRunner:
         store: JourneyStateStore | None = None,
         resume: bool = True,
         checkpoint_every_s: float | None = None,
+        privacy: PrivacyFilter | None = None,
     ) -> None:
-        """With a `store`, the run starts from its newest saved state (unless `resume` is
+        """`privacy`: applied to everything decoded (streams/privacy/policy.py). With a `store`, the run starts from its newest saved state (unless `resume` is
         false: a fresh start) and saves its state at the end and every `checkpoint_every_s`
         seconds of wall clock while inputs are read."""
         self.sink = sink
@@ -121,6 +125,7 @@ class EmbeddedRunner:
         self._gauges_at = 0.0
         self._clock = clock
         self._on_records = on_records
+        self.privacy = privacy
 
     def feed_message(
         self,
@@ -156,11 +161,16 @@ class EmbeddedRunner:
         received_ms = int(now_s * 1000)
         records: list[Record] = []
         rejections: list[Rejection] = []
-        for result in decoder(datetime.fromtimestamp(now_s, UTC)):
+        results = decoder(datetime.fromtimestamp(now_s, UTC))
+        if raw is not None:
+            results = [
+                r if isinstance(r, Event) else dataclasses.replace(r, raw=raw) for r in results
+            ]
+        if self.privacy is not None:
+            results = self.privacy.apply(results)
+        for result in results:
             if isinstance(result, Event):
                 records.extend(self.pipeline.process(result, received_ms))
-            elif raw is not None:
-                rejections.append(dataclasses.replace(result, raw=raw))
             else:
                 rejections.append(result)
         if rejections:
@@ -292,6 +302,15 @@ class EmbeddedRunner:
         self.stats.revisions.subtract(base.revisions)
         self.stats.revisions = +self.stats.revisions
         self.stats.open_sessions = self.pipeline.open_sessions
+        if self.privacy is not None:
+            counts = self.privacy.counts
+            suppressed = counts.suppressed_events + counts.suppressed_rejections
+            metrics.PRIVACY_SUPPRESSED.inc(suppressed - self.stats.suppressed)
+            self.stats.suppressed = suppressed
+            if self.privacy.scrubber is not None:
+                for kind, n in self.privacy.scrubber.found.items():
+                    metrics.PRIVACY_REDACTIONS.labels(kind).inc(n)
+                self.privacy.scrubber.found.clear()
         return self.stats
 
     def _write(self, records: list[Record]) -> None:
@@ -330,7 +349,11 @@ class EmbeddedRunner:
         label = metrics.topic_label(topic)
         metrics.EVENTS_CONSUMED.labels(label).inc()  # a line rejected whole was read all the same
         metrics.EVENTS_REJECTED.labels(label, str(reason)).inc()
-        rejection = _line_rejection(line, reason, message, topic)
+        rejection: Rejection | None = _line_rejection(line, reason, message, topic)
+        if self.privacy is not None and rejection is not None:
+            rejection = self.privacy.rejection(rejection)
+        if rejection is None:
+            return
         received_ms = int(self._clock() * 1000)
         self.sink.add_rejections([RejectedInput(rejection, source, position, received_ms)])
 

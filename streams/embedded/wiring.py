@@ -13,6 +13,8 @@ from streams.core.config import JourneyConfig
 from streams.core.pipeline import END_OF_TIME_MS, JourneyPipeline
 from streams.embedded.runner import EmbeddedRunner
 from streams.embedded.state import JourneyStateStore
+from streams.privacy.policy import PrivacyFilter
+from streams.privacy.setup import privacy_filter
 from streams.settings import Settings
 from streams.sinks.clickhouse import ClickHouseSink
 
@@ -47,6 +49,7 @@ def embedded_runner(
     flush_interval_s: float | None = EMBEDDED_FLUSH_INTERVAL_S,
     resume: bool = True,
     checkpoint_every_s: float | None = None,
+    privacy: PrivacyFilter | None = None,
 ) -> EmbeddedRunner:
     """A runner over a batching sink flushed on size or on event time (see above), carrying on
     from the database's saved journey state (`resume`) and saving its own. The commands pass
@@ -61,6 +64,7 @@ def embedded_runner(
         store=JourneyStateStore(client),
         resume=resume,
         checkpoint_every_s=checkpoint_every_s,
+        privacy=privacy,
     )
     clock.pipeline = runner.pipeline
     return runner
@@ -87,6 +91,7 @@ def open_embedded_runner(
         flush_interval_s=flush_interval_s,
         resume=resume,
         checkpoint_every_s=settings.ingest_checkpoint_s,
+        privacy=privacy_filter(client, settings.data_dir, config),
     )
     try:
         yield runner

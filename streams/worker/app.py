@@ -51,6 +51,7 @@ from prometheus_client import generate_latest
 
 from streams import metrics
 from streams.core.config import JourneyConfig
+from streams.privacy.setup import worker_privacy
 from streams.settings import Settings, StreamSettings
 from streams.worker.client_state import client_position
 from streams.worker.consumer import RewindingConsumer, keep_stream_records_on_resume
@@ -131,7 +132,16 @@ def create_app(
         """The partition of a person or device key (the producer's partitioner, as Faust's)."""
         return int(partitioner(key.encode(), list(range(n)), list(range(n))))
 
-    wiring = Wiring(app, journey_topic, records_topic, dlq_topic, n, config, partition_of)
+    wiring = Wiring(
+        app,
+        journey_topic,
+        records_topic,
+        dlq_topic,
+        n,
+        config,
+        partition_of,
+        privacy=worker_privacy(settings.data_dir, config),
+    )
     identify_stage = IdentifyStage(
         wiring, devices, topic_map, stream.idle_after_s, stream.align_skew_s
     )

@@ -52,6 +52,7 @@ from streams.core.identity import (
 )
 from streams.core.records import IdentityLink
 from streams.core.watermarks import aligned_pauses
+from streams.privacy.policy import PrivacyFilter
 from streams.sinks.base import RejectedInput
 from streams.worker.client_state import reconcile_pauses
 from streams.worker.input_ends import TRAILING_MARKERS_MAX, InputEnd, InputEnds
@@ -81,6 +82,8 @@ class Wiring:
     partitions: int
     config: JourneyConfig
     partition_of: Any  # person or device key -> partition, as the producer's partitioner
+    #: Applied to everything decoded (scrubbing, pseudonymisation; streams/privacy/policy.py).
+    privacy: PrivacyFilter | None = None
 
 
 def processing_failure(exc: Exception, message: Any, event_id: str | None) -> Rejection:
@@ -126,7 +129,8 @@ async def reject_message(
     counts = Counter(str(r.reason) for r in rejections)
     headers.append(("parcours.rejections", str(len(rejections)).encode()))
     headers.append(("parcours.reason_counts", orjson.dumps(dict(sorted(counts.items())))))
-    await wiring.dlq_topic.send(key=message.key, value=message.value, headers=headers)
+    # the message's bytes as the rejections carry them: scrubbed when scrubbing is on
+    await wiring.dlq_topic.send(key=message.key, value=rejections[0].raw, headers=headers)
     source = f"kafka:{message.topic}/{message.partition}"
     received = int(message.timestamp * 1000)
     items = [RejectedInput(r, source, message.offset, received) for r in rejections]
@@ -195,7 +199,10 @@ class IdentifyStage:
             self.tps[source] = TP(message.topic, message.partition)  # the type Faust asserts
             canonical = self.topic_map.get(message.topic, message.topic)
             rejected: list[Rejection] = []
-            for index, result in enumerate(decode(message.value, canonical)):
+            results = decode(message.value, canonical)
+            if self.w.privacy is not None:
+                results = self.w.privacy.apply(results)
+            for index, result in enumerate(results):
                 if isinstance(result, Rejection):
                     rejected.append(result)
                     continue

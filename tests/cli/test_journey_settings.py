@@ -96,6 +96,8 @@ def runner_configs(mp: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, JourneyC
     mp.setattr(wiring, "connect", lambda *a, **k: None)
     mp.setattr(wiring, "apply_migrations", lambda *a, **k: None)
     mp.setattr(wiring, "EmbeddedRunner", capture)  # EmbeddedRunner(sink, config)
+    mp.setattr(wiring, "privacy_filter", lambda *a, **k: None)  # reads the database
+    mp.setattr(demo_cmd, "privacy_filter", lambda *a, **k: None)
     mp.setattr(demo_cmd, "connect", lambda *a, **k: None)
     mp.setattr(demo_cmd, "apply_migrations", lambda *a, **k: None)
     mp.setattr(stream_cmds, "_ensure_topics", lambda *a, **k: 4)

@@ -116,7 +116,10 @@ def test_a_database_migrated_before_0005_gets_the_duplicate_transaction_flag(
             (tmp_path / source.name).write_text(source.read_text())
     client = connect(chdb_dsn, "migrations_upgrade_0005")
     apply_migrations(client, tmp_path)
-    client.command("INSERT INTO events (event_id, event_type) VALUES ('old', 'purchase')")
+    # dated now: an event of 1970 would be past 0009's retention and removed by the upgrade
+    client.command(
+        "INSERT INTO events (event_id, event_type, occurred_at) VALUES ('old', 'purchase', now64(3))"
+    )
     assert "0005_duplicate_transactions.sql" in apply_migrations(client)
     rows = client.query(
         "SELECT event_id, duplicate_transaction, resolved_person_id FROM events_resolved"

@@ -1,0 +1,183 @@
+"""What happens to a decoded message before anything is stored or sent on.
+
+Intuition: there is one door through which input enters Parcours, the decoder, and privacy is
+enforced right behind it, in one function applied to what it returns (`PrivacyFilter.apply`).
+Behind that door nothing holds an email typed into a search box, nothing holds the clear id of
+a pseudonymised customer, and nothing of an erased subject gets in again. Three steps, in this
+order for each result:
+
+1. **Suppression.** An event whose `customer_id` or `device_id` is on the suppression list (by
+   its keyed hash) is dropped and counted: a replay of old input cannot bring an erased person
+   back. A rejection whose raw bytes name a suppressed id (as a `customer_id` or `device_id`
+   field) is dropped too.
+2. **Scrubbing** (on by default): every string in the properties, and the raw bytes, message and
+   event id of a rejection, through `Scrubber`.
+3. **Pseudonymisation** (optional): `customer_id` and `device_id` replaced by their keyed
+   pseudonym, also inside a rejection's raw bytes. A shared device (a till, a kiosk: no person)
+   keeps its id, so the configured shared-device patterns still recognise it.
+
+Pure: the suppression list is given, not read; the caller (the runner) owns the I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from schemas import Event, Rejection
+from schemas.event import trusted_event
+from streams.privacy.keys import PrivacyKey, SubjectKind
+from streams.privacy.scrub import Scrubber
+
+DecodeResult = Event | Rejection
+
+#: A `"customer_id": "…"` or `"device_id": "…"` member in raw JSON bytes.
+_ID_MEMBER = re.compile(rb'"(customer_id|device_id)"(\s*:\s*)"((?:[^"\\]|\\.){1,512})"')
+
+
+@dataclass(slots=True)
+class PrivacyCounts:
+    """What the filter did since it was made (metrics, the ingest summary)."""
+
+    suppressed_events: int = 0
+    suppressed_rejections: int = 0
+
+
+class PrivacyFilter:
+    """Suppression, scrubbing and pseudonymisation of decode results (see the module)."""
+
+    def __init__(
+        self,
+        key: PrivacyKey,
+        *,
+        scrubber: Scrubber | None = None,
+        pseudonymise: bool = False,
+        suppressed: Iterable[str] = (),
+        shared_device: Callable[[Event], bool] = lambda event: False,
+    ) -> None:
+        self.key = key
+        self.scrubber = scrubber
+        self.pseudonymise = pseudonymise
+        self.suppressed = frozenset(suppressed)
+        self.shared_device = shared_device
+        self.counts = PrivacyCounts()
+
+    @property
+    def active(self) -> bool:
+        """Whether `apply` can change anything at all."""
+        return bool(self.scrubber or self.pseudonymise or self.suppressed)
+
+    def apply(self, results: list[DecodeResult]) -> list[DecodeResult]:
+        """The results to keep, each made private (see the module). Never raises for input."""
+        if not self.active:
+            return results
+        out: list[DecodeResult] = []
+        raw_done: dict[int, bytes | None] = {}  # one message's rejections share its bytes
+        for result in results:
+            if isinstance(result, Event):
+                event = self.event(result)
+                if event is not None:
+                    out.append(event)
+                continue
+            key = id(result.raw)
+            if key not in raw_done:
+                raw_done[key] = self.raw(result.raw)
+            raw = raw_done[key]
+            if raw is None:
+                self.counts.suppressed_rejections += 1
+                continue
+            out.append(self._rejection(result, raw))
+        return out
+
+    def event(self, event: Event) -> Event | None:
+        customer, device = event.customer_id, event.device_id
+        if self.suppressed and (
+            (customer is not None and self._suppressed("customer", customer))
+            or (device is not None and self._suppressed("device", device))
+        ):
+            self.counts.suppressed_events += 1
+            return None
+        props = event.properties
+        if self.scrubber is not None:
+            props = self.scrubber.properties(props)
+        if self.pseudonymise:
+            if customer is not None:
+                customer = self.key.pseudonym(customer)
+            if device is not None and not self.shared_device(event):
+                device = self.key.pseudonym(device)
+        if props is event.properties and not self.pseudonymise:
+            return event
+        return trusted_event(
+            event.event_id,
+            event.event_type,
+            event.ts_ms,
+            event.channel,
+            device,
+            customer,
+            props,
+            event.schema_version,
+        )
+
+    def rejection(self, rejection: Rejection) -> Rejection | None:
+        """A rejection made outside the decoder (an ingest line rejected whole)."""
+        raw = self.raw(rejection.raw)
+        if raw is None:
+            self.counts.suppressed_rejections += 1
+            return None
+        return self._rejection(rejection, raw)
+
+    def _rejection(self, rejection: Rejection, raw: bytes) -> Rejection:
+        if self.scrubber is None:
+            return rejection if raw is rejection.raw else dataclasses.replace(rejection, raw=raw)
+        event_id = rejection.event_id
+        return dataclasses.replace(
+            rejection,
+            raw=raw,
+            message=self.scrubber.text(rejection.message),
+            event_id=None if event_id is None else self.scrubber.text(event_id),
+        )
+
+    def raw(self, data: bytes) -> bytes | None:
+        """Raw input bytes made private, or None when they name a suppressed subject."""
+        if self.suppressed or self.pseudonymise:
+            found = False
+            for match in _ID_MEMBER.finditer(data):
+                found = True
+                if self.suppressed:
+                    kind: SubjectKind = "customer" if match.group(1) == b"customer_id" else "device"
+                    value = _json_string(match.group(3))
+                    if value is not None and self._suppressed(kind, value):
+                        return None
+            if found and self.pseudonymise:
+                data = _ID_MEMBER.sub(self._pseudonymise_member, data)
+        if self.scrubber is not None:
+            data = self.scrubber.raw(data)
+        return data
+
+    def _suppressed(self, kind: SubjectKind, value: str) -> bool:
+        """Whether the id is on the list, in clear or (pseudonymising) as its pseudonym: the
+        devices found linked to an erased customer are only known in their stored form."""
+        if self.key.subject(kind, value) in self.suppressed:
+            return True
+        return self.pseudonymise and self.key.subject(kind, self.key.pseudonym(value)) in (
+            self.suppressed
+        )
+
+    def _pseudonymise_member(self, match: re.Match[bytes]) -> bytes:
+        value = _json_string(match.group(3))
+        if value is None:
+            return match.group()
+        pseudonym = self.key.pseudonym(value).encode()
+        return b'"' + match.group(1) + b'"' + match.group(2) + b'"' + pseudonym + b'"'
+
+
+def _json_string(escaped: bytes) -> str | None:
+    try:
+        value = orjson.loads(b'"' + escaped + b'"')
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,137 @@
+"""Benchmark: what privacy at decode costs (scrubbing, pseudonymisation, suppression).
+
+Runs over the same simulated messages as tests/perf/core_throughput.py (the simulator puts no
+personal data in properties, so this is the cost paid on ordinary traffic: the scan that finds
+nothing), alternating the variants in each round so machine noise falls on all of them:
+
+- decode alone, then decode + the filter with scrubbing (the default), + pseudonymisation,
+  + a suppression list of 1,000 subjects (every event's ids hashed and looked up);
+- decode + the whole journey core, without and with the default filter (what a run pays).
+
+Prints events/s per core (CPU time, median of the rounds) and each variant's ratio to its
+baseline, side by side. A second table scrubs text that does hold emails and phone numbers.
+
+    .venv/bin/python tests/perf/privacy_cost.py [--events 200000] [--repeat 3]
+
+Figures, not assertions: the machine is shared, read medians and ratios from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from schemas import Event, decode
+from streams.core.config import JourneyConfig
+from streams.core.pipeline import JourneyPipeline
+from streams.privacy.keys import PrivacyKey
+from streams.privacy.policy import PrivacyFilter
+from streams.privacy.scrub import Scrubber
+from tests.perf.core_throughput import simulated_messages
+
+Messages = list[tuple[str, bytes]]
+KEY = PrivacyKey("benchmark key")
+
+
+def _filters() -> dict[str, PrivacyFilter | None]:
+    suppressed = [KEY.subject("customer", f"gone-{i}") for i in range(1000)]
+    return {
+        "decode": None,
+        "decode + scrub (default)": PrivacyFilter(KEY, scrubber=Scrubber()),
+        "decode + scrub + pseudonymise": PrivacyFilter(KEY, scrubber=Scrubber(), pseudonymise=True),
+        "decode + scrub + 1,000 suppressed": PrivacyFilter(
+            KEY, scrubber=Scrubber(), suppressed=suppressed
+        ),
+    }
+
+
+def _decode(messages: Messages, privacy: PrivacyFilter | None) -> tuple[float, int]:
+    gc.collect()
+    events = 0
+    cpu = time.process_time()
+    for topic, value in messages:
+        results = decode(value, topic)
+        if privacy is not None:
+            results = privacy.apply(results)
+        events += len(results)
+    return time.process_time() - cpu, events
+
+
+def _core(messages: Messages, privacy: PrivacyFilter | None) -> tuple[float, int]:
+    gc.collect()
+    pipeline = JourneyPipeline(JourneyConfig())
+    events = 0
+    cpu = time.process_time()
+    for topic, value in messages:
+        results = decode(value, topic)
+        if privacy is not None:
+            results = privacy.apply(results)
+        for result in results:
+            if isinstance(result, Event):
+                events += 1
+                pipeline.process(result, 0)
+    pipeline.finish()
+    return time.process_time() - cpu, events
+
+
+def _table(title: str, rates: dict[str, list[float]], baseline: str) -> None:
+    print(f"\n{title}")
+    base = statistics.median(rates[baseline])
+    print(f"{'variant':<40}{'events/s per core':>20}{'vs ' + baseline:>34}")
+    for name, values in rates.items():
+        median = statistics.median(values)
+        print(f"{name:<40}{median:>20,.0f}{median / base:>34.3f}")
+
+
+def _scrub_text(repeat: int) -> None:
+    scrubber = Scrubber()
+    texts = {
+        "no digit, no @ (fast path)": "red running shoes for the weekend",
+        "digits, nothing personal": "/p/shoes-42?size=9&color=red&page=2",
+        "an email and a phone": "mail anna.martin@example.fr or call +33 6 12 34 56 78",
+    }
+    print(f"\n{'scrubbing one string':<40}{'strings/s':>20}")
+    for name, text in texts.items():
+        times = []
+        for _ in range(max(repeat, 1)):
+            start = time.process_time()
+            for _ in range(100_000):
+                scrubber.text(text)
+            times.append(time.process_time() - start)
+        print(f"{name:<40}{100_000 / statistics.median(times):>20,.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    messages = simulated_messages(args.events, args.seed)
+    filters = _filters()
+    decode_rates: dict[str, list[float]] = {name: [] for name in filters}
+    core_rates: dict[str, list[float]] = {"decode + core": [], "decode + scrub + core": []}
+    for _ in range(args.repeat):
+        for name, privacy in filters.items():
+            seconds, events = _decode(messages, privacy)
+            decode_rates[name].append(events / seconds)
+        for name, privacy in (
+            ("decode + core", None),
+            ("decode + scrub + core", filters["decode + scrub (default)"]),
+        ):
+            seconds, events = _core(messages, privacy)
+            core_rates[name].append(events / seconds)
+    print(f"{len(messages):,} messages, {args.repeat} rounds (median), CPU time")
+    _table("Decode with privacy", decode_rates, "decode")
+    _table("Decode + journey core", core_rates, "decode + core")
+    _scrub_text(args.repeat)
+
+
+if __name__ == "__main__":
+    main()
