@@ -86,14 +86,14 @@ class SpikeSettings:
 
     step_ms: int = 5 * MINUTE_MS
     target_ratio: float = 2.5
-    threshold: float = 11.0
-    min_count: int = 8
+    threshold: float = 8.0
+    min_count: int = 5
     min_ratio: float = 1.5
     weeks: int = 4
     rolling_days: int = 7
     prior_hours: float = 6.0
     fold_lag_hours: int = 2
-    min_baseline_count: int = 20
+    min_baseline_count: int = 50
     rewind_ms: int = 26 * HOUR_MS
 
     def __post_init__(self) -> None:
