@@ -8,6 +8,7 @@ from streams.cli import ingest_cmd as ingest_cmd
 from streams.cli import query_cmds as query_cmds
 from streams.cli import schema_cmd as schema_cmd
 from streams.cli import simulate_cmd as simulate_cmd
+from streams.cli import spikes_cmd as spikes_cmd
 from streams.cli import stream_cmds as stream_cmds
 from streams.cli.app import app
 
@@ -19,6 +20,7 @@ __all__ = [
     "query_cmds",
     "schema_cmd",
     "simulate_cmd",
+    "spikes_cmd",
     "stream_cmds",
 ]
 

@@ -17,15 +17,16 @@ the speed, order or cut of the input (tests/core/test_spikes.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, astuple, dataclass, field, fields, replace
 from typing import Any
 
-from streams.core.config import JourneyConfig
+from streams.core.config import HOUR_MS, JourneyConfig
 from streams.core.identifiers import stable_hash64
 from streams.core.records import FrictionSpike, MinuteAggregate
 from streams.core.spikes import (
     CHECKOUT_TIMED,
     RATES,
+    Decision,
     SeriesState,
     Spike,
     SpikeSettings,
@@ -42,6 +43,7 @@ for _type, _denominator in RATES.items():
     _BY_DENOMINATOR[_denominator] = (*_BY_DENOMINATOR.get(_denominator, ()), _type)
 
 MinuteKey = tuple[int, str, str, str, str]
+_DECISION_FIELDS = tuple(f.name for f in fields(Decision))
 
 
 def spike_id_for(signal_type: str, channel: str, device_type: str, started_at_ms: int) -> str:
@@ -64,6 +66,7 @@ class SpikeTracker:
     emitted: dict[str, tuple[FrictionSpike, int]] = field(default_factory=dict)
     watermark_ms: int = 0
     last_step: int = -1
+    forgot_at_ms: int = 0
 
     def settle_ms(self, signal_type: str) -> int:
         """How far behind the watermark a step's counts are complete (module docstring)."""
@@ -187,11 +190,77 @@ class SpikeTracker:
         return out
 
     def _forget_minutes(self) -> None:
-        horizon = self.watermark_ms - self.settings.rewind_ms - 2 * 3_600_000
-        if len(self.minutes) > 50_000:
-            for key in [k for k in self.minutes if k[0] < horizon]:
-                del self.minutes[key]
+        """Minutes older than the rewind horizon can no longer be revised: forget them, once
+        an hour of event time (a scan of every minute kept)."""
+        if self.watermark_ms - self.forgot_at_ms < HOUR_MS:
+            return
+        self.forgot_at_ms = self.watermark_ms
+        horizon = self.watermark_ms - self.settings.rewind_ms - 2 * HOUR_MS
+        for key in [k for k in self.minutes if k[0] < horizon]:
+            del self.minutes[key]
 
 
 def _versioned(row: FrictionSpike, version: int, *, deleted: bool = False) -> FrictionSpike:
     return replace(row, version=version, is_deleted=deleted)
+
+
+def snapshot_tracker(tracker: SpikeTracker) -> dict[str, Any]:
+    """The tracker's whole state as JSON-able plain data (saved with the journey's)."""
+    return {
+        "minutes": [[*k, n] for k, n in tracker.minutes.items()],
+        "series": [[t, ch, _series_data(s)] for (t, ch), s in tracker.series.items()],
+        "emitted": [[asdict(row), version] for row, version in tracker.emitted.values()],
+        "watermark_ms": tracker.watermark_ms,
+        "last_step": tracker.last_step,
+    }
+
+
+def restore_tracker(
+    data: dict[str, Any], settings: SpikeSettings, journey: JourneyConfig
+) -> SpikeTracker:
+    """A tracker carrying on from `snapshot_tracker`'s data."""
+    tracker = SpikeTracker(settings, journey)
+    tracker.minutes = {(m, sh, ch, me, k): n for m, sh, ch, me, k, n in data["minutes"]}
+    tracker.series = {(t, ch): _series_of(d) for t, ch, d in data["series"]}
+    for row, version in data["emitted"]:
+        spike = FrictionSpike(**row)
+        tracker.emitted[spike.spike_id] = (spike, version)
+    tracker.watermark_ms = data["watermark_ms"]
+    tracker.last_step = data["last_step"]
+    return tracker
+
+
+def _decision_data(d: Decision) -> list[Any]:
+    return [getattr(d, f) for f in _DECISION_FIELDS]
+
+
+def _decision_of(values: list[Any]) -> Decision:
+    d = Decision(**dict(zip(_DECISION_FIELDS, values, strict=True)))
+    if d.spike is not None:
+        start, x, e, n, peak = d.spike
+        d.spike = (start, x, e, n, peak)
+    return d
+
+
+def _series_data(s: SeriesState) -> dict[str, Any]:
+    return {
+        "counts": [[k, *v] for k, v in s.counts.items()],
+        "hours": [[k, *v] for k, v in s.hours.items()],
+        "next_step": s.next_step,
+        "decision": _decision_data(s.decision),
+        "closed": [list(astuple(c)) for c in s.closed],
+        "checkpoints": [[h, _decision_data(d)] for h, d in s.checkpoints.items()],
+        "rewind_to": s.rewind_to,
+    }
+
+
+def _series_of(data: dict[str, Any]) -> SeriesState:
+    s = SeriesState()
+    s.counts = {k: [x, n] for k, x, n in data["counts"]}
+    s.hours = {k: (x, n) for k, x, n in data["hours"]}
+    s.next_step = data["next_step"]
+    s.decision = _decision_of(data["decision"])
+    s.closed = [Spike(*c) for c in data["closed"]]
+    s.checkpoints = {h: _decision_of(d) for h, d in data["checkpoints"]}
+    s.rewind_to = data["rewind_to"]
+    return s

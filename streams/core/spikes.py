@@ -137,7 +137,7 @@ class Spike:
 
 
 @dataclass(slots=True)
-class _Decision:
+class Decision:
     """The CUSUM's scalars: what an hourly checkpoint copies."""
 
     up: float = 0.0
@@ -165,10 +165,10 @@ class SeriesState:
     #: Hour -> (signals, denominator) outside spikes: what the baseline is made of.
     hours: dict[int, tuple[int, int]] = field(default_factory=dict)
     next_step: int | None = None
-    decision: _Decision = field(default_factory=_Decision)
+    decision: Decision = field(default_factory=Decision)
     closed: list[Spike] = field(default_factory=list)
     #: Hour -> the decision state at that hour's first step (before judging it).
-    checkpoints: dict[int, _Decision] = field(default_factory=dict)
+    checkpoints: dict[int, Decision] = field(default_factory=dict)
     #: Earliest step whose counts changed after it was judged.
     rewind_to: int | None = None
     rate_hour: int | None = None
