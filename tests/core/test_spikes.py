@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -130,9 +131,8 @@ def test_late_data_revises_a_spike_and_withdraws_one_that_was_not() -> None:
     for row in rows:
         inside = T0 + start * MINUTE_MS <= row.minute_ms < T0 + (start + 120) * MINUTE_MS
         if inside and row.metric == "events":
-            late.append(MinuteAggregate(*_fields(row, count=row.count // 4)))
-            first.append(late[-1])
-            late[-1] = MinuteAggregate(*_fields(row, version=2))
+            first.append(replace(row, count=row.count // 4))
+            late.append(replace(row, version=2))
         else:
             first.append(row)
     tracker = SpikeTracker()
@@ -147,18 +147,12 @@ def test_late_data_revises_a_spike_and_withdraws_one_that_was_not() -> None:
             emitted.extend(tracker.advance(at))
     emitted.extend(tracker.advance(first[-1].minute_ms + MINUTE_MS, final=True))
     assert tracker.spikes() == complete
-    final = {}
-    for row in emitted:
-        final[row.spike_id] = row
+    final: dict[str, FrictionSpike] = {}
+    for spike_row in emitted:
+        final[spike_row.spike_id] = spike_row
     assert sorted(r.spike_id for r in final.values() if not r.is_deleted) == [
         s.spike_id for s in complete
     ]
-
-
-def _fields(row: MinuteAggregate, **changes: object) -> list[object]:
-    values = {f: getattr(row, f) for f in row.__dataclass_fields__}
-    values.update(changes)
-    return list(values.values())
 
 
 def _by_minute(rows: list[MinuteAggregate]) -> list[list[MinuteAggregate]]:
