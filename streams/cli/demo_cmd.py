@@ -27,6 +27,7 @@ from streams.embedded.wiring import embedded_runner
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.kpi import kpi_query
 from streams.queries.query import Query, run_query
+from streams.queries.spikes import spikes_query
 from streams.settings import load_settings
 from streams.simulate import SimulationConfig, generate, parse_incident
 
@@ -126,6 +127,13 @@ def demo(
         render_table(
             run_query(client, per_day),
             f"Friction per day (the payment outage was on {outage.start:%a %d %b})",
+        )
+    )
+    console.print(
+        render_table(
+            run_query(client, spikes_query(start, start + timedelta(days=days))),
+            f"Friction spikes (the simulated payment outage: {outage.start:%a %d %b %H:%M}–"
+            f"{outage.end:%H:%M} UTC; `parcours spikes` lists them)",
         )
     )
     console.print(

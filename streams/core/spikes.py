@@ -154,6 +154,7 @@ class Decision:
     #: (x, e, n) of each step judged since it opened: its end is chosen among them.
     tail: list[tuple[int, float, int]] = field(default_factory=list)
     opened: int = 0  # the step at which the open spike was decided
+    peak: float = 0.0  # the highest evidence while open
     closed: int = 0  # len(closed spikes) at this point
 
 
@@ -203,7 +204,7 @@ def _open_spike(state: SeriesState, settings: SpikeSettings) -> Spike | None:
     start, x, e, n, evidence = d.spike
     for sx, se, sn in d.tail:
         x, e, n = x + sx, e + se, n + sn
-    return Spike(start, state.next_step - 1, x, e, n, max(evidence, d.up), True)
+    return Spike(start, state.next_step - 1, x, e, n, max(evidence, d.peak), True)
 
 
 def judge_until(state: SeriesState, until_step: int, settings: SpikeSettings) -> None:
@@ -256,9 +257,10 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
             and d.up_x >= settings.min_ratio * d.up_e
         ):
             d.spike = (d.up_from, d.up_x, d.up_e, d.up_n, d.up)
-            d.down, d.down_from, d.tail, d.opened = 0.0, step + 1, [], step
+            d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up
         return
     d.up = max(0.0, d.up + llr)
+    d.peak = max(d.peak, d.up)
     d.tail.append((x, e, n))
     if d.down - llr <= 0:
         d.down, d.down_from = 0.0, step + 1
@@ -276,18 +278,21 @@ def _close(d: Decision, settings: SpikeSettings) -> Spike:
     can be hours after the rate came back: one normal signal in a quiet night resets D)."""
     assert d.spike is not None
     start, x, e, n, evidence = d.spike
-    log_k, k1 = math.log(settings.target_ratio), settings.target_ratio - 1
-    path = [evidence]
+    # The rise as large as it was (not just `target_ratio`): against a rate 12 times the
+    # baseline, a quiet hour after the incident weighs heavily, where against 2.5 times it
+    # one ordinary signal in a quiet night would look like more of the spike.
+    all_x, all_e = x + sum(t[0] for t in d.tail), e + sum(t[1] for t in d.tail)
+    ratio = max(settings.target_ratio, all_x / all_e if all_e > 0 else settings.target_ratio)
+    log_r, r1 = math.log(ratio), ratio - 1
+    path = [0.0]
     for sx, se, _ in d.tail:
-        path.append(path[-1] + sx * log_k - k1 * se)
+        path.append(path[-1] + sx * log_r - r1 * se)
     best = max(path)
-    # The earliest end as likely as the best within 2 nats (a likelihood interval): in a
-    # quiet night one ordinary signal raises the evidence a little, and would move the end
-    # hours past the incident's.
+    # The earliest end as likely as the best within 2 nats (a likelihood interval).
     end_at = next(i for i, v in enumerate(path) if v >= best - END_TOLERANCE) - 1
     for sx, se, sn in d.tail[: end_at + 1]:
         x, e, n = x + sx, e + se, n + sn
-    return Spike(start, d.opened + end_at + 1, x, e, n, best, False)
+    return Spike(start, d.opened + end_at + 1, x, e, n, max(evidence, d.peak), False)
 
 
 def _in_spike(state: SeriesState, step: int) -> bool:
