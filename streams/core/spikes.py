@@ -153,6 +153,8 @@ class Decision:
     spike: tuple[int, int, float, int, float] | None = None
     #: (x, e, n) of each step judged since it opened: its end is chosen among them.
     tail: list[tuple[int, float, int]] = field(default_factory=list)
+    #: (x, e, n) of each step of the current excursion before a spike opens.
+    rise: list[tuple[int, float, int]] = field(default_factory=list)
     opened: int = 0  # the step at which the open spike was decided
     peak: float = 0.0  # the highest evidence while open
     closed: int = 0  # len(closed spikes) at this point
@@ -222,7 +224,8 @@ def judge_until(state: SeriesState, until_step: int, settings: SpikeSettings) ->
         if step % sph == 0:
             hour = step // sph
             _fold(state, hour - settings.fold_lag_hours, settings)
-            snap = replace(state.decision, closed=len(state.closed), tail=list(state.decision.tail))
+            d = state.decision
+            snap = replace(d, closed=len(state.closed), tail=list(d.tail), rise=list(d.rise))
             state.checkpoints[hour] = snap
         _judge(state, step, settings)
         step += 1
@@ -243,7 +246,7 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
     llr = x * math.log(k) - (k - 1) * e
     if d.spike is None:
         if d.up == 0:  # an excursion begins here (if this step raises the evidence)
-            d.up_from, d.up_x, d.up_e, d.up_n = step, 0, 0.0, 0
+            d.up_from, d.up_x, d.up_e, d.up_n, d.rise = step, 0, 0.0, 0, []
         if d.up + llr <= 0:
             d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
             return
@@ -251,12 +254,14 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
         d.up_x += x
         d.up_e += e
         d.up_n += n
+        d.rise.append((x, e, n))
         if (
             d.up >= settings.threshold
             and d.up_x >= settings.min_count
             and d.up_x >= settings.min_ratio * d.up_e
         ):
-            d.spike = (d.up_from, d.up_x, d.up_e, d.up_n, d.up)
+            d.spike = _open(d, settings)
+            d.rise = []
             d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up
         return
     d.up = max(0.0, d.up + llr)
@@ -270,6 +275,22 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
         state.closed.append(_close(d, settings))
         d.spike, d.tail = None, []
         d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
+
+
+def _open(d: Decision, settings: SpikeSettings) -> tuple[int, int, float, int, float]:
+    """The spike starts at the latest start as likely as the best within 2 nats, for a rise
+    as large as the excursion's (at low counts an ordinary signal just before the incident
+    would otherwise start the spike early)."""
+    ratio = max(settings.target_ratio, d.up_x / d.up_e if d.up_e > 0 else settings.target_ratio)
+    log_r, r1 = math.log(ratio), ratio - 1
+    suffix = [0.0]
+    for sx, se, _ in reversed(d.rise):
+        suffix.append(suffix[-1] + sx * log_r - r1 * se)
+    best = max(suffix)
+    back = next(i for i, v in enumerate(suffix) if v >= best - END_TOLERANCE and i > 0)
+    kept = d.rise[len(d.rise) - back :]
+    x, e, n = sum(t[0] for t in kept), sum(t[1] for t in kept), sum(t[2] for t in kept)
+    return (d.up_from + len(d.rise) - back, x, e, n, d.up)
 
 
 def _close(d: Decision, settings: SpikeSettings) -> Spike:
@@ -375,7 +396,7 @@ def _rewind(state: SeriesState, step: int, settings: SpikeSettings) -> None:
         return  # beyond the rewind horizon: the change counts, the past decisions stay
     back = max(candidates)
     snap = state.checkpoints[back]
-    state.decision = replace(snap, tail=list(snap.tail))
+    state.decision = replace(snap, tail=list(snap.tail), rise=list(snap.rise))
     del state.closed[snap.closed :]
     for h in [h for h in state.checkpoints if h >= back]:
         del state.checkpoints[h]
