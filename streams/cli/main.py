@@ -12,6 +12,7 @@ from streams.cli import query_cmds as query_cmds
 from streams.cli import retention_cmd as retention_cmd
 from streams.cli import schema_cmd as schema_cmd
 from streams.cli import simulate_cmd as simulate_cmd
+from streams.cli import spikes_cmd as spikes_cmd
 from streams.cli import stream_cmds as stream_cmds
 from streams.cli import touchpoints_cmd as touchpoints_cmd
 from streams.cli.app import app
@@ -28,6 +29,7 @@ __all__ = [
     "retention_cmd",
     "schema_cmd",
     "simulate_cmd",
+    "spikes_cmd",
     "stream_cmds",
     "touchpoints_cmd",
 ]

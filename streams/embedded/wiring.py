@@ -17,6 +17,7 @@ from streams.privacy.policy import PrivacyFilter
 from streams.privacy.setup import privacy_filter
 from streams.settings import Settings
 from streams.sinks.clickhouse import ClickHouseSink
+from streams.spike_settings import spike_settings
 
 #: The embedded sink flushes every table at least once per day of *event time* (besides
 #: flushing a table whenever it holds `sink_batch_rows` rows). Event time, not the wall clock:
@@ -65,6 +66,7 @@ def embedded_runner(
         resume=resume,
         checkpoint_every_s=checkpoint_every_s,
         privacy=privacy,
+        spike_settings=spike_settings(),
     )
     clock.pipeline = runner.pipeline
     return runner

@@ -30,6 +30,7 @@ from streams.clickhouse.errors import SinkError, StorageError
 from streams.core.records import (
     EventRow,
     FrictionSignal,
+    FrictionSpike,
     IdentityLink,
     MinuteAggregate,
     Record,
@@ -147,6 +148,29 @@ def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
                 record.version,
             ),
             f"{record.minute_ms}/{record.shard}/{record.channel}/{record.metric}/{record.key}/{record.version}",
+        )
+    if isinstance(record, FrictionSpike):
+        return (
+            "friction_spikes",
+            (
+                record.spike_id,
+                record.type,
+                record.channel,
+                record.device_type,
+                record.started_at_ms,
+                record.ended_at_ms,
+                record.observed,
+                record.expected,
+                record.ratio,
+                record.score,
+                record.status,
+                record.signals,
+                record.expected_signals,
+                record.denominator,
+                record.version,
+                int(record.is_deleted),
+            ),
+            f"{record.spike_id}/{record.version}",
         )
     raise TypeError(f"not a storable record: {type(record).__name__}")
 
