@@ -31,8 +31,8 @@ from streams.queries.kpi import kpi_query
 from streams.queries.paths import path_result, path_rows, paths_query
 from streams.queries.query import Query, run_query
 from streams.queries.retention import retention_query, value_query
-from streams.queries.touchpoints import satisfaction_query, touchpoints_query
 from streams.queries.spikes import spikes_query
+from streams.queries.touchpoints import satisfaction_query, touchpoints_query
 from streams.settings import load_settings
 from streams.simulate import SimulationConfig, generate, parse_incident
 

@@ -9,6 +9,8 @@ raised inside incident windows.
 
 from __future__ import annotations
 
+import math
+
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,7 +189,7 @@ def error_odds(factor: float) -> float:
     or after two errors: p * (1/3 + 2p/3) of the attempts that reach payment, 0.0183 at the
     normal odds p = 0.05. Solved for p at `factor` times that."""
     target = factor * 0.05 * (1 / 3 + 2 * 0.05 / 3)
-    return (-1 / 3 + (1 / 9 + 8 * target / 3) ** 0.5) / (4 / 3)
+    return float((-1 / 3 + math.sqrt(1 / 9 + 8 * target / 3)) / (4 / 3))
 
 
 def store_receipt(v: Visit, value: float) -> None:
