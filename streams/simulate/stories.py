@@ -10,7 +10,6 @@ raised inside incident windows.
 from __future__ import annotations
 
 import math
-
 import random
 from dataclasses import dataclass, field
 from typing import Any
