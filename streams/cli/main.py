@@ -6,6 +6,7 @@ from streams.cli import config_cmd as config_cmd
 from streams.cli import demo_cmd as demo_cmd
 from streams.cli import ingest_cmd as ingest_cmd
 from streams.cli import query_cmds as query_cmds
+from streams.cli import report_cmd as report_cmd
 from streams.cli import schema_cmd as schema_cmd
 from streams.cli import simulate_cmd as simulate_cmd
 from streams.cli import stream_cmds as stream_cmds
@@ -17,6 +18,7 @@ __all__ = [
     "demo_cmd",
     "ingest_cmd",
     "query_cmds",
+    "report_cmd",
     "schema_cmd",
     "simulate_cmd",
     "stream_cmds",

@@ -1,0 +1,57 @@
+"""`parcours report`: the journey report as one HTML file that opens offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from streams.cli.app import app
+from streams.cli.output import error_line, literal
+from streams.cli.query_cmds import FromOpt, ToOpt, _range
+from streams.clickhouse.client import connect
+from streams.clickhouse.errors import StorageError
+from streams.clickhouse.migrations import apply_migrations
+from streams.errors import ParcoursError
+from streams.report.build import write_report
+from streams.settings import load_settings
+
+err = Console(stderr=True)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    database: Annotated[
+        str | None, typer.Option(help="Read this database instead of the DSN's (e.g. demo).")
+    ] = None,
+) -> None:
+    """Write the journey report (funnel, conversion, revenue, friction, bounce) as one HTML file.
+
+    Without --from/--to it covers every stored event. Reads with the analyst DSN when set."""
+    # Parsed as every query command parses them; what is not given comes from the data.
+    start = _range(date_from, None)[0] if date_from else None
+    end = _range(None, date_to)[1] if date_to else None
+    settings = load_settings()
+    try:
+        if settings.analyst_dsn is not None:
+            client = connect(settings.analyst_dsn.get_secret_value(), database)
+        else:
+            client = connect(settings.resolved_clickhouse_dsn(), database)
+            apply_migrations(client)
+        written = write_report(client, out, start, end)
+    except (StorageError, ParcoursError) as exc:
+        err.print(error_line("error:", exc))
+        raise typer.Exit(1) from None
+    Console().print(
+        literal(
+            f"report: {written.path} ({written.bytes / 1e6:.1f} MB, {len(written.charts)} charts, "
+            f"{written.period})"
+        )
+    )

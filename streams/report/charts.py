@@ -1,0 +1,256 @@
+"""The report's figures: pure functions from query results to Plotly figures.
+
+Each figure's title names what it counts and over which period, and a subtitle gives the
+definitions, so a chart pasted into a slide still says what it is. Every string that comes
+from the data (page names, channels, signal types) is HTML-escaped first: Plotly renders a
+subset of HTML in labels, and a page name is whatever a producer sent.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from streams.report.data import FUNNEL_STEPS, FUNNEL_WINDOW_S, ReportData
+
+#: One colour per channel, the same in every chart.
+CHANNEL_COLOURS = {"web": "#1f77b4", "app": "#ff7f0e", "store": "#2ca02c", "omni": "#9467bd"}
+HEIGHT = 430
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A titled figure: `name` is its stable id in the page (the browser test counts them)."""
+
+    name: str
+    figure: go.Figure
+
+
+def text(value: object) -> str:
+    """A value from the data as label text: shown as typed, never interpreted as markup."""
+    return html.escape(str(value), quote=False)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _layout(figure: go.Figure, title: str, definition: str, period: str) -> go.Figure:
+    figure.update_layout(
+        title={
+            "text": f"{title}<br><sup>{period} · {definition}</sup>",
+            "x": 0.01,
+            "xanchor": "left",
+        },
+        height=HEIGHT,
+        margin={"l": 60, "r": 20, "t": 90, "b": 50},
+        legend={"orientation": "h", "y": -0.15},
+        template="plotly_white",
+    )
+    return figure
+
+
+def funnel_by_channel(data: ReportData) -> Chart:
+    steps = [f"{i}. {t}" for i, t in enumerate(FUNNEL_STEPS, 1)]
+    figure = go.Figure()
+    by_channel: dict[str, list[Any]] = defaultdict(list)
+    for row in data.funnel:
+        by_channel[row.breakdown].append(row)
+    for channel, rows in by_channel.items():
+        labels = [
+            f"{r.conversion_from_first:.0%}"
+            + (f" · {duration(r.median_seconds_from_entry)}" if r.step > 1 else "")
+            for r in rows
+        ]
+        figure.add_bar(
+            name=text(channel),
+            x=steps,
+            y=[r.persons for r in rows],
+            text=labels,
+            textposition="outside",
+            marker_color=CHANNEL_COLOURS.get(channel),
+            customdata=[
+                [f"{r.conversion_from_previous:.1%}", duration(r.median_seconds_from_entry)]
+                for r in rows
+            ],
+            hovertemplate="%{x}: %{y} persons<br>from the previous step: %{customdata[0]}"
+            "<br>median time from step 1: %{customdata[1]}<extra>%{fullData.name}</extra>",
+        )
+    figure.update_layout(barmode="group", yaxis_title="persons")
+    return Chart(
+        "funnel",
+        _layout(
+            figure,
+            "Purchase funnel by channel of entry",
+            f"persons (resolved across devices) reaching each step within {FUNNEL_WINDOW_S // 60} min "
+            "of step 1; bar label: share of step 1 · median time from step 1",
+            data.period.label(),
+        ),
+    )
+
+
+def conversion_over_time(data: ReportData) -> Chart:
+    figure = go.Figure()
+    series: dict[str, list[tuple[Any, float, int]]] = defaultdict(list)
+    for r in data.conversion_over_time.records():
+        series[r["channel"]].append((r["bucket"], r["conversion_rate"], r["sessions"]))
+    for channel, points in series.items():
+        figure.add_scatter(
+            name=text(channel),
+            x=[p[0] for p in points],
+            y=[p[1] for p in points],
+            customdata=[p[2] for p in points],
+            mode="lines+markers",
+            line={"color": CHANNEL_COLOURS.get(channel)},
+            hovertemplate="%{x}: %{y:.1%} of %{customdata} sessions<extra>%{fullData.name}</extra>",
+        )
+    figure.update_layout(yaxis_tickformat=".0%", yaxis_title="conversion rate")
+    return Chart(
+        "conversion_over_time",
+        _layout(
+            figure,
+            f"Conversion rate per {data.period.rate_bucket} and channel",
+            "sessions with a purchase / sessions started in the "
+            f"{data.period.rate_bucket}; a session counts under every channel it touched",
+            data.period.label(),
+        ),
+    )
+
+
+def conversion_and_revenue(data: ReportData) -> Chart:
+    records = data.conversion_by_channel.records()
+    channels = [text(r["channel"]) for r in records]
+    colours = [CHANNEL_COLOURS.get(r["channel"], "#7f7f7f") for r in records]
+    figure = make_subplots(
+        rows=1, cols=2, subplot_titles=("conversion rate", "revenue"), horizontal_spacing=0.12
+    )
+    figure.add_bar(
+        x=channels,
+        y=[r["conversion_rate"] for r in records],
+        text=[f"{r['conversion_rate']:.1%} of {r['sessions']:,}" for r in records],
+        marker_color=colours,
+        showlegend=False,
+        row=1,
+        col=1,
+    )
+    figure.add_bar(
+        x=channels,
+        y=[r["revenue"] for r in records],
+        text=[f"{r['revenue']:,.0f}" for r in records],
+        marker_color=colours,
+        showlegend=False,
+        row=1,
+        col=2,
+    )
+    figure.update_yaxes(tickformat=".0%", row=1, col=1)
+    return Chart(
+        "conversion_revenue",
+        _layout(
+            figure,
+            "Conversion and revenue per channel",
+            "sessions with a purchase / sessions; revenue of purchases (a re-sent receipt counted "
+            "once); a session counts under every channel it touched",
+            data.period.label(),
+        ),
+    )
+
+
+def friction_over_time(data: ReportData) -> Chart:
+    bucket = data.period.bucket
+    totals: dict[str, dict[Any, int]] = defaultdict(lambda: defaultdict(int))
+    for r in data.friction_over_time.records():
+        totals[r["type"]][r[bucket]] += r["signals"]
+    figure = go.Figure()
+    for signal_type in sorted(totals, key=lambda t: -sum(totals[t].values())):
+        points = sorted(totals[signal_type].items())
+        figure.add_scatter(
+            name=text(signal_type),
+            x=[p[0] for p in points],
+            y=[p[1] for p in points],
+            mode="lines",
+            hovertemplate="%{x}: %{y} signals<extra>%{fullData.name}</extra>",
+        )
+    figure.update_layout(yaxis_title=f"signals per {bucket}")
+    return Chart(
+        "friction_over_time",
+        _layout(
+            figure,
+            f"Friction signals per {bucket}, by type",
+            "signals raised (all channels); click a type in the legend to hide it",
+            data.period.label(),
+        ),
+    )
+
+
+def bounce_by_landing_page(data: ReportData) -> Chart:
+    records = list(reversed(data.bounce.records()))
+    figure = go.Figure(
+        go.Bar(
+            orientation="h",
+            y=[f"{text(r['landing_page'])} ({text(r['channel'])})" for r in records],
+            x=[r["bounce_rate"] for r in records],
+            text=[f"{r['bounce_rate']:.0%} of {r['sessions']:,}" for r in records],
+            marker_color=[CHANNEL_COLOURS.get(r["channel"], "#7f7f7f") for r in records],
+        )
+    )
+    figure.update_layout(xaxis_tickformat=".0%", yaxis_automargin=True)
+    return Chart(
+        "bounce",
+        _layout(
+            figure,
+            "Bounce rate of the busiest landing pages",
+            "closed sessions not engaged (≤ 10 s, < 2 views, no purchase) / sessions landing "
+            "there; pages with at least 5 sessions",
+            data.period.label(),
+        ),
+    )
+
+
+def abandonment_by_device(data: ReportData) -> Chart:
+    records = data.abandonment.records()
+    devices = [text(r["device_type"] or "unknown") for r in records]
+    figure = go.Figure()
+    for kind, rate, base in (
+        ("cart", "cart_abandonment_rate", "carts"),
+        ("checkout", "checkout_abandonment_rate", "checkouts"),
+    ):
+        figure.add_bar(
+            name=f"{kind} abandonment",
+            x=devices,
+            y=[r[rate] for r in records],
+            text=[f"{r[rate]:.0%} of {r[base]:,}" for r in records],
+        )
+    figure.update_layout(barmode="group", yaxis_tickformat=".0%")
+    return Chart(
+        "abandonment",
+        _layout(
+            figure,
+            "Cart and checkout abandonment by device type",
+            "sessions with add_to_cart (checkout steps) ending without checkout (purchase), by "
+            "device of the first cart (checkout) event",
+            data.period.label(),
+        ),
+    )
+
+
+def all_charts(data: ReportData) -> list[Chart]:
+    """The report's figures, in reading order."""
+    return [
+        funnel_by_channel(data),
+        conversion_over_time(data),
+        conversion_and_revenue(data),
+        friction_over_time(data),
+        bounce_by_landing_page(data),
+        abandonment_by_device(data),
+    ]

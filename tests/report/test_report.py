@@ -1,0 +1,121 @@
+"""The HTML report: one self-contained file, every chart titled with its period, figures equal
+to the shipped queries', data shown as text."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from clickhouse_connect.driver.client import Client
+from typer.testing import CliRunner
+
+from streams.cli.main import app
+from streams.queries.kpi import kpi_query
+from streams.queries.query import run_query
+from streams.report.build import Written, write_report
+from streams.report.charts import all_charts
+from streams.report.data import collect, resolve_period
+from streams.report.errors import ReportError
+from streams.report.page import script_json
+from tests.report.conftest import Simulated
+
+pytestmark = pytest.mark.integration
+
+#: "a few MB": Plotly's bundle is about 4.8 MB of it.
+MAX_BYTES = 6_000_000
+CHARTS = (
+    "funnel",
+    "conversion_over_time",
+    "conversion_revenue",
+    "friction_over_time",
+    "bounce",
+    "abandonment",
+)
+
+
+def test_one_self_contained_file_under_a_few_megabytes(report: Written) -> None:
+    page = report.path.read_text()
+    assert report.bytes == len(page.encode()) < MAX_BYTES
+    # nothing is loaded from elsewhere: no script, stylesheet, image or font by URL
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", page, re.IGNORECASE)
+    assert "Plotly.newPlot" in page  # (the browser test checks that nothing is fetched)
+    assert report.charts == CHARTS
+    assert f'data-charts="{len(CHARTS)}"' in page
+
+
+def test_every_chart_is_titled_with_its_period_and_definitions(simulated: Simulated) -> None:
+    data = collect(simulated.client, resolve_period(simulated.client, None, None))
+    assert data.period.label() == "Mon 02 Nov 2026 00:00 – Thu 05 Nov 2026 07:59 UTC"
+    for chart in all_charts(data):
+        title = chart.figure.layout.title.text
+        headline, _, definition = title.partition("<br>")
+        assert headline and data.period.label() in definition, chart.name
+        assert len(definition) > len(data.period.label()) + 20, f"{chart.name}: no definition"
+        assert chart.figure.data, f"{chart.name} has no trace"
+
+
+def test_figures_are_those_of_the_shipped_queries(simulated: Simulated) -> None:
+    """Conversion and revenue per channel in the report = `parcours kpi conversion`."""
+    period = resolve_period(simulated.client, None, None)
+    data = collect(simulated.client, period)
+    expected = run_query(simulated.client, kpi_query("conversion", period.start, period.end))
+    chart = next(c for c in all_charts(data) if c.name == "conversion_revenue")
+    rates, revenue = chart.figure.data
+    assert list(rates.x) == [r["channel"] for r in expected.records()]
+    assert list(rates.y) == [r["conversion_rate"] for r in expected.records()]
+    assert list(revenue.y) == [r["revenue"] for r in expected.records()]
+    assert data.summary["sessions"] == sum(
+        1
+        for _ in simulated.client.query(
+            "SELECT DISTINCT session_id FROM sessions FINAL"
+        ).result_rows
+    )
+
+
+def test_a_period_narrows_every_chart(simulated: Simulated) -> None:
+    start, end = datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC)
+    data = collect(simulated.client, resolve_period(simulated.client, start, end))
+    assert data.period.rate_bucket == "hour"
+    days = {r["bucket"].date() for r in data.conversion_over_time.records()}
+    assert days == {start.date()}
+    assert {r["hour"].date() for r in data.friction_over_time.records()} == {start.date()}
+
+
+def test_text_from_the_data_stays_text() -> None:
+    hostile = "</script><script>window.pwned=1</script>"
+    encoded = script_json({"label": hostile, "sep": "\u2028"})
+    assert "<" not in encoded and ">" not in encoded and "\u2028" not in encoded
+
+
+def test_an_empty_database_is_a_clear_error(ch: Client, tmp_path: object) -> None:
+    with pytest.raises(ReportError, match="no events yet"):
+        write_report(ch, tmp_path / "r.html")  # type: ignore[operator]
+
+
+def test_a_period_without_sessions_is_a_clear_error(simulated: Simulated, tmp_path: object) -> None:
+    empty = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC))
+    with pytest.raises(ReportError, match="no sessions started"):
+        write_report(simulated.client, tmp_path / "r.html", *empty)  # type: ignore[operator]
+
+
+def test_cli_writes_the_report_and_prints_its_path(simulated: Simulated, tmp_path: object) -> None:
+    out = tmp_path / "nested" / "journeys.html"  # type: ignore[operator]
+    result = CliRunner().invoke(
+        app,
+        ["report", "--database", simulated.database, "--out", str(out), "--from", "2026-11-02"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert str(out) in result.output and "6 charts" in result.output
+    assert out.stat().st_size > 1_000_000
+
+
+def test_cli_refuses_a_bad_date_and_an_unwritable_path(simulated: Simulated) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(app, ["report", "--database", simulated.database, "--from", "yesterday"])
+    assert bad.exit_code == 2 and "not an ISO date" in bad.output
+    unwritable = runner.invoke(
+        app, ["report", "--database", simulated.database, "--out", "/proc/parcours/r.html"]
+    )
+    assert unwritable.exit_code == 1 and "cannot write the report" in unwritable.output
