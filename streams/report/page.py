@@ -57,7 +57,7 @@ footer { font-size: 12px; color: #5b6475; }
 
 def script_json(value: Any) -> str:
     """`value` as JSON that is safe inside a `<script>` element."""
-    text = plotly.io.json.to_json_plotly(value)
+    text = str(plotly.io.json.to_json_plotly(value))
     for char, escape in _SCRIPT_ESCAPES.items():
         text = text.replace(char, escape)
     return text

@@ -64,7 +64,7 @@ def test_every_variable_used_is_defined_and_every_defined_one_used() -> None:
 def test_panel_ids_are_unique_and_the_grid_has_no_overlap() -> None:
     panels = build()["panels"]
     assert len({p["id"] for p in panels}) == len(panels)
-    cells = set()
+    cells: set[tuple[int, int]] = set()
     for p in panels:
         g = p["gridPos"]
         assert g["x"] >= 0 and g["x"] + g["w"] <= 24
