@@ -109,7 +109,7 @@ def demo(
         )
     )
     for name, title in (
-        ("conversion", "Conversion per channel (sessions touching the channel)"),
+        ("conversion", "Conversion per channel (sessions touching it; revenue of its purchases)"),
         ("bounce", "Bounce rate of the top landing pages"),
         ("abandonment", "Cart and checkout abandonment by device type"),
         ("channel_switch", "Checkouts started online, finished in store"),
@@ -143,9 +143,10 @@ def demo(
     )
     console.print(
         Panel.fit(
-            "Query the data further (the demo wrote to the database 'demo'):\n"
-            '  .venv/bin/parcours sql "SELECT type, count() FROM demo.friction GROUP BY type"\n'
-            '  .venv/bin/parcours sql "SELECT * FROM demo.sessions ORDER BY started_at LIMIT 5" --format json\n'
+            "Query the data further (the demo wrote to the database 'demo': add --database demo):\n"
+            "  .venv/bin/parcours funnel --steps view_item,add_to_cart,purchase --by channel --database demo\n"
+            "  .venv/bin/parcours kpi all --database demo\n"
+            '  .venv/bin/parcours sql "SELECT type, count() FROM friction FINAL GROUP BY type" --database demo\n'
             "Your own data: .venv/bin/parcours simulate --out traffic.jsonl && .venv/bin/parcours ingest traffic.jsonl\n"
             "  then .venv/bin/parcours funnel --steps view_item,add_to_cart,purchase --by channel\n"
             "Tables and columns: docs/storage.md",

@@ -12,8 +12,8 @@ from rich.console import Console
 
 from streams.cli.app import app
 from streams.cli.output import FORMATS, error_line, literal, print_result
-from streams.clickhouse.client import connect, session_client
-from streams.clickhouse.errors import StorageError
+from streams.clickhouse.client import check_database_name, connect, session_client
+from streams.clickhouse.errors import ConnectionFailed, StorageError
 from streams.clickhouse.migrations import apply_migrations
 from streams.clickhouse.roles import apply_roles
 from streams.clickhouse.verify import verify_schema
@@ -44,11 +44,33 @@ ToOpt = Annotated[
     ),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="table | json | csv")]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="Read this database instead of the DSN's (e.g. demo, where `parcours demo` writes).",
+    ),
+]
 
 
-def _client() -> Client:
+def _client(database: str | None = None) -> Client:
+    """The pipeline's client, migrated; `database` must exist already (a typo in
+    `--database` is an error, not a new empty database that answers every query with 0)."""
     try:
-        client = connect(load_settings().resolved_clickhouse_dsn())
+        dsn = load_settings().resolved_clickhouse_dsn()
+        client = connect(dsn)
+        if database is not None:
+            check_database_name(database)
+            found = client.query(
+                "SELECT count() FROM system.databases WHERE name = {name:String}",
+                parameters={"name": database},
+            ).result_rows[0][0]
+            if not found:
+                raise ConnectionFailed(
+                    f"no database {database!r} (`parcours demo` writes to 'demo'; "
+                    "`parcours ingest --database NAME` creates one)"
+                )
+            client = connect(dsn, database)
         apply_migrations(client)
         return client
     except StorageError as exc:
@@ -88,25 +110,32 @@ def _check_format(fmt: str) -> None:
 READ_ONLY = {"readonly": 1}
 
 
-def _run(query: Query, settings: dict[str, object] | None = READ_ONLY) -> object:
+def _run(
+    query: Query, settings: dict[str, object] | None = READ_ONLY, database: str | None = None
+) -> object:
     """Run a query: read-only in a session of its own (the analyst DSN when configured,
     which never migrates: analysts cannot), or, with `settings=None` (`sql --write`), with
-    the pipeline's client."""
+    the pipeline's client. `database` reads another database than the DSN's."""
     analyst = load_settings().analyst_dsn
     try:
         if settings is None:
-            return run_query(_client(), query)
+            return run_query(_client(database), query)
         if analyst is None:
-            _client()  # the embedded default, or the pipeline's server: migrated first
+            _client(database)  # the embedded default, or the pipeline's server: migrated first
         dsn = analyst.get_secret_value() if analyst else load_settings().resolved_clickhouse_dsn()
-        reader = session_client(dsn)
+        reader = session_client(dsn, database)
         try:
             return run_query(reader, query, settings=settings)
         finally:
             reader.close()
+    except typer.Exit:
+        raise
     except QueryError as exc:
         err.print(error_line("error:", exc))
         raise typer.Exit(2) from None
+    except StorageError as exc:
+        err.print(error_line("error:", exc))
+        raise typer.Exit(1) from None
     except Exception as exc:  # ClickHouse reports a bad query as an exception
         if "Code: 164" in str(exc) and settings == READ_ONLY:
             err.print(
@@ -140,6 +169,7 @@ def funnel(
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     fmt: FormatOpt = "table",
+    database: DatabaseOpt = None,
 ) -> None:
     """Ordered funnel over persons (resolved across devices), per step and breakdown."""
     _check_format(fmt)
@@ -150,7 +180,7 @@ def funnel(
         query = funnel_query(spec)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
-    result = _run(query)
+    result = _run(query, database=database)
     print_result(funnel_result(spec, result), fmt, "Funnel")  # type: ignore[arg-type]
 
 
@@ -176,6 +206,7 @@ def kpi(
     date_to: ToOpt = None,
     limit: Annotated[int, typer.Option(help="Rows at most (bounce by landing page).")] = 20,
     fmt: FormatOpt = "table",
+    database: DatabaseOpt = None,
 ) -> None:
     """Conversion per channel, bounce by landing page, abandonment by device, channel switches."""
     _check_format(fmt)
@@ -186,7 +217,7 @@ def kpi(
             query = kpi_query(kpi_name, start, end, limit=limit)
         except QueryError as exc:
             raise typer.BadParameter(str(exc)) from None
-        print_result(_run(query), fmt, kpi_name)  # type: ignore[arg-type]
+        print_result(_run(query, database=database), fmt, kpi_name)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -198,6 +229,7 @@ def friction(
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     fmt: FormatOpt = "table",
+    database: DatabaseOpt = None,
 ) -> None:
     """Friction signals over time, by type and channel."""
     _check_format(fmt)
@@ -206,7 +238,7 @@ def friction(
         query = friction_query(start, end, by, signal_type)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
-    print_result(_run(query), fmt, "Friction")  # type: ignore[arg-type]
+    print_result(_run(query, database=database), fmt, "Friction")  # type: ignore[arg-type]
 
 
 @app.command()
@@ -220,6 +252,7 @@ def sql(
             help="Allow statements that change data (administrators; asks on a terminal).",
         ),
     ] = False,
+    database: DatabaseOpt = None,
 ) -> None:
     """Run a SQL query against the Parcours database (embedded or server), read-only."""
     _check_format(fmt)
@@ -230,7 +263,7 @@ def sql(
         raise typer.Exit(2) from None
     if write and sys.stdin.isatty():
         typer.confirm("This statement may change or delete Parcours data. Run it?", abort=True)
-    print_result(_run(Query(statement), None if write else READ_ONLY), fmt)  # type: ignore[arg-type]
+    print_result(_run(Query(statement), None if write else READ_ONLY, database), fmt)  # type: ignore[arg-type]
 
 
 @app.command()

@@ -71,8 +71,9 @@ def connect(dsn: str, database: str | None = None) -> Client:
     )
 
 
-def session_client(dsn: str) -> Client:
+def session_client(dsn: str, database: str | None = None) -> Client:
     """A client with a ClickHouse session of its own, for one analyst query; close it after.
+    `database` reads another database than the DSN's (`--database demo`); it must exist.
 
     Settings a query changes stay in its session: on chDB a statement refused under
     `readonly = 1` leaves the session read-only (the client's restore is refused too), so an
@@ -80,10 +81,22 @@ def session_client(dsn: str) -> Client:
     request is its own session already."""
     scheme = urlparse(dsn).scheme
     if scheme != "chdb":
-        return connect(dsn)
+        if database is None:
+            return connect(dsn)
+        try:
+            return clickhouse_connect.get_client(dsn=dsn, database=_identifier(database))
+        except ConnectionFailed:
+            raise
+        except Exception as exc:
+            raise ConnectionFailed(f"cannot read database {database!r}: {exc}") from exc
     connect(dsn)  # opens the engine (one per process), with the usual checks and messages
     try:
-        return clickhouse_connect.get_client(dsn=f"chdb://{dsn[len('chdb://') :]}")
+        path = dsn[len("chdb://") :]
+        if database is None:
+            return clickhouse_connect.get_client(dsn=f"chdb://{path}")
+        return clickhouse_connect.get_client(dsn=f"chdb://{path}", database=_identifier(database))
+    except ConnectionFailed:
+        raise
     except Exception as exc:
         raise ConnectionFailed(f"cannot open a session on {dsn}: {exc}") from exc
 
@@ -104,6 +117,11 @@ def _lock_holder(path: Path) -> str | None:
     except OSError:
         return None
     return None
+
+
+def check_database_name(name: str) -> None:
+    """Refuse a database name that is not a plain identifier (it is quoted into DDL)."""
+    _identifier(name)
 
 
 def _identifier(name: str) -> str:

@@ -2,8 +2,8 @@
 
 Intuition: a person reaches step k when events matching steps 1..k happen in that order, all
 within the window from the step-1 event (windowFunnel returns the deepest step reached, over
-every possible step-1 event). Persons are resolved through identity links (`events_resolved`),
-so someone who browsed anonymously on the app and bought logged in on the web counts once. The
+every possible step-1 event). Persons are resolved through identity links (the rule of
+`events_resolved`, applied with one join to `person_overrides`), so someone who browsed anonymously on the app and bought logged in on the web counts once. The
 breakdown value is that of the person's first step-1 event in the range. "Time to convert" to
 step k is measured from the latest step-1 event before the person's first step-k event (after
 their first entry) to that step-k event: the time the converting visit took, not the days
@@ -95,70 +95,87 @@ def funnel_query(spec: FunnelSpec) -> Query:
             )
         conditions.append(" AND ".join(parts))
     breakdown = _breakdown(spec.breakdown, params)
-    n = len(spec.steps)
-    flags = ",\n        ".join(f"({c}) AS s{i}" for i, c in enumerate(conditions, 1))
-    mode = ", 'strict_order'" if spec.strict_order else ""
+    return Query(_funnel_sql(conditions, breakdown, spec.strict_order), params)
+
+
+def _funnel_sql(conditions: list[str], breakdown: str, strict_order: bool) -> str:
+    """One scan of `events`, one small join, one aggregation per person.
+
+    Intuition: everything a funnel reports is a function of one person's step events, so the
+    query reads each step event once, gives it its person (the customer it names, else the
+    device's override, else its stored person: `person_overrides`, 0008) and folds each
+    person's events into the funnel level (windowFunnel), the entry (first step-1 event) and,
+    per step, the list of its times; the time to convert to step k is then computed on those
+    short lists (first step-k time at or after the entry, minus the latest step-1 time before
+    it). The former query rebuilt the resolved view and self-joined the step events three
+    times (10x the cost of windowFunnel alone over 10M events).
+    """
+    n = len(conditions)
+    flags = ",\n            ".join(f"({c}) AS s{i}" for i, c in enumerate(conditions, 1))
+    mode = ", 'strict_order'" if strict_order else ""
     step_args = ", ".join(f"s{i}" for i in range(1, n + 1))
     # Only step events reach windowFunnel: in strict order, "no other step events in between".
     any_step = " OR ".join(f"s{i}" for i in range(1, n + 1))
+    step_lists = ",\n        ".join(f"groupArrayIf(ts, s{k}) AS ts_{k}" for k in range(1, n + 1))
     firsts = ",\n        ".join(
-        f"minIf(b.ts, b.s{k} AND b.ts >= p.entry_ts) AS f{k}" for k in range(2, n + 1)
+        f"arrayMin(arrayFilter(x -> x >= entry_ts, ts_{k})) AS f{k},\n        "
+        f"toInt64(f{k}) - toInt64(arrayMax(arrayFilter(x -> x <= f{k}, ts_1))) AS t{k}"
+        for k in range(2, n + 1)
     )
-    first_cols = ", ".join(f"f.f{k}" for k in range(2, n + 1))
-    times = ",\n        ".join(
-        f"f.f{k} - maxIf(b.ts, b.s1 AND b.ts <= f.f{k}) AS t{k}" for k in range(2, n + 1)
-    )
-    counts = ",\n    ".join(f"countIf(p.level >= {k}) AS step_{k}" for k in range(1, n + 1))
+    counts = ",\n    ".join(f"countIf(level >= {k}) AS step_{k}" for k in range(1, n + 1))
     medians = ",\n    ".join(
-        f"medianExactIf(t.t{k}, p.level >= {k}) / 1000 AS median_s_{k}" for k in range(2, n + 1)
+        f"medianExactIf(t{k}, level >= {k}) / 1000 AS median_s_{k}" for k in range(2, n + 1)
     )
-    sql = f"""WITH base AS (
+    return f"""WITH base AS (
     SELECT
-        resolved_person_id AS person,
-        toUInt64(toUnixTimestamp64Milli(occurred_at)) AS ts,
-        {breakdown} AS breakdown_value,
-        {flags}
-    FROM events_resolved
-    WHERE occurred_at >= {{date_from:DateTime64(3)}}
-      AND occurred_at < {{date_to:DateTime64(3)}} + toIntervalMillisecond({{window_ms:UInt64}})
-      AND ({any_step})
-      AND NOT duplicate_transaction
+        multiIf(e.customer_id != '', e.customer_id, o.person_id != '', o.person_id, e.person_id)
+            AS person,
+        toUInt64(toUnixTimestamp64Milli(e.occurred_at)) AS ts,
+        e.breakdown_value AS breakdown_value,
+        {", ".join(f"e.s{i} AS s{i}" for i in range(1, n + 1))}
+    FROM
+    (
+        SELECT
+            device_id,
+            customer_id,
+            person_id,
+            occurred_at,
+            {breakdown} AS breakdown_value,
+            {flags}
+        FROM events
+        WHERE occurred_at >= {{date_from:DateTime64(3)}}
+          AND occurred_at < {{date_to:DateTime64(3)}} + toIntervalMillisecond({{window_ms:UInt64}})
+          AND ({any_step})
+          AND NOT duplicate_transaction
+    ) AS e
+    LEFT ASOF JOIN person_overrides AS o
+        ON e.device_id = o.device_id AND e.occurred_at >= o.valid_from
 ),
 per_person AS (
     SELECT
         person,
         windowFunnel({{window_ms:UInt64}}{mode})(ts, {step_args}) AS level,
         argMinIf(breakdown_value, ts, s1) AS breakdown,
-        minIf(ts, s1) AS entry_ts
+        minIf(ts, s1) AS entry_ts,
+        {step_lists}
     FROM base
     GROUP BY person
     HAVING countIf(s1) > 0
 ),
-step_firsts AS (
-    SELECT
-        b.person AS person,
-        {firsts}
-    FROM base AS b
-    INNER JOIN per_person AS p ON b.person = p.person
-    GROUP BY b.person, p.entry_ts
-),
 step_times AS (
     SELECT
-        b.person AS person,
-        {times}
-    FROM base AS b
-    INNER JOIN step_firsts AS f ON b.person = f.person
-    GROUP BY b.person, {first_cols}
+        breakdown,
+        level,
+        {firsts}
+    FROM per_person
 )
 SELECT
-    p.breakdown AS breakdown,
+    breakdown,
     {counts},
     {medians}
-FROM per_person AS p
-LEFT JOIN step_times AS t ON p.person = t.person
-GROUP BY p.breakdown
+FROM step_times
+GROUP BY breakdown
 ORDER BY step_1 DESC, breakdown"""
-    return Query(sql, params)
 
 
 def _breakdown(breakdown: str | None, params: dict[str, Any]) -> str:

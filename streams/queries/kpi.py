@@ -4,7 +4,8 @@ Counts are distinct ids (uniqExact), never row counts, and sums or medians read 
 by id first (`LIMIT 1 BY id`, after the time filter), so a duplicate row not yet merged away by
 ReplacingMergeTree cannot inflate a figure (see infra/clickhouse/0001_tables.sql). Sessions and
 signals are read `FINAL`: their newest version only, withdrawn ones left out (0004). Sessions are
-counted under every channel they touched: a web-then-store session counts for web and for store.
+counted under every channel they touched (a web-then-store session counts for web and for
+store: "sessions touching"); revenue goes to the channel of each purchase.
 """
 
 from __future__ import annotations
@@ -21,22 +22,54 @@ def _range(column: str) -> str:
 
 
 def conversion_by_channel() -> str:
+    """Per channel: the sessions touching it, and the purchases made on it.
+
+    Two different questions, so two clearly named groups of figures. *Sessions touching the
+    channel* count a web-then-store session under web and under store (how much of the traffic
+    that converts passes through a channel). *Revenue* is attributed to the channel of the
+    purchase itself: a 99 € receipt at the till of a web+app+store session is 99 € for store
+    and nothing for web or app, so revenue adds up across channels to the total sold (the
+    `revenue` of the per-minute totals: every purchase of the range that is not a copy of one
+    already counted, `duplicate_transaction`). Crediting a session's whole revenue to every
+    channel it touched (what this KPI did before) counted that 99 € three times.
+    """
     return f"""SELECT
     channel,
-    uniqExact(session_id) AS sessions,
-    uniqExactIf(session_id, converted) AS converted_sessions,
-    round(converted_sessions / sessions, 4) AS conversion_rate,
-    round(sumIf(revenue, converted), 2) AS revenue
+    s.sessions_touching AS sessions_touching,
+    s.converted_sessions_touching AS converted_sessions_touching,
+    round(if(sessions_touching = 0, 0, converted_sessions_touching / sessions_touching), 4)
+        AS conversion_rate_touching,
+    p.purchases AS purchases,
+    round(p.revenue, 2) AS revenue
 FROM
 (
-    SELECT session_id, channels, converted, revenue
-    FROM sessions FINAL
-    WHERE {_range("started_at")}
-    LIMIT 1 BY session_id
-)
-ARRAY JOIN channels AS channel
-GROUP BY channel
-ORDER BY sessions DESC"""
+    SELECT
+        channel,
+        uniqExact(session_id) AS sessions_touching,
+        uniqExactIf(session_id, converted) AS converted_sessions_touching
+    FROM
+    (
+        SELECT session_id, channels, converted
+        FROM sessions FINAL
+        WHERE {_range("started_at")}
+        LIMIT 1 BY session_id
+    )
+    ARRAY JOIN channels AS channel
+    GROUP BY channel
+) AS s
+FULL OUTER JOIN
+(
+    SELECT channel, uniqExact(event_id) AS purchases, sum(ifNull(value, 0)) AS revenue
+    FROM
+    (
+        SELECT event_id, channel, value
+        FROM events
+        WHERE event_type = 'purchase' AND NOT duplicate_transaction AND {_range("occurred_at")}
+        LIMIT 1 BY event_id
+    )
+    GROUP BY channel
+) AS p USING (channel)
+ORDER BY sessions_touching DESC, channel"""
 
 
 def bounce_by_landing_page() -> str:

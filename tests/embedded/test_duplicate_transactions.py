@@ -49,7 +49,7 @@ def test_a_re_sent_receipt_is_stored_flagged_and_counted_once(ch: Client) -> Non
     assert levels == [1, 1]
 
     (conversion,) = run_query(ch, kpi_query("conversion", FROM, TO)).records()
-    assert conversion["converted_sessions"] == 1 and conversion["revenue"] == 50.0
+    assert conversion["converted_sessions_touching"] == 1 and conversion["revenue"] == 50.0
 
 
 def test_a_copy_is_no_funnel_step(ch: Client) -> None:

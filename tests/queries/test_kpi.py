@@ -77,6 +77,29 @@ def event(eid: str, sid: str, kind: str, device_type: str) -> EventRow:
     )
 
 
+def purchase(eid: str, sid: str, channel: str, value: float, *, copy: bool = False) -> EventRow:
+    """A purchase on `channel`; `copy`: a receipt re-sent under a new id (counted nowhere)."""
+    return EventRow(
+        eid,
+        "purchase",
+        T0,
+        T0,
+        channel,
+        "d",
+        "pos" if channel == "store" else "desktop",
+        None,
+        "p",
+        sid,
+        None,
+        None,
+        value,
+        "EUR",
+        {"transaction_id": f"t-{sid}"},
+        False,
+        copy,
+    )
+
+
 def dataset() -> list[Record]:
     return [
         session("s1", ("web",), "/b", converted=True, revenue=10.0),
@@ -88,6 +111,9 @@ def dataset() -> list[Record]:
         event("e3", "s5", "add_to_cart", "desktop"),
         event("e4", "s1", "begin_checkout", "mobile"),
         event("e5", "s6", "begin_checkout", "mobile"),
+        purchase("p1", "s1", "web", 10.0),
+        purchase("p2", "s2", "store", 30.0),  # the web+store session paid at the till
+        purchase("p2-reexport", "s2", "store", 30.0, copy=True),
         signal("s4", "cart_abandoned", "web", "mobile", T0),
         signal("s5", "cart_abandoned", "web", "desktop", T0 + 25 * H),
         signal("s6", "checkout_abandoned", "web", "mobile", T0 + 25 * H),
@@ -134,10 +160,21 @@ def rows(client: Client, name: str) -> list[tuple[object, ...]]:
 
 
 def test_conversion_per_channel(data: Client) -> None:
-    assert sorted(rows(data, "conversion")) == [
-        ("app", 1, 0, 0.0, 0.0),
-        ("store", 1, 1, 1.0, 30.0),
-        ("web", 3, 2, 0.6667, 40.0),
+    """Sessions touching a channel count under each channel they touched; revenue goes to the
+    purchase's channel only: the web+store session's 30 € is store's, not web's too."""
+    result = run_query(data, kpi_query("conversion", FROM, TO))
+    assert result.columns == [
+        "channel",
+        "sessions_touching",
+        "converted_sessions_touching",
+        "conversion_rate_touching",
+        "purchases",
+        "revenue",
+    ]
+    assert sorted(result.rows) == [
+        ("app", 1, 0, 0.0, 0, 0.0),
+        ("store", 1, 1, 1.0, 1, 30.0),
+        ("web", 3, 2, 0.6667, 1, 10.0),
     ]
 
 
@@ -227,3 +264,17 @@ def test_unknown_kpi_and_grouping_are_refused() -> None:
         kpi_query("happiness", FROM, TO)
     with pytest.raises(QueryError):
         friction_query(FROM, TO, "week")
+
+
+@pytest.mark.unit
+def test_conversion_sql_matches_the_golden_file() -> None:
+    """Revenue from purchase events by their own channel; sessions touching from sessions."""
+    import os
+    from pathlib import Path
+
+    query = kpi_query("conversion", FROM, TO)
+    path = Path(__file__).parent / "golden" / "kpi_conversion.sql"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(query.sql + "\n")
+    assert query.sql + "\n" == path.read_text()
+    assert set(query.parameters) >= {"date_from", "date_to"}
