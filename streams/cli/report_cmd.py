@@ -10,10 +10,8 @@ from rich.console import Console
 
 from streams.cli.app import app
 from streams.cli.output import error_line, literal
-from streams.cli.query_cmds import FromOpt, ToOpt, _range
-from streams.clickhouse.client import connect
-from streams.clickhouse.errors import StorageError
-from streams.clickhouse.migrations import apply_migrations
+from streams.cli.query_cmds import DatabaseOpt, FromOpt, ToOpt, _client, _range
+from streams.clickhouse.client import session_client
 from streams.errors import ParcoursError
 from streams.report.build import write_report
 from streams.settings import load_settings
@@ -28,9 +26,7 @@ def report(
     ),
     date_from: FromOpt = None,
     date_to: ToOpt = None,
-    database: Annotated[
-        str | None, typer.Option(help="Read this database instead of the DSN's (e.g. demo).")
-    ] = None,
+    database: DatabaseOpt = None,
 ) -> None:
     """Write the journey report (funnel, conversion, revenue, friction, bounce) as one HTML file.
 
@@ -38,17 +34,17 @@ def report(
     # Parsed as every query command parses them; what is not given comes from the data.
     start = _range(date_from, None)[0] if date_from else None
     end = _range(None, date_to)[1] if date_to else None
-    settings = load_settings()
+    analyst = load_settings().analyst_dsn
     try:
-        if settings.analyst_dsn is not None:
-            client = connect(settings.analyst_dsn.get_secret_value(), database)
-        else:
-            client = connect(settings.resolved_clickhouse_dsn(), database)
-            apply_migrations(client)
-        written = write_report(client, out, start, end)
-    except (StorageError, ParcoursError) as exc:
+        # as the query commands read: the analyst's DSN when set, else the pipeline's, migrated
+        client = session_client(analyst.get_secret_value(), database) if analyst else None
+        written = write_report(client or _client(database), out, start, end)
+    except ParcoursError as exc:  # storage errors included
         err.print(error_line("error:", exc))
         raise typer.Exit(1) from None
+    finally:
+        if analyst and client is not None:
+            client.close()
     Console().print(
         literal(
             f"report: {written.path} ({written.bytes / 1e6:.1f} MB, {len(written.charts)} charts, "

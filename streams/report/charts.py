@@ -133,12 +133,20 @@ def conversion_and_revenue(data: ReportData) -> Chart:
     channels = [text(r["channel"]) for r in records]
     colours = [CHANNEL_COLOURS.get(r["channel"], "#7f7f7f") for r in records]
     figure = make_subplots(
-        rows=1, cols=2, subplot_titles=("conversion rate", "revenue"), horizontal_spacing=0.12
+        rows=1,
+        cols=2,
+        subplot_titles=(
+            "conversion of the sessions touching the channel",
+            "revenue of its purchases",
+        ),
+        horizontal_spacing=0.12,
     )
     figure.add_bar(
         x=channels,
-        y=[r["conversion_rate"] for r in records],
-        text=[f"{r['conversion_rate']:.1%} of {r['sessions']:,}" for r in records],
+        y=[r["conversion_rate_touching"] for r in records],
+        text=[
+            f"{r['conversion_rate_touching']:.1%} of {r['sessions_touching']:,}" for r in records
+        ],
         marker_color=colours,
         showlegend=False,
         row=1,
@@ -147,7 +155,7 @@ def conversion_and_revenue(data: ReportData) -> Chart:
     figure.add_bar(
         x=channels,
         y=[r["revenue"] for r in records],
-        text=[f"{r['revenue']:,.0f}" for r in records],
+        text=[f"{r['revenue']:,.0f} ({r['purchases']:,} purchases)" for r in records],
         marker_color=colours,
         showlegend=False,
         row=1,
@@ -159,8 +167,8 @@ def conversion_and_revenue(data: ReportData) -> Chart:
         _layout(
             figure,
             "Conversion and revenue per channel",
-            "sessions with a purchase / sessions; revenue of purchases (a re-sent receipt counted "
-            "once); a session counts under every channel it touched",
+            "left: sessions with a purchase / sessions, a session counted under every channel it "
+            "touched; right: purchases made on the channel (a re-sent receipt counted once)",
             data.period.label(),
         ),
     )

@@ -63,7 +63,7 @@ def test_figures_are_those_of_the_shipped_queries(simulated: Simulated) -> None:
     chart = next(c for c in all_charts(data) if c.name == "conversion_revenue")
     rates, revenue = chart.figure.data
     assert list(rates.x) == [r["channel"] for r in expected.records()]
-    assert list(rates.y) == [r["conversion_rate"] for r in expected.records()]
+    assert list(rates.y) == [r["conversion_rate_touching"] for r in expected.records()]
     assert list(revenue.y) == [r["revenue"] for r in expected.records()]
     assert data.summary["sessions"] == sum(
         1
