@@ -35,16 +35,18 @@ def report(
     start = _range(date_from, None)[0] if date_from else None
     end = _range(None, date_to)[1] if date_to else None
     analyst = load_settings().analyst_dsn
+    reader = None
     try:
         # as the query commands read: the analyst's DSN when set, else the pipeline's, migrated
-        client = session_client(analyst.get_secret_value(), database) if analyst else None
-        written = write_report(client or _client(database), out, start, end)
+        if analyst is not None:
+            reader = session_client(analyst.get_secret_value(), database)
+        written = write_report(reader or _client(database), out, start, end)
     except ParcoursError as exc:  # storage errors included
         err.print(error_line("error:", exc))
         raise typer.Exit(1) from None
     finally:
-        if analyst and client is not None:
-            client.close()
+        if reader is not None:
+            reader.close()
     Console().print(
         literal(
             f"report: {written.path} ({written.bytes / 1e6:.1f} MB, {len(written.charts)} charts, "

@@ -119,3 +119,8 @@ def test_cli_refuses_a_bad_date_and_an_unwritable_path(simulated: Simulated) -> 
         app, ["report", "--database", simulated.database, "--out", "/proc/parcours/r.html"]
     )
     assert unwritable.exit_code == 1 and "cannot write the report" in unwritable.output
+
+
+def test_cli_names_a_missing_database(simulated: Simulated) -> None:
+    result = CliRunner().invoke(app, ["report", "--database", "no_such_db"])
+    assert result.exit_code == 1 and "no database 'no_such_db'" in result.output
