@@ -136,6 +136,29 @@ FRICTION_SIGNALS = Counter(
     ["type", "channel"],
     registry=REGISTRY,
 )
+#: Computed from event time by the spike detector (streams/core/spike_tracker.py): a replay, a
+#: backlog caught up or doubled traffic at constant rates leaves them where they were.
+FRICTION_SPIKE_ACTIVE = Gauge(
+    "parcours_friction_spike_active",
+    "1 while a friction spike is open for this type and channel (event time), else 0.",
+    ["type", "channel"],
+    registry=REGISTRY,
+)
+FRICTION_RATE_RATIO = Gauge(
+    "parcours_friction_rate_ratio",
+    "Friction rate over the last hour judged (event time) divided by its baseline.",
+    ["type", "channel"],
+    registry=REGISTRY,
+)
+
+
+def observe_spike_gauges(gauges: Iterable[tuple[str, str, bool, float]]) -> None:
+    """Set the spike gauges from `SpikeTracker.gauges()`."""
+    for signal_type, channel, active, ratio in gauges:
+        FRICTION_SPIKE_ACTIVE.labels(signal_type, channel).set(1 if active else 0)
+        FRICTION_RATE_RATIO.labels(signal_type, channel).set(round(ratio, 3))
+
+
 SESSIONS_CLOSED = Counter(
     "parcours_sessions_closed_total",
     "Sessions closed, by whether they bounced.",

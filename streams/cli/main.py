@@ -9,6 +9,7 @@ from streams.cli import query_cmds as query_cmds
 from streams.cli import report_cmd as report_cmd
 from streams.cli import schema_cmd as schema_cmd
 from streams.cli import simulate_cmd as simulate_cmd
+from streams.cli import spikes_cmd as spikes_cmd
 from streams.cli import stream_cmds as stream_cmds
 from streams.cli.app import app
 
@@ -21,6 +22,7 @@ __all__ = [
     "report_cmd",
     "schema_cmd",
     "simulate_cmd",
+    "spikes_cmd",
     "stream_cmds",
 ]
 

@@ -146,4 +146,39 @@ class MinuteAggregate:
     version: int
 
 
-Record = EventRow | SessionSummary | FrictionSignal | IdentityLink | SessionMerge | MinuteAggregate
+@dataclass(frozen=True, slots=True)
+class FrictionSpike:
+    """A period in which one friction type's rate on one channel was abnormally high
+    (`streams.core.spikes`). `observed` and `expected` are rates (signals per thing they can
+    happen to), `ratio` their quotient, `score` the evidence (nats of log-likelihood ratio);
+    `status` is `open` until the rate is back. Rows of one spike replace each other by
+    `version`; `is_deleted` withdraws a spike that late data showed was not one (or that moved:
+    its id is named after its start). `device_type` is `''`: every device type together."""
+
+    spike_id: str
+    type: str
+    channel: str
+    device_type: str
+    started_at_ms: int
+    ended_at_ms: int
+    observed: float
+    expected: float
+    ratio: float
+    score: float
+    status: str
+    signals: int
+    expected_signals: float
+    denominator: int
+    version: int = 1
+    is_deleted: bool = False
+
+
+Record = (
+    EventRow
+    | SessionSummary
+    | FrictionSignal
+    | IdentityLink
+    | SessionMerge
+    | MinuteAggregate
+    | FrictionSpike
+)

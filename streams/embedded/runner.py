@@ -31,6 +31,8 @@ from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.core.pipeline import JourneyPipeline, PipelineCounters
 from streams.core.records import Record
+from streams.core.spike_tracker import SpikeTracker, restore_tracker, snapshot_tracker
+from streams.core.spikes import SpikeSettings
 from streams.embedded.state import JourneyStateStore
 from streams.sinks.base import RejectedInput, Sink
 
@@ -111,6 +113,13 @@ class EmbeddedRunner:
             self.pipeline = JourneyPipeline(config)
             self.positions = {}
         self.restored = saved is not None and saved["journey"] is not None
+        #: Friction spikes: the step after the journey, fed with its per-minute aggregates.
+        journey_config = self.pipeline.config
+        if self.restored and saved is not None and saved.get("spikes") is not None:
+            self.spikes = restore_tracker(saved["spikes"], SpikeSettings(), journey_config)
+        else:
+            self.spikes = SpikeTracker(SpikeSettings(), journey_config)
+        self._spikes_at = self.spikes.watermark_ms
         #: Set by `finish(close=True)`: the input was complete and everything is closed.
         self.closed = False
         self._base = _counters_of(self.pipeline)
@@ -271,6 +280,7 @@ class EmbeddedRunner:
             # (and still skips the inputs already read).
             "journey": None if self.closed else self.pipeline.snapshot(),
             "positions": self.positions,
+            "spikes": None if self.closed else snapshot_tracker(self.spikes),
         }
         self.store.save(state, STATE_FORMAT)
 
@@ -278,6 +288,7 @@ class EmbeddedRunner:
         """End of this run's input. `close`: the input is complete, close everything. Else more
         will come: write what is open as provisional rows and keep it open. Then save."""
         self._write(self.pipeline.finish() if close else self.pipeline.provisional())
+        self._judge_spikes(final=close)
         self.closed = close
         self.sink.flush()
         self.checkpoint()
@@ -320,6 +331,24 @@ class EmbeddedRunner:
             metrics.OPEN_CHECKOUTS.set(self.pipeline.open_checkouts)
         if self._on_records is not None:
             self._on_records(records)
+        self.spikes.observe(records)
+        if self.pipeline.watermark_ms - self._spikes_at >= self.spikes.settings.step_ms:
+            self._judge_spikes()
+
+    def _judge_spikes(self, *, final: bool = False) -> None:
+        """Judge the spikes the watermark has settled (`final`: every minute seen) and write
+        the rows of those that changed; the gauges follow event time."""
+        watermark = self.pipeline.watermark_ms
+        if watermark <= 0 and not final:
+            return
+        self._spikes_at = watermark
+        rows = self.spikes.advance(watermark, final=final)
+        if rows:
+            self.stats.records["FrictionSpike"] += len(rows)
+            self.sink.add(rows)
+            if self._on_records is not None:
+                self._on_records(list(rows))
+        metrics.observe_spike_gauges(self.spikes.gauges())
 
     def _reject_line(
         self,

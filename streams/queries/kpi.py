@@ -152,18 +152,38 @@ ORDER BY switches DESC"""
 
 
 def friction_over_time(by: str = "day", signal_type: str | None = None) -> str:
+    """Signals per period, type and channel; `in_spike` marks a period that overlaps a friction
+    spike of its type and channel (`friction_spikes`, streams/core/spikes.py)."""
     bucket = {"day": "toDate(occurred_at)", "hour": "toStartOfHour(occurred_at)"}.get(by)
     if bucket is None:
         raise QueryError("friction can be grouped --by day or hour")
+    length = {"day": 86400, "hour": 3600}[by]
     type_filter = " AND type = {signal_type:String}" if signal_type else ""
     return f"""SELECT
-    {bucket} AS {by},
-    type,
-    channel,
-    uniqExact(signal_id) AS signals
-FROM friction FINAL
-WHERE {_range("occurred_at")}{type_filter}
-GROUP BY {by}, type, channel
+    f.{by} AS {by},
+    f.type AS type,
+    f.channel AS channel,
+    f.signals AS signals,
+    arrayExists(
+        (s, e) -> s < f.period_start + {length} AND e > f.period_start, sp.starts, sp.ends
+    ) AS in_spike
+FROM (
+    SELECT
+        {bucket} AS {by},
+        toDateTime({by}, 'UTC') AS period_start,
+        type,
+        channel,
+        uniqExact(signal_id) AS signals
+    FROM friction FINAL
+    WHERE {_range("occurred_at")}{type_filter}
+    GROUP BY {by}, type, channel
+) AS f
+LEFT JOIN (
+    SELECT type, channel, groupArray(toDateTime(started_at, 'UTC')) AS starts,
+        groupArray(toDateTime(ended_at, 'UTC')) AS ends
+    FROM friction_spikes FINAL
+    GROUP BY type, channel
+) AS sp ON f.type = sp.type AND f.channel = sp.channel
 ORDER BY {by}, type, channel"""
 
 

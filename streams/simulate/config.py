@@ -17,12 +17,15 @@ class SimulationError(ParcoursError):
 class Incident:
     """A window during which a friction type is raised: `payment_outage` makes most purchase
     attempts fail with `payment_error`; `checkout_bug` causes exceptions and checkout loops.
-    `channel` None means every channel."""
+    `channel` None means every channel. `factor` sizes the incident instead: the friction it
+    raises (payment failures per checkout attempt, exceptions per visit) is `factor` times its
+    normal rate (spec suffix `*F`, e.g. `payment_outage:+1d:+1d2h*5`; benchmarks use it)."""
 
     kind: str
     start: datetime
     end: datetime
     channel: str | None = None
+    factor: float | None = None
 
     def active(self, ts_ms: int, channel: str) -> bool:
         return self.start.timestamp() * 1000 <= ts_ms < self.end.timestamp() * 1000 and (
@@ -56,6 +59,18 @@ def parse_incident(text: str, start: datetime) -> Incident:
     the last for an optional channel; the rest is START and END separated by a colon that
     starts a new time (`+…` or a date).
     """
+    factor: float | None = None
+    body, star, size = text.rpartition("*")
+    if star:
+        try:
+            factor = float(size)
+        except ValueError:
+            raise SimulationError(
+                f"incident {text!r}: the size after `*` must be a number"
+            ) from None
+        if not 1 <= factor <= 20:
+            raise SimulationError(f"incident {text!r}: the size must be between 1 and 20")
+        text = body
     kind, _, rest = text.partition(":")
     if kind not in INCIDENT_KINDS:
         raise SimulationError(f"incident kind {kind!r} unknown; one of {', '.join(INCIDENT_KINDS)}")
@@ -69,7 +84,7 @@ def parse_incident(text: str, start: datetime) -> Incident:
     begin, end = (_parse_time(p, start) for p in parts)
     if end <= begin:
         raise SimulationError(f"incident {text!r}: END must be after START")
-    return Incident(kind, begin, end, channel)
+    return Incident(kind, begin, end, channel, factor)
 
 
 DEFAULT_START = datetime(2026, 11, 2, tzinfo=UTC)

@@ -162,7 +162,8 @@ def _online_visit(
         st.search(v, fruitless=rng.random() < 0.25)
     if rng.random() < 0.03:
         st.rage(v)
-    if rng.random() < 0.015 or (v.incident("checkout_bug") and rng.random() < 0.3):
+    bug = v.incident_factor("checkout_bug")
+    if rng.random() < 0.015 * (bug or 1.0) or (bug == 0.0 and rng.random() < 0.3):
         v.emit(
             "exception", description="ProductView: image carousel failed", fatal=rng.random() < 0.3
         )
@@ -280,6 +281,21 @@ def _visit(c: Customer, start: int, rng: random.Random, config: SimulationConfig
     if roll < 0.97:
         return _support(c, start, rng, config)
     return _app_then_web(c, start, rng, config)
+
+
+def visits(config: SimulationConfig) -> Iterator[list[st.Step]]:
+    """Each visit's steps, in start order, without noise or messages: the same visits as
+    `generate` makes (the same seed), for benchmarks that count what happened."""
+    rng = random.Random(config.seed)
+    customers = build_population(
+        config.customers,
+        rng,
+        config.app_share,
+        config.loyalty_card_share,
+        config.shared_device_share,
+    )
+    for start, ci, k in _visit_starts(config, rng):
+        yield _visit(customers[ci], start, random.Random(f"{config.seed}/{ci}/{k}"), config)
 
 
 def generate(config: SimulationConfig) -> Iterator[SimulatedMessage]:

@@ -61,6 +61,13 @@ class Visit:
     def incident(self, kind: str) -> bool:
         return any(i.kind == kind and i.active(self.now, self.channel) for i in self.incidents)
 
+    def incident_factor(self, kind: str) -> float | None:
+        """None: no such incident now; 0.0: one of the classic size; else its `factor`."""
+        for i in self.incidents:
+            if i.kind == kind and i.active(self.now, self.channel):
+                return i.factor or 0.0
+        return None
+
     def view(self, page: str) -> None:
         if self.channel == "app":
             self.emit("screen_view", screen=page.strip("/") or "home")
@@ -136,7 +143,7 @@ def checkout(v: Visit, value: float, customer: Customer) -> str:
     v.emit("view_cart")
     v.wait(5, 30)
     v.emit("begin_checkout", value=value)
-    bug = v.incident("checkout_bug")
+    bug = v.incident_factor("checkout_bug") == 0.0  # a sized bug raises exceptions only
     loops = 2 if bug or v.rng.random() < 0.04 else 0
     for _ in range(loops):
         v.wait(5, 20)
@@ -153,9 +160,11 @@ def checkout(v: Visit, value: float, customer: Customer) -> str:
         return "abandoned"
     v.wait(10, 60)
     v.emit("add_payment_info")
-    outage = v.incident("payment_outage")
+    size = v.incident_factor("payment_outage")
+    outage = size is not None
+    p_error = 0.05 if size is None else 0.85 if size == 0.0 else error_odds(size)
     errors = 0
-    while (outage and v.rng.random() < 0.85) or (not outage and v.rng.random() < 0.05):
+    while v.rng.random() < p_error:
         v.wait(3, 15)
         v.emit("payment_error", reason="gateway_timeout" if outage else "card_declined")
         errors += 1
@@ -169,6 +178,16 @@ def checkout(v: Visit, value: float, customer: Customer) -> str:
         currency="EUR",
     )
     return "purchased"
+
+
+def error_odds(factor: float) -> float:
+    """The odds of a payment error that make payment failures `factor` times as frequent.
+
+    A payment attempt fails (`payment_failure`) after an error that ends the attempt (1 in 3)
+    or after two errors: p * (1/3 + 2p/3) of the attempts that reach payment, 0.0183 at the
+    normal odds p = 0.05. Solved for p at `factor` times that."""
+    target = factor * 0.05 * (1 / 3 + 2 * 0.05 / 3)
+    return (-1 / 3 + (1 / 9 + 8 * target / 3) ** 0.5) / (4 / 3)
 
 
 def store_receipt(v: Visit, value: float) -> None:

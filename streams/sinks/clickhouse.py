@@ -30,6 +30,7 @@ from streams.clickhouse.errors import SinkError, StorageError
 from streams.core.records import (
     EventRow,
     FrictionSignal,
+    FrictionSpike,
     IdentityLink,
     MinuteAggregate,
     Record,
@@ -91,6 +92,24 @@ COLUMNS: dict[str, list[str]] = {
         "device_id",
         "device_type",
         "details",
+        "version",
+        "is_deleted",
+    ],
+    "friction_spikes": [
+        "spike_id",
+        "type",
+        "channel",
+        "device_type",
+        "started_at",
+        "ended_at",
+        "observed",
+        "expected",
+        "ratio",
+        "score",
+        "status",
+        "signals",
+        "expected_signals",
+        "denominator",
         "version",
         "is_deleted",
     ],
@@ -228,6 +247,29 @@ def _row(record: Record) -> tuple[str, tuple[Any, ...], str]:
                 record.version,
             ),
             f"{record.minute_ms}/{record.shard}/{record.channel}/{record.metric}/{record.key}/{record.version}",
+        )
+    if isinstance(record, FrictionSpike):
+        return (
+            "friction_spikes",
+            (
+                record.spike_id,
+                record.type,
+                record.channel,
+                record.device_type,
+                record.started_at_ms,
+                record.ended_at_ms,
+                record.observed,
+                record.expected,
+                record.ratio,
+                record.score,
+                record.status,
+                record.signals,
+                record.expected_signals,
+                record.denominator,
+                record.version,
+                int(record.is_deleted),
+            ),
+            f"{record.spike_id}/{record.version}",
         )
     raise TypeError(f"not a storable record: {type(record).__name__}")
 

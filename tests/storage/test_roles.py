@@ -24,6 +24,7 @@ PIPELINE_TABLES = {
     "rejected_events",
     "rejected_messages",
     "quarantined_rows",
+    "friction_spikes",
 }
 
 

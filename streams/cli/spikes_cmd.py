@@ -1,0 +1,36 @@
+"""`parcours spikes`: the periods in which a friction rate was abnormally high."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from streams.cli.app import app
+from streams.cli.output import print_result
+from streams.cli.query_cmds import FormatOpt, FromOpt, ToOpt, _check_format, _range, _run
+from streams.queries.query import QueryError
+from streams.queries.spikes import spikes_query
+
+
+@app.command()
+def spikes(
+    signal_type: Annotated[
+        str | None, typer.Option("--type", help="Only this friction type (e.g. payment_failure).")
+    ] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Only this channel: web, app or store.")
+    ] = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Friction spikes: when a friction rate (per checkout attempt, per session, ...) was
+    abnormally high for its hour of the week, with observed and expected rates (in %)."""
+    _check_format(fmt)
+    start, end = _range(date_from, date_to)
+    try:
+        query = spikes_query(start, end, signal_type, channel)
+    except QueryError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    print_result(_run(query), fmt, "Friction spikes")  # type: ignore[arg-type]

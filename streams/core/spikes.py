@@ -1,0 +1,386 @@
+"""Friction spikes of one series (one friction type on one channel), decided in event time.
+
+Intuition: a friction count means nothing alone (twice the payment failures on a day with twice
+the checkouts is a normal day), so each friction type is read as a *rate* of what it can happen
+to (`RATES`: payment failures per checkout attempt, bounces per session, ...). Time is cut into
+steps of 5 minutes of event time. For each step the detector knows how many things could have
+gone wrong (`n`, the denominator) and how many did (`x`); the baseline says which rate is
+normal for this hour of the week, so the step's expected count is `e = rate * n`.
+
+The decision is a Poisson CUSUM (Page 1954, "Continuous inspection schemes"; for counts, Lucas
+1985, "Counted data CUSUM's", Technometrics 27(2)). Each step adds its log-likelihood ratio of
+"the rate is `k` times the baseline" against "the rate is the baseline":
+
+    llr = x * ln(k) - (k - 1) * e
+
+and the evidence is `S = max(0, S + llr)`. A step that looks normal lowers S, one with too
+many signals raises it, and S only reaches the threshold `h` when the excess is both large and
+sustained; at low counts each step moves S a little, at high counts a lot, so a shop with 50
+checkouts an hour and one with 50,000 are judged by the same likelihood, each with the evidence
+its counts carry. A spike opens when S crosses `h` *and* the excursion holds at least
+`min_count` signals and `min_ratio` times what was expected (statistically sure but
+irrelevant shifts at huge volume do not page). Its start is where the excursion began (the
+step at which S last left 0: the CUSUM's own change-point estimate), not where it was decided.
+While open, the mirror CUSUM `D = max(0, D - llr)` asks "is the rate back?"; when D crosses `h`
+the spike closes, and its end is the last step before D's excursion began.
+
+The baseline (`baseline_rate`), per hour of event time, only from hours outside any spike:
+- a **robust rolling rate**: the median of the daily rates of the last `rolling_days` days
+  (each day pooled: its signals over its denominator), so one bad day does not move it; while
+  less than a day is known, everything known so far, pooled;
+- a **week-aware rate**: the same hour of the week in the last `weeks` weeks, pooled, shrunk
+  towards the rolling rate by `prior_hours` hours of it (a gamma-Poisson posterior mean), so
+  that Saturday evening is compared with Saturday evenings once there are some, and a thin
+  hour of the week does not make the baseline noisy.
+Hours are folded into the baseline `fold_lag_hours` after they end, once a spike that covers
+them has had time to be decided (and so to be left out).
+
+Late data: a step's counts may change after it was judged (a revision of the minute
+aggregates). The series keeps a checkpoint of its decision state at each hour for
+`rewind_ms`, goes back to the hour before the change and judges again from there: the spikes
+are a function of the counts, whatever order and speed they arrived in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from streams.core.config import HOUR_MS, MINUTE_MS
+
+#: What each friction type is a rate of: the per-minute aggregate (metric, key) that counts
+#: the things it can happen to. Documented in the README ("Friction spikes").
+RATES: dict[str, tuple[str, str]] = {
+    "payment_failure": ("events", "begin_checkout"),  # per checkout attempt
+    "checkout_abandoned": ("events", "begin_checkout"),
+    "checkout_loop": ("events", "begin_checkout"),
+    "channel_switch": ("events", "begin_checkout"),
+    "bounce": ("sessions_started", ""),  # per session
+    "quick_back": ("sessions_started", ""),
+    "rage_click": ("sessions_started", ""),
+    "error_hit": ("sessions_started", ""),
+    "cart_abandoned": ("events", "add_to_cart"),  # per item put in a cart
+    "search_frustration": ("events", "search"),  # per search
+    "repeat_contact": ("events", "support_contact"),  # per support contact
+}
+#: Signal types decided when a checkout attempt times out: their counts settle later.
+CHECKOUT_TIMED = frozenset({"checkout_abandoned", "channel_switch"})
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeSettings:
+    """How spikes are decided. The README ("Friction spikes: tuning") says what each changes.
+
+    - `step_ms`: the resolution of event time (5 min): starts and ends are on step bounds.
+    - `target_ratio` (k): the rise the CUSUM is tuned to find fastest (2.5x the baseline).
+    - `threshold` (h): evidence, in nats of log-likelihood ratio, to open and to close (11:
+      an alarm on normal traffic about once every e^11 steps per series, before estimation
+      error).
+    - `min_count`, `min_ratio`: a spike needs at least this many signals and this ratio of
+      observed to expected over its steps.
+    - `weeks`, `rolling_days`, `prior_hours`, `fold_lag_hours`: the baseline (module docstring).
+    - `min_baseline_count`: signals the baseline must rest on before anything is decided.
+    - `rewind_ms`: how far back late data may still change a decision (26 h: as long as the
+      per-minute aggregates accept late input).
+    """
+
+    step_ms: int = 5 * MINUTE_MS
+    target_ratio: float = 2.5
+    threshold: float = 8.0
+    min_count: int = 5
+    min_ratio: float = 1.5
+    weeks: int = 4
+    rolling_days: int = 7
+    prior_hours: float = 6.0
+    fold_lag_hours: int = 2
+    min_baseline_count: int = 50
+    rewind_ms: int = 26 * HOUR_MS
+
+    def __post_init__(self) -> None:
+        if self.step_ms <= 0 or HOUR_MS % self.step_ms:
+            raise ValueError("step_ms must divide an hour")
+        if self.target_ratio <= 1 or self.threshold <= 0 or self.min_ratio < 1:
+            raise ValueError("target_ratio must be > 1, threshold > 0, min_ratio >= 1")
+        if self.weeks < 0 or self.rolling_days < 1 or self.fold_lag_hours < 1:
+            raise ValueError("weeks >= 0, rolling_days >= 1, fold_lag_hours >= 1")
+
+    @property
+    def steps_per_hour(self) -> int:
+        return HOUR_MS // self.step_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Spike:
+    """One spike of one series: steps [start_step, end_step] (inclusive), `x` signals observed
+    against `e` expected over `n` things they could happen to; `score` is the highest evidence
+    (nats). `open`: the rate had not come back by the last step judged."""
+
+    start_step: int
+    end_step: int
+    x: int
+    e: float
+    n: int
+    score: float
+    open: bool
+
+    @property
+    def observed(self) -> float:
+        return self.x / self.n if self.n else 0.0
+
+    @property
+    def expected(self) -> float:
+        return self.e / self.n if self.n else 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.x / self.e if self.e > 0 else math.inf
+
+
+@dataclass(slots=True)
+class Decision:
+    """The CUSUM's scalars: what an hourly checkpoint copies."""
+
+    up: float = 0.0
+    up_from: int = 0
+    up_x: int = 0
+    up_e: float = 0.0
+    up_n: int = 0
+    down: float = 0.0
+    down_from: int = 0
+    #: The open spike (start, x, e, n, peak score), or None.
+    spike: tuple[int, int, float, int, float] | None = None
+    #: Counts of the open spike's steps since D's excursion began (taken back at the close).
+    tail_x: int = 0
+    tail_e: float = 0.0
+    tail_n: int = 0
+    closed: int = 0  # len(closed spikes) at this point
+
+
+@dataclass(slots=True)
+class SeriesState:
+    """Everything one series remembers (plain data: snapshots copy it as it is)."""
+
+    #: Step -> [signals, denominator] for the rewind horizon (and steps not judged yet).
+    counts: dict[int, list[int]] = field(default_factory=dict)
+    #: Hour -> (signals, denominator) outside spikes: what the baseline is made of.
+    hours: dict[int, tuple[int, int]] = field(default_factory=dict)
+    next_step: int | None = None
+    decision: Decision = field(default_factory=Decision)
+    closed: list[Spike] = field(default_factory=list)
+    #: Hour -> the decision state at that hour's first step (before judging it).
+    checkpoints: dict[int, Decision] = field(default_factory=dict)
+    #: Earliest step whose counts changed after it was judged.
+    rewind_to: int | None = None
+    rate_hour: int | None = None
+    rate: float | None = None
+    #: Expected count and signals of the last step judged (for the ratio gauge).
+    last_e: float = 0.0
+    last_x: int = 0
+
+
+def add_counts(state: SeriesState, step: int, dx: int, dn: int) -> None:
+    """A change to a step's counts (a new minute, or a revision of one)."""
+    cell = state.counts.get(step)
+    if cell is None:
+        cell = state.counts[step] = [0, 0]
+    cell[0] += dx
+    cell[1] += dn
+    if state.next_step is not None and step < state.next_step:
+        state.rewind_to = step if state.rewind_to is None else min(state.rewind_to, step)
+
+
+def spikes_of(state: SeriesState, settings: SpikeSettings) -> list[Spike]:
+    """Every spike known: the closed ones and the open one (if any)."""
+    open_ = _open_spike(state, settings)
+    return [*state.closed, open_] if open_ is not None else list(state.closed)
+
+
+def _open_spike(state: SeriesState, settings: SpikeSettings) -> Spike | None:
+    d = state.decision
+    if d.spike is None or state.next_step is None:
+        return None
+    start, x, e, n, peak = d.spike
+    return Spike(start, state.next_step - 1, x, e, n, peak, True)
+
+
+def judge_until(state: SeriesState, until_step: int, settings: SpikeSettings) -> None:
+    """Judge every step before `until_step` not judged yet (after going back for late data)."""
+    if state.next_step is None:
+        if not state.counts:
+            return
+        first = min(state.counts)
+        state.next_step = first - first % settings.steps_per_hour
+    if state.rewind_to is not None:
+        _rewind(state, state.rewind_to, settings)
+    sph = settings.steps_per_hour
+    step = state.next_step
+    while step < until_step:
+        if step % sph == 0:
+            hour = step // sph
+            _fold(state, hour - settings.fold_lag_hours, settings)
+            snap = replace(state.decision, closed=len(state.closed))
+            state.checkpoints[hour] = snap
+        _judge(state, step, settings)
+        step += 1
+    state.next_step = step
+    _forget(state, settings)
+
+
+def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
+    x, n = state.counts.get(step, (0, 0))
+    rate = baseline_rate(state, step // settings.steps_per_hour, settings)
+    d = state.decision
+    if rate is None:  # warming up: nothing decided, nothing accumulated
+        state.last_e, state.last_x = 0.0, x
+        return
+    e = rate * n
+    state.last_e, state.last_x = e, x
+    k = settings.target_ratio
+    llr = x * math.log(k) - (k - 1) * e
+    if d.spike is None:
+        if d.up + llr <= 0:
+            d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
+            return
+        d.up += llr
+        d.up_x += x
+        d.up_e += e
+        d.up_n += n
+        if (
+            d.up >= settings.threshold
+            and d.up_x >= settings.min_count
+            and d.up_x >= settings.min_ratio * d.up_e
+        ):
+            d.spike = (d.up_from, d.up_x, d.up_e, d.up_n, d.up)
+            d.down, d.down_from, d.tail_x, d.tail_e, d.tail_n = 0.0, step + 1, 0, 0.0, 0
+        return
+    start, sx, se, sn, peak = d.spike
+    d.up = max(0.0, d.up + llr)
+    sx, se, sn, peak = sx + x, se + e, sn + n, max(peak, d.up)
+    d.spike = (start, sx, se, sn, peak)
+    if d.down - llr <= 0:
+        d.down, d.down_from, d.tail_x, d.tail_e, d.tail_n = 0.0, step + 1, 0, 0.0, 0
+        return
+    d.down -= llr
+    d.tail_x += x
+    d.tail_e += e
+    d.tail_n += n
+    if d.down >= settings.threshold:
+        end = d.down_from - 1
+        state.closed.append(
+            Spike(start, end, sx - d.tail_x, se - d.tail_e, sn - d.tail_n, peak, False)
+        )
+        d.spike = None
+        d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
+
+
+def _in_spike(state: SeriesState, step: int) -> bool:
+    d = state.decision
+    if d.spike is not None and step >= d.spike[0]:
+        return True
+    for spike in reversed(state.closed):
+        if spike.start_step <= step <= spike.end_step:
+            return True
+        if spike.end_step < step - 10_000:
+            break
+    return False
+
+
+def _fold(state: SeriesState, hour: int, settings: SpikeSettings) -> None:
+    """Add an hour's steps outside spikes to the baseline."""
+    sph = settings.steps_per_hour
+    x = n = 0
+    for step in range(hour * sph, (hour + 1) * sph):
+        cell = state.counts.get(step)
+        if cell is not None and not _in_spike(state, step):
+            x += cell[0]
+            n += cell[1]
+    if n or x:
+        state.hours[hour] = (x, n)
+
+
+def baseline_rate(state: SeriesState, hour: int, settings: SpikeSettings) -> float | None:
+    """The expected rate for `hour` (cached per hour), or None while too little is known."""
+    if state.rate_hour == hour:
+        return state.rate
+    state.rate_hour, state.rate = hour, _compute_rate(state, hour, settings)
+    return state.rate
+
+
+def _compute_rate(state: SeriesState, hour: int, settings: SpikeSettings) -> float | None:
+    last = hour - settings.fold_lag_hours  # newest hour folded
+    daily: list[float] = []
+    pooled_x = pooled_n = hours_known = 0
+    for day in range(settings.rolling_days):
+        dx = dn = known = 0
+        for h in range(last - 24 * (day + 1) + 1, last - 24 * day + 1):
+            cell = state.hours.get(h)
+            if cell is not None:
+                dx += cell[0]
+                dn += cell[1]
+                known += 1
+        pooled_x += dx
+        pooled_n += dn
+        hours_known += known
+        if known >= 20 and dn > 0:  # a (nearly) whole day outside spikes
+            daily.append(dx / dn)
+    if pooled_x < settings.min_baseline_count or pooled_n == 0:
+        return None
+    if daily and pooled_x >= settings.min_baseline_count * len(daily):
+        daily.sort()
+        mid = len(daily) // 2
+        rolling = daily[mid] if len(daily) % 2 else (daily[mid - 1] + daily[mid]) / 2
+    else:  # under a day known, or too few signals a day for a median to be fair
+        rolling = pooled_x / pooled_n
+    week_x = week_n = 0
+    for week in range(1, settings.weeks + 1):
+        cell = state.hours.get(hour - 168 * week)
+        if cell is not None:
+            week_x += cell[0]
+            week_n += cell[1]
+    if week_n == 0:
+        return rolling
+    prior_n = settings.prior_hours * pooled_n / max(hours_known, 1)
+    return (week_x + rolling * prior_n) / (week_n + prior_n)
+
+
+def _rewind(state: SeriesState, step: int, settings: SpikeSettings) -> None:
+    """Go back to the checkpoint at or before `step`'s hour and forget what followed it."""
+    state.rewind_to = None
+    sph = settings.steps_per_hour
+    hour = step // sph
+    candidates = [h for h in state.checkpoints if h <= hour]
+    if not candidates:
+        return  # beyond the rewind horizon: the change counts, the past decisions stay
+    back = max(candidates)
+    snap = state.checkpoints[back]
+    state.decision = replace(snap)
+    del state.closed[snap.closed :]
+    for h in [h for h in state.checkpoints if h >= back]:
+        del state.checkpoints[h]
+    for h in [h for h in state.hours if h >= back - settings.fold_lag_hours]:
+        del state.hours[h]
+    state.rate_hour = state.rate = None
+    state.next_step = back * sph
+
+
+def _forget(state: SeriesState, settings: SpikeSettings) -> None:
+    """Drop what no decision can need again: step counts and checkpoints beyond the rewind
+    horizon (their hours are folded), baseline hours beyond the weeks looked back."""
+    assert state.next_step is not None
+    sph = settings.steps_per_hour
+    now_hour = state.next_step // sph
+    keep_from = now_hour - settings.rewind_ms // HOUR_MS - settings.fold_lag_hours - 1
+    if len(state.checkpoints) > settings.rewind_ms // HOUR_MS + 24:
+        for h in [h for h in state.checkpoints if h < keep_from]:
+            del state.checkpoints[h]
+        for s in [s for s in state.counts if s < (keep_from - settings.fold_lag_hours) * sph]:
+            del state.counts[s]
+        oldest = now_hour - 168 * max(settings.weeks, 1) - 24 * settings.rolling_days - 2
+        for h in [h for h in state.hours if h < oldest]:
+            del state.hours[h]
+        horizon = state.next_step - 168 * sph * max(settings.weeks, 1)
+        gone = sum(1 for s in state.closed if s.end_step < horizon)
+        if gone:  # the oldest spikes (closed in order): checkpoints count past them
+            del state.closed[:gone]
+            for snap in state.checkpoints.values():
+                snap.closed = max(0, snap.closed - gone)
