@@ -113,10 +113,12 @@ class SpikeTracker:
         self.watermark_ms = max(self.watermark_ms, watermark_ms)
         step_ms = self.settings.step_ms
         for (signal_type, _), state in sorted(self.series.items()):
-            if final:
-                until = self.last_step + 1
-            else:
-                until = (self.watermark_ms - self.settle_ms(signal_type)) // step_ms
+            # Never past the newest minute seen: a watermark at the end of time (a finished
+            # input) has nothing to judge beyond it, and a quiet stretch is judged once the
+            # minutes after it arrive (the same decisions, as they are the same counts).
+            until = self.last_step + 1
+            if not final:
+                until = min(until, (self.watermark_ms - self.settle_ms(signal_type)) // step_ms)
             judge_until(state, until, self.settings)
         self._forget_minutes()
         return self._changes()
@@ -231,7 +233,7 @@ def restore_tracker(
 
 
 def _decision_data(d: Decision) -> list[Any]:
-    return [getattr(d, f) for f in _DECISION_FIELDS]
+    return [list(d.tail) if f == "tail" else getattr(d, f) for f in _DECISION_FIELDS]
 
 
 def _decision_of(values: list[Any]) -> Decision:
@@ -239,6 +241,7 @@ def _decision_of(values: list[Any]) -> Decision:
     if d.spike is not None:
         start, x, e, n, peak = d.spike
         d.spike = (start, x, e, n, peak)
+    d.tail = [(x, e, n) for x, e, n in d.tail]
     return d
 
 

@@ -63,6 +63,8 @@ RATES: dict[str, tuple[str, str]] = {
     "search_frustration": ("events", "search"),  # per search
     "repeat_contact": ("events", "support_contact"),  # per support contact
 }
+#: How much less likely (nats) than the likeliest end a spike's end may be, to be the earliest.
+END_TOLERANCE = 2.0
 #: Signal types decided when a checkout attempt times out: their counts settle later.
 CHECKOUT_TIMED = frozenset({"checkout_abandoned", "channel_switch"})
 
@@ -147,12 +149,11 @@ class Decision:
     up_n: int = 0
     down: float = 0.0
     down_from: int = 0
-    #: The open spike (start, x, e, n, peak score), or None.
+    #: The open spike: (start, x, e, n, evidence) when it opened, or None.
     spike: tuple[int, int, float, int, float] | None = None
-    #: Counts of the open spike's steps since D's excursion began (taken back at the close).
-    tail_x: int = 0
-    tail_e: float = 0.0
-    tail_n: int = 0
+    #: (x, e, n) of each step judged since it opened: its end is chosen among them.
+    tail: list[tuple[int, float, int]] = field(default_factory=list)
+    opened: int = 0  # the step at which the open spike was decided
     closed: int = 0  # len(closed spikes) at this point
 
 
@@ -199,8 +200,10 @@ def _open_spike(state: SeriesState, settings: SpikeSettings) -> Spike | None:
     d = state.decision
     if d.spike is None or state.next_step is None:
         return None
-    start, x, e, n, peak = d.spike
-    return Spike(start, state.next_step - 1, x, e, n, peak, True)
+    start, x, e, n, evidence = d.spike
+    for sx, se, sn in d.tail:
+        x, e, n = x + sx, e + se, n + sn
+    return Spike(start, state.next_step - 1, x, e, n, max(evidence, d.up), True)
 
 
 def judge_until(state: SeriesState, until_step: int, settings: SpikeSettings) -> None:
@@ -218,7 +221,7 @@ def judge_until(state: SeriesState, until_step: int, settings: SpikeSettings) ->
         if step % sph == 0:
             hour = step // sph
             _fold(state, hour - settings.fold_lag_hours, settings)
-            snap = replace(state.decision, closed=len(state.closed))
+            snap = replace(state.decision, closed=len(state.closed), tail=list(state.decision.tail))
             state.checkpoints[hour] = snap
         _judge(state, step, settings)
         step += 1
@@ -238,6 +241,8 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
     k = settings.target_ratio
     llr = x * math.log(k) - (k - 1) * e
     if d.spike is None:
+        if d.up == 0:  # an excursion begins here (if this step raises the evidence)
+            d.up_from, d.up_x, d.up_e, d.up_n = step, 0, 0.0, 0
         if d.up + llr <= 0:
             d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
             return
@@ -251,26 +256,38 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
             and d.up_x >= settings.min_ratio * d.up_e
         ):
             d.spike = (d.up_from, d.up_x, d.up_e, d.up_n, d.up)
-            d.down, d.down_from, d.tail_x, d.tail_e, d.tail_n = 0.0, step + 1, 0, 0.0, 0
+            d.down, d.down_from, d.tail, d.opened = 0.0, step + 1, [], step
         return
-    start, sx, se, sn, peak = d.spike
     d.up = max(0.0, d.up + llr)
-    sx, se, sn, peak = sx + x, se + e, sn + n, max(peak, d.up)
-    d.spike = (start, sx, se, sn, peak)
+    d.tail.append((x, e, n))
     if d.down - llr <= 0:
-        d.down, d.down_from, d.tail_x, d.tail_e, d.tail_n = 0.0, step + 1, 0, 0.0, 0
+        d.down, d.down_from = 0.0, step + 1
         return
     d.down -= llr
-    d.tail_x += x
-    d.tail_e += e
-    d.tail_n += n
     if d.down >= settings.threshold:
-        end = d.down_from - 1
-        state.closed.append(
-            Spike(start, end, sx - d.tail_x, se - d.tail_e, sn - d.tail_n, peak, False)
-        )
-        d.spike = None
+        state.closed.append(_close(d, settings))
+        d.spike, d.tail = None, []
         d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
+
+
+def _close(d: Decision, settings: SpikeSettings) -> Spike:
+    """The closed spike ends where the evidence for "elevated since the start" peaks: the
+    likeliest end of a rise followed by the baseline (at low counts the last step D was at 0
+    can be hours after the rate came back: one normal signal in a quiet night resets D)."""
+    assert d.spike is not None
+    start, x, e, n, evidence = d.spike
+    log_k, k1 = math.log(settings.target_ratio), settings.target_ratio - 1
+    path = [evidence]
+    for sx, se, _ in d.tail:
+        path.append(path[-1] + sx * log_k - k1 * se)
+    best = max(path)
+    # The earliest end as likely as the best within 2 nats (a likelihood interval): in a
+    # quiet night one ordinary signal raises the evidence a little, and would move the end
+    # hours past the incident's.
+    end_at = next(i for i, v in enumerate(path) if v >= best - END_TOLERANCE) - 1
+    for sx, se, sn in d.tail[: end_at + 1]:
+        x, e, n = x + sx, e + se, n + sn
+    return Spike(start, d.opened + end_at + 1, x, e, n, best, False)
 
 
 def _in_spike(state: SeriesState, step: int) -> bool:
@@ -353,7 +370,7 @@ def _rewind(state: SeriesState, step: int, settings: SpikeSettings) -> None:
         return  # beyond the rewind horizon: the change counts, the past decisions stay
     back = max(candidates)
     snap = state.checkpoints[back]
-    state.decision = replace(snap)
+    state.decision = replace(snap, tail=list(snap.tail))
     del state.closed[snap.closed :]
     for h in [h for h in state.checkpoints if h >= back]:
         del state.checkpoints[h]
