@@ -175,6 +175,8 @@ def conversion_and_revenue(data: ReportData) -> Chart:
 
 
 def friction_over_time(data: ReportData) -> Chart:
+    """Lines per signal type; each friction spike (streams/queries/spikes.py) shaded over its
+    period and labelled with its type, channel and how many times the expected rate it ran."""
     bucket = data.period.bucket
     totals: dict[str, dict[Any, int]] = defaultdict(lambda: defaultdict(int))
     for r in data.friction_over_time.records():
@@ -189,13 +191,32 @@ def friction_over_time(data: ReportData) -> Chart:
             mode="lines",
             hovertemplate="%{x}: %{y} signals<extra>%{fullData.name}</extra>",
         )
+    spikes = data.spikes.records()
+    for spike in spikes:
+        figure.add_vrect(
+            x0=spike["started_at"],
+            x1=spike["ended_at"],
+            fillcolor="#d62728",
+            opacity=0.15,
+            line_width=0,
+            annotation_text=f"{text(spike['type'])} spike ({text(spike['channel'])}, "
+            f"×{spike['ratio']:.1f})",
+            annotation_position="top left",
+            annotation_font_size=11,
+        )
     figure.update_layout(yaxis_title=f"signals per {bucket}")
+    shaded = (
+        f"shaded: {len(spikes)} friction spike{'s' if len(spikes) != 1 else ''} (a type's rate on "
+        "a channel abnormally above its baseline; × = observed / expected rate)"
+        if spikes
+        else "no friction spike in the period"
+    )
     return Chart(
         "friction_over_time",
         _layout(
             figure,
             f"Friction signals per {bucket}, by type",
-            "signals raised (all channels); click a type in the legend to hide it",
+            f"signals raised (all channels); {shaded}",
             data.period.label(),
         ),
     )

@@ -24,6 +24,7 @@ from typing import Any
 from streams.queries.funnel import FunnelSpec, Step, funnel_query
 from streams.queries.kpi import kpi_query
 from streams.queries.query import Query
+from streams.queries.spikes import spikes_query
 from streams.report.data import FUNNEL_STEPS, FUNNEL_WINDOW_S
 
 DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "parcours-clickhouse"}
@@ -138,6 +139,19 @@ GROUP BY time, type
 ORDER BY time, type"""
 
 
+def spikes_annotation_sql() -> str:
+    """Friction spikes over the range (`parcours spikes`), as Grafana annotations: a region
+    from `time` to `timeEnd`, its text and tags."""
+    return (
+        "SELECT\n    started_at AS time,\n    ended_at AS timeEnd,\n"
+        "    concat(type, ' spike on ', channel, ': ', toString(round(ratio, 1)),\n"
+        "        'x the expected rate (', toString(signals), ' signals, ', status, ')') AS text,\n"
+        "    [type, channel] AS tags\n"
+        f"FROM (\n{grafana_sql(spikes_query(_ANY, _ANY_END))}\n)\n"
+        "WHERE channel IN (${channel:singlequote})"
+    )
+
+
 def _custom(name: str, label: str, values: tuple[str, ...], *, multi: bool) -> dict[str, Any]:
     current = "All" if multi else values[1]
     return {
@@ -182,7 +196,8 @@ def build() -> dict[str, Any]:
             "timeseries",
             "Friction signals per ${period}, by type",
             "Signals raised in the range (friction FINAL), per type; channel and device type "
-            "variables applied; `parcours friction`.",
+            "variables applied; `parcours friction`. Red regions: friction spikes (`parcours "
+            "spikes`), from the dashboard's annotations.",
             friction_sql(),
             (0, 9, 24, 9),
             timeseries=True,
@@ -222,7 +237,17 @@ def build() -> dict[str, Any]:
                 _custom("device_type", "Device type", DEVICE_TYPES, multi=True),
             ]
         },
-        "annotations": {"list": []},
+        "annotations": {
+            "list": [
+                {
+                    "name": "Friction spikes",
+                    "datasource": DATASOURCE,
+                    "enable": True,
+                    "iconColor": "red",
+                    "target": {**_target(spikes_annotation_sql()), "refId": "Anno"},
+                }
+            ]
+        },
         "panels": panels,
     }
 

@@ -16,6 +16,7 @@ from clickhouse_connect.driver.client import Client
 from streams.queries.funnel import FunnelSpec, FunnelStepRow, Step, funnel_query, funnel_rows
 from streams.queries.kpi import friction_query, kpi_query
 from streams.queries.query import QueryResult, run_query
+from streams.queries.spikes import spikes_query
 from streams.report import queries
 from streams.report.errors import ReportError
 
@@ -58,6 +59,7 @@ class ReportData:
     conversion_over_time: QueryResult
     conversion_by_channel: QueryResult
     friction_over_time: QueryResult
+    spikes: QueryResult
     bounce: QueryResult
     abandonment: QueryResult
     channel_switches: QueryResult
@@ -103,6 +105,7 @@ def collect(client: Client, period: Period) -> ReportData:
         ),
         conversion_by_channel=run_query(client, kpi_query("conversion", start, end)),
         friction_over_time=run_query(client, friction_query(start, end, period.bucket)),
+        spikes=run_query(client, spikes_query(start, end)),
         bounce=run_query(client, kpi_query("bounce", start, end, limit=12, min_sessions=5)),
         abandonment=run_query(client, kpi_query("abandonment", start, end)),
         channel_switches=run_query(client, kpi_query("channel_switch", start, end)),

@@ -54,7 +54,7 @@ def test_every_variable_used_is_defined_and_every_defined_one_used() -> None:
     defined = {v["name"] for v in dashboard["templating"]["list"]}
     texts = [p["title"] for p in dashboard["panels"]]
     texts += [t["rawSql"] for p in dashboard["panels"] for t in p["targets"]]
-    texts += [a["rawQuery"] for a in dashboard["annotations"]["list"]]
+    texts += [a["target"]["rawSql"] for a in dashboard["annotations"]["list"]]
     used = set().union(*(variables_used(t) for t in texts))
     assert used == defined
     macros = set(re.findall(r"\$__\w+", " ".join(texts)))

@@ -1,4 +1,4 @@
-"""A simulated database for the report (three days, 400 customers, a payment outage), written
+"""A simulated database for the report (three days, 1,000 customers, a payment outage: enough traffic for a friction spike), written
 once per test session, and the report drawn from it."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def simulated(chdb_dsn: str) -> Simulated:
     name = f"report{os.getpid()}"
     client = connect(chdb_dsn, name)
     apply_migrations(client)
-    simulate_into(client, customers=400, days=3, seed=7)
+    simulate_into(client, customers=1000, days=3, seed=7)
     return Simulated(name, client)
 
 

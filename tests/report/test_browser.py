@@ -56,6 +56,9 @@ def test_the_report_renders_every_chart_offline_without_errors(
         shot = tmp_path / "report.png"
         page.screenshot(shot, width=1280)
         assert page.evaluate("document.body.dataset.charts") == str(len(report.charts))
+        shaded = page.evaluate(
+            "document.querySelectorAll('#chart-friction_over_time .shapelayer path').length"
+        )
         log = page.log
     assert log.errors == [], log.errors
     assert _offline(log, url) == [], "the report fetched something: it must open offline"
@@ -63,6 +66,7 @@ def test_the_report_renders_every_chart_offline_without_errors(
     for chart in charts:
         assert chart["traces"], f"{chart['name']}: no trace"
         assert chart["marks"], f"{chart['name']}: nothing drawn"
+    assert shaded >= 1, "the friction spike is not shaded"
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000  # a page of charts
 

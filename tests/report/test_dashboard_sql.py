@@ -72,3 +72,18 @@ def test_friction_panel_follows_the_period_variable(simulated: Simulated) -> Non
     by_hour = _run(simulated, panel, {**ALL, "period": "hour"})
     assert len({r["time"] for r in by_hour}) > len({r["time"] for r in by_day}) > 1
     assert sum(r["signals"] for r in by_hour) == sum(r["signals"] for r in by_day)
+
+
+def test_spike_annotations_run_and_give_regions(simulated: Simulated) -> None:
+    annotation = build()["annotations"]["list"][0]
+    sql = substitute(annotation["target"]["rawSql"], ALL, START, END)
+    result = simulated.client.query(sql)
+    assert result.column_names[:3] == ("time", "timeEnd", "text")
+    spikes = simulated.client.query(
+        "SELECT count() FROM friction_spikes FINAL WHERE started_at < {e:DateTime64(3)} "
+        "AND ended_at > {s:DateTime64(3)}",
+        parameters={"s": START, "e": END},
+    ).result_rows[0][0]
+    assert len(result.result_rows) == spikes
+    for time, end, text, _tags in result.result_rows:
+        assert time < end and " spike on " in text

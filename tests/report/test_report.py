@@ -4,7 +4,7 @@ to the shipped queries', data shown as text."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -46,7 +46,13 @@ def test_one_self_contained_file_under_a_few_megabytes(report: Written) -> None:
 
 def test_every_chart_is_titled_with_its_period_and_definitions(simulated: Simulated) -> None:
     data = collect(simulated.client, resolve_period(simulated.client, None, None))
-    assert data.period.label() == "Mon 02 Nov 2026 00:00 – Thu 05 Nov 2026 07:59 UTC"
+    first, last = simulated.client.query(
+        "SELECT min(occurred_at), max(occurred_at) FROM events"
+    ).result_rows[0]
+    # whole hours, from the first stored event's to the last one's
+    assert data.period.start == first.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
+    assert data.period.end - timedelta(hours=1) <= last.replace(tzinfo=UTC) < data.period.end
+    assert data.period.label().startswith("Mon 02 Nov 2026 00:00 – ")
     for chart in all_charts(data):
         title = chart.figure.layout.title.text
         headline, _, definition = title.partition("<br>")
@@ -124,3 +130,17 @@ def test_cli_refuses_a_bad_date_and_an_unwritable_path(simulated: Simulated) -> 
 def test_cli_names_a_missing_database(simulated: Simulated) -> None:
     result = CliRunner().invoke(app, ["report", "--database", "no_such_db"])
     assert result.exit_code == 1 and "no database 'no_such_db'" in result.output
+
+
+def test_friction_spikes_are_shaded_and_labelled(simulated: Simulated) -> None:
+    """The payment outage (Tue 03 Nov 18:00-22:00) is a spike: a shaded, labelled region."""
+    data = collect(simulated.client, resolve_period(simulated.client, None, None))
+    spikes = data.spikes.records()
+    assert spikes and all(s["started_at"].date().isoformat() == "2026-11-03" for s in spikes)
+    chart = next(c for c in all_charts(data) if c.name == "friction_over_time")
+    regions = chart.figure.layout.shapes
+    assert len(regions) == len(spikes)
+    labels = [a.text for a in chart.figure.layout.annotations]
+    for spike in spikes:
+        assert f"{spike['type']} spike ({spike['channel']}, ×" in " ".join(labels)
+    assert f"shaded: {len(spikes)} friction spike" in chart.figure.layout.title.text
