@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 DeviceType = Literal["desktop", "mobile", "tablet", "kiosk", "pos"]
 NonNegative = Field(ge=0)
@@ -101,10 +101,24 @@ class StoreVisit(Properties):
     store_id: str = Field(min_length=1)
 
 
+#: The scales of the survey kinds (`parcours touchpoints` computes NPS, CSAT and CES from them).
+SURVEY_SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+
+
 class SurveyResponse(Properties):
     kind: Literal["nps", "csat", "ces"]
     score: float = Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY, allow_inf_nan=False)
     touchpoint: str | None = None
+
+    @field_validator("score")
+    @classmethod
+    def _on_the_scale(cls, score: float, info: ValidationInfo) -> float:
+        """A score off its kind's scale (an NPS of 11, a CSAT of 0) is a rejection: averaged in,
+        it would shift every satisfaction figure without anyone noticing."""
+        low, high = SURVEY_SCALES.get(info.data.get("kind", ""), (-MAX_QUANTITY, MAX_QUANTITY))
+        if not low <= score <= high:
+            raise ValueError(f"{info.data['kind']} scores run from {low} to {high}, got {score:g}")
+        return score
 
 
 #: Canonical event type -> the model of its properties.

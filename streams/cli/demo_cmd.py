@@ -27,7 +27,10 @@ from streams.clickhouse.migrations import apply_migrations
 from streams.embedded.wiring import embedded_runner
 from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.kpi import kpi_query
+from streams.queries.paths import path_result, path_rows, paths_query
 from streams.queries.query import Query, run_query
+from streams.queries.retention import retention_query, value_query
+from streams.queries.touchpoints import satisfaction_query, touchpoints_query
 from streams.report.build import write_report
 from streams.settings import load_settings
 from streams.simulate import SimulationConfig, generate, parse_incident
@@ -117,6 +120,28 @@ def demo(
         console.print(
             render_table(run_query(client, kpi_query(name, date_from, date_to, limit=8)), title)
         )
+    for query, title in (
+        (
+            retention_query(date_from, date_to, period="week"),
+            "Retention by week of first visit (all channels, store included)",
+        ),
+        (
+            value_query(date_from, date_to, cohort="first_purchase", churn_days=3),
+            "Repeat purchase, value per customer and churn (no visit in the last 3 days), by week of first purchase and acquisition channel",
+        ),
+        (
+            touchpoints_query(date_from, date_to, limit=8),
+            "Touchpoints: the sessions through each page, screen, store and support medium",
+        ),
+        (satisfaction_query(date_from, date_to), "Satisfaction from surveys (CSAT % of 4-5)"),
+    ):
+        console.print(render_table(run_query(client, query), title))
+    journeys = path_rows(client, paths_query(date_from, date_to, end="web purchase", depth=3))
+    console.print(
+        render_table(
+            path_result(journeys, 8), "Paths: the last 3 touchpoints before a web purchase"
+        )
+    )
     per_day = Query(
         """SELECT toDate(occurred_at) AS day,
            uniqExactIf(signal_id, type = 'payment_failure') AS payment_failure,

@@ -17,7 +17,7 @@ from streams.clickhouse.errors import ConnectionFailed, StorageError
 from streams.clickhouse.migrations import apply_migrations
 from streams.clickhouse.roles import apply_roles
 from streams.clickhouse.verify import verify_schema
-from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_result
+from streams.queries.funnel import Exclusion, FunnelSpec, Step, funnel_query, funnel_result
 from streams.queries.guard import check_statement
 from streams.queries.kpi import KPIS, friction_query, kpi_query
 from streams.queries.query import Query, QueryError, run_query
@@ -53,7 +53,7 @@ DatabaseOpt = Annotated[
 ]
 
 
-def _client(database: str | None = None) -> Client:
+def client_or_exit(database: str | None = None) -> Client:
     """The pipeline's client, migrated; `database` must exist already (a typo in
     `--database` is an error, not a new empty database that answers every query with 0)."""
     try:
@@ -78,7 +78,7 @@ def _client(database: str | None = None) -> Client:
         raise typer.Exit(1) from None
 
 
-def _range(date_from: str | None, date_to: str | None) -> tuple[datetime, datetime]:
+def parse_range(date_from: str | None, date_to: str | None) -> tuple[datetime, datetime]:
     def parse(text: str) -> datetime:
         try:
             value = datetime.fromisoformat(text)
@@ -100,17 +100,17 @@ def _window(text: str) -> int:
     return int(text[:-1]) * units[text[-1]]
 
 
-def _check_format(fmt: str) -> None:
+def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
 
 
 #: ClickHouse's `readonly = 1`: SELECT only (no INSERT, ALTER, DROP, TRUNCATE, no settings
 #: changes, no table functions). What every analyst query runs with unless `--write`.
-READ_ONLY = {"readonly": 1}
+READ_ONLY: dict[str, object] = {"readonly": 1}
 
 
-def _run(
+def run_or_exit(
     query: Query, settings: dict[str, object] | None = READ_ONLY, database: str | None = None
 ) -> object:
     """Run a query: read-only in a session of its own (the analyst DSN when configured,
@@ -119,9 +119,11 @@ def _run(
     analyst = load_settings().analyst_dsn
     try:
         if settings is None:
-            return run_query(_client(database), query)
+            return run_query(client_or_exit(database), query)
         if analyst is None:
-            _client(database)  # the embedded default, or the pipeline's server: migrated first
+            client_or_exit(
+                database
+            )  # the embedded default, or the pipeline's server: migrated first
         dsn = analyst.get_secret_value() if analyst else load_settings().resolved_clickhouse_dsn()
         reader = session_client(dsn, database)
         try:
@@ -154,33 +156,66 @@ def funnel(
     steps: Annotated[
         str,
         typer.Option(
-            help="Comma-separated event types; filter a step with type[channel=store,properties.coupon=X]."
+            help="Comma-separated event types; filter a step with type[channel=store,"
+            "properties.coupon=X] (also !=, >, <, >=, <= on numbers, in a|b)."
         ),
     ],
     window: Annotated[
         str, typer.Option(help="Conversion window from step 1, e.g. 30m, 1h, 7d.")
     ] = "1h",
     by: Annotated[
-        str | None, typer.Option(help="Breakdown: channel, device_type or property:NAME.")
+        str | None,
+        typer.Option(
+            help="Breakdown: channel, device_type, property:NAME, or utm_source, utm_medium, "
+            "utm_campaign (campaign attribution, see --attribution)."
+        ),
     ] = None,
     strict: Annotated[
         bool, typer.Option(help="No other step events in between (strict order).")
     ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="EVENT:FROM-TO, repeatable: persons who did EVENT between steps FROM and TO "
+            "(within the window) do not convert past FROM, e.g. remove_from_cart:2-3."
+        ),
+    ] = None,
+    interval: Annotated[
+        str | None,
+        typer.Option(help="day | week: the funnel of each entry cohort (conversion over time)."),
+    ] = None,
+    attribution: Annotated[
+        str,
+        typer.Option(
+            help="With --by utm_source|utm_medium|utm_campaign: first or last touch before entry."
+        ),
+    ] = "first",
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     fmt: FormatOpt = "table",
     database: DatabaseOpt = None,
 ) -> None:
     """Ordered funnel over persons (resolved across devices), per step and breakdown."""
-    _check_format(fmt)
-    start, end = _range(date_from, date_to)
+    check_format(fmt)
+    start, end = parse_range(date_from, date_to)
     try:
         parsed = tuple(Step.parse(s) for s in _split_steps(steps))
-        spec = FunnelSpec(parsed, _window(window), start, end, by, strict)
+        exclusions = tuple(Exclusion.parse(x) for x in exclude or ())
+        spec = FunnelSpec(
+            parsed,
+            _window(window),
+            start,
+            end,
+            by,
+            strict,
+            exclusions=exclusions,
+            interval=interval,
+            attribution=attribution,
+        )
         query = funnel_query(spec)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
-    result = _run(query, database=database)
+    result = run_or_exit(query, database=database)
     print_result(funnel_result(spec, result), fmt, "Funnel")  # type: ignore[arg-type]
 
 
@@ -209,15 +244,15 @@ def kpi(
     database: DatabaseOpt = None,
 ) -> None:
     """Conversion per channel, bounce by landing page, abandonment by device, channel switches."""
-    _check_format(fmt)
-    start, end = _range(date_from, date_to)
+    check_format(fmt)
+    start, end = parse_range(date_from, date_to)
     names = list(KPIS) if name == "all" else [name]
     for kpi_name in names:
         try:
             query = kpi_query(kpi_name, start, end, limit=limit)
         except QueryError as exc:
             raise typer.BadParameter(str(exc)) from None
-        print_result(_run(query, database=database), fmt, kpi_name)  # type: ignore[arg-type]
+        print_result(run_or_exit(query, database=database), fmt, kpi_name)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -232,13 +267,13 @@ def friction(
     database: DatabaseOpt = None,
 ) -> None:
     """Friction signals over time, by type and channel."""
-    _check_format(fmt)
-    start, end = _range(date_from, date_to)
+    check_format(fmt)
+    start, end = parse_range(date_from, date_to)
     try:
         query = friction_query(start, end, by, signal_type)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
-    print_result(_run(query, database=database), fmt, "Friction")  # type: ignore[arg-type]
+    print_result(run_or_exit(query, database=database), fmt, "Friction")  # type: ignore[arg-type]
 
 
 @app.command()
@@ -255,7 +290,7 @@ def sql(
     database: DatabaseOpt = None,
 ) -> None:
     """Run a SQL query against the Parcours database (embedded or server), read-only."""
-    _check_format(fmt)
+    check_format(fmt)
     try:
         check_statement(statement)
     except QueryError as exc:
@@ -263,7 +298,7 @@ def sql(
         raise typer.Exit(2) from None
     if write and sys.stdin.isatty():
         typer.confirm("This statement may change or delete Parcours data. Run it?", abort=True)
-    print_result(_run(Query(statement), None if write else READ_ONLY, database), fmt)  # type: ignore[arg-type]
+    print_result(run_or_exit(Query(statement), None if write else READ_ONLY, database), fmt)  # type: ignore[arg-type]
 
 
 @app.command()

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from streams.cli.app import app
 from streams.cli.output import error_line, literal
-from streams.cli.query_cmds import DatabaseOpt, FromOpt, ToOpt, _client, _range
+from streams.cli.query_cmds import DatabaseOpt, FromOpt, ToOpt, client_or_exit, parse_range
 from streams.clickhouse.client import session_client
 from streams.errors import ParcoursError
 from streams.report.build import write_report
@@ -32,15 +32,15 @@ def report(
 
     Without --from/--to it covers every stored event. Reads with the analyst DSN when set."""
     # Parsed as every query command parses them; what is not given comes from the data.
-    start = _range(date_from, None)[0] if date_from else None
-    end = _range(None, date_to)[1] if date_to else None
+    start = parse_range(date_from, None)[0] if date_from else None
+    end = parse_range(None, date_to)[1] if date_to else None
     analyst = load_settings().analyst_dsn
     reader = None
     try:
         # as the query commands read: the analyst's DSN when set, else the pipeline's, migrated
         if analyst is not None:
             reader = session_client(analyst.get_secret_value(), database)
-        written = write_report(reader or _client(database), out, start, end)
+        written = write_report(reader or client_or_exit(database), out, start, end)
     except ParcoursError as exc:  # storage errors included
         err.print(error_line("error:", exc))
         raise typer.Exit(1) from None

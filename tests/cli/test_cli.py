@@ -23,6 +23,10 @@ def test_help_lists_the_commands() -> None:
         "simulate",
         "funnel",
         "kpi",
+        "person",
+        "retention",
+        "touchpoints",
+        "paths",
         "friction",
         "sql",
         "migrate",
@@ -107,12 +111,12 @@ def test_date_range_help_says_what_the_defaults_do(command: str) -> None:
 def test_date_range_defaults_cover_all_the_data() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from streams.cli.query_cmds import _range
+    from streams.cli.query_cmds import parse_range
 
-    start, end = _range(None, None)
+    start, end = parse_range(None, None)
     assert start == datetime(2000, 1, 1, tzinfo=UTC)  # the contract's oldest accepted event
     assert abs(end - (datetime.now(UTC) + timedelta(days=1))) < timedelta(minutes=1)
-    assert _range("2026-11-02", "2026-11-03T12:00") == (
+    assert parse_range("2026-11-02", "2026-11-03T12:00") == (
         datetime(2026, 11, 2, tzinfo=UTC),
         datetime(2026, 11, 3, 12, tzinfo=UTC),
     )
@@ -185,6 +189,11 @@ def test_demo_prints_the_reports_and_the_incident_day_stands_out() -> None:
         "Bounce rate of the top landing pages",
         "Cart and checkout abandonment by device type",
         "Checkouts started online, finished in store",
+        "Retention by week of first visit",
+        "Repeat purchase, value per customer and churn",
+        "Touchpoints: the sessions through each",
+        "Satisfaction from surveys",
+        "Paths: the last 3 touchpoints before a web purchase",
         "Friction per day (the payment outage was on Thu 05 Nov)",
         "Query the data further",
     ):

@@ -5,8 +5,14 @@
 2. latency of a 4-step funnel over M events (default 10M): the first part's events are
    replicated (new ids and persons per copy, shifted in time) with INSERT … SELECT inside
    ClickHouse until the table holds M rows (no Python in that loop: a few seconds for 10M rows);
-   the funnel then runs R times over the resolved persons; the median is printed. Copies get
-   new device ids too, so identity links of the original rows do not resolve the copies.
+   the identity links and sessions are replicated with them (copies get new device, customer
+   and session ids, so each copy resolves like the original). Side by side, R runs each, in
+   turn, medians and ratios printed (issue 13's targets):
+   - the shipped funnel (`parcours funnel`, persons resolved with one join to person_overrides);
+   - plain `windowFunnel` over the same rows grouped by the stored person (no resolution, no
+     time to convert): the floor ClickHouse sets; target: shipped within 1.5x of it;
+   - the funnel before issue 13 (events_resolved + self-joins, tests/queries/funnel_reference.py);
+   - the KPIs (`parcours kpi`): the session-table ones (conversion, bounce) must stay < 200 ms.
 
     .venv/bin/python tests/perf/embedded_ingest.py [--events 1000000] [--funnel-events 10000000]
     .venv/bin/python tests/perf/embedded_ingest.py --events 20000 --funnel-events 200000  # smoke
@@ -23,12 +29,71 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 
+from clickhouse_connect.driver.client import Client
+
 from streams.clickhouse.client import connect
 from streams.clickhouse.migrations import apply_migrations
 from streams.embedded.wiring import embedded_runner
 from streams.queries.funnel import FunnelSpec, Step, funnel_query
-from streams.queries.query import run_query
+from streams.queries.kpi import KPIS, kpi_query
+from streams.queries.query import Query, run_query
 from streams.simulate import SimulationConfig, generate, to_ingest_line
+from tests.queries.funnel_reference import reference_funnel_query
+
+#: Plain windowFunnel over the stored person: same rows, same steps, same window, no identity
+#: resolution, no breakdown or time to convert. What ClickHouse alone costs.
+PLAIN_FUNNEL = """SELECT level, count() AS persons FROM (
+    SELECT person_id, windowFunnel({window_ms:UInt64})(toUInt64(toUnixTimestamp64Milli(occurred_at)),
+        event_type = 'view_item' AND occurred_at >= {date_from:DateTime64(3)} AND occurred_at < {date_to:DateTime64(3)},
+        event_type = 'add_to_cart', event_type = 'begin_checkout', event_type = 'purchase') AS level
+    FROM events
+    WHERE occurred_at >= {date_from:DateTime64(3)}
+      AND occurred_at < {date_to:DateTime64(3)} + toIntervalMillisecond({window_ms:UInt64})
+      AND event_type IN ('view_item', 'add_to_cart', 'begin_checkout', 'purchase')
+    GROUP BY person_id
+) GROUP BY level ORDER BY level"""
+
+
+#: The embedded client's session may still carry the sink's last `insert_deduplication_token`:
+#: without this, ClickHouse takes every copy for a replay of that batch and drops it.
+NO_DEDUP = "SETTINGS insert_deduplicate = 0, insert_deduplication_token = ''"
+
+
+def copy_rows(client: Client, copies: int, limit: int) -> None:
+    """Copy `copies` of the original rows: events (up to `limit`), their links and sessions.
+
+    The originals are picked in a subquery: `SELECT * REPLACE (… AS event_id) … WHERE event_id`
+    would filter on the replaced (tagged) value, an alias, and copy nothing."""
+    tag = f"'#{copies}'"
+    days = 7 * copies
+    client.command(
+        f"INSERT INTO events SELECT * REPLACE (concat(event_id, {tag}) AS event_id, "
+        f"occurred_at + toIntervalDay({days}) AS occurred_at, "
+        f"if(device_id = '', '', concat(device_id, {tag})) AS device_id, "
+        f"if(customer_id = '', '', concat(customer_id, {tag})) AS customer_id, "
+        f"concat(person_id, {tag}) AS person_id, concat(session_id, {tag}) AS session_id) "
+        f"FROM (SELECT * FROM events WHERE NOT position(event_id, '#') LIMIT {limit}) {NO_DEDUP}"
+    )
+    client.command(
+        f"INSERT INTO identity_links SELECT * REPLACE (concat(device_id, {tag}) AS device_id, "
+        f"concat(customer_id, {tag}) AS customer_id, linked_at + toIntervalDay({days}) AS linked_at) "
+        f"FROM (SELECT * FROM identity_links WHERE NOT position(device_id, '#')) {NO_DEDUP}"
+    )
+    client.command(
+        f"INSERT INTO sessions SELECT * REPLACE (concat(session_id, {tag}) AS session_id, "
+        f"concat(person_id, {tag}) AS person_id, started_at + toIntervalDay({days}) AS started_at, "
+        f"ended_at + toIntervalDay({days}) AS ended_at) "
+        f"FROM (SELECT * FROM sessions WHERE NOT position(session_id, '#')) {NO_DEDUP}"
+    )
+
+
+def timed(client: Client, query: Query, runs: int) -> tuple[list[float], object]:
+    timings, result = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = run_query(client, query)
+        timings.append(time.perf_counter() - t0)
+    return timings, result
 
 
 def simulated_lines(n_events: int, seed: int) -> tuple[list[bytes], datetime]:
@@ -47,6 +112,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--funnel-events", type=int, default=10_000_000)
     parser.add_argument("--funnel-runs", type=int, default=5)
+    parser.add_argument("--before-runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     directory = tempfile.mkdtemp(prefix="parcours-bench-")
@@ -70,16 +136,14 @@ def main() -> None:
         copies = 0
         while stored < args.funnel_events:
             copies += 1
-            client.command(
-                f"INSERT INTO events SELECT concat(event_id, '#{copies}'), event_type, "
-                f"occurred_at + toIntervalDay({7 * copies}), received_at, channel, "
-                f"if(device_id = '', '', concat(device_id, '#{copies}')), device_type, "
-                f"if(customer_id = '', '', concat(customer_id, '#{copies}')), concat(person_id, '#{copies}'), "
-                f"session_id, page, item_id, value, currency, properties, late FROM events WHERE NOT position(event_id, '#') "
-                f"LIMIT {min(args.events, args.funnel_events - stored)}"
-            )
+            copy_rows(client, copies, min(args.events, args.funnel_events - stored))
             stored = client.query("SELECT count() FROM events").result_rows[0][0]
-        print(f"events table grown to {stored:,} rows ({copies} shifted copies)")
+        sessions = client.query("SELECT count() FROM sessions").result_rows[0][0]
+        links = client.query("SELECT count() FROM identity_links").result_rows[0][0]
+        print(
+            f"events table grown to {stored:,} rows ({copies} shifted copies made with INSERT … "
+            f"SELECT in chDB, not ingested); {sessions:,} session rows, {links:,} identity links"
+        )
         spec = FunnelSpec(
             tuple(Step(s) for s in ("view_item", "add_to_cart", "begin_checkout", "purchase")),
             3600,
@@ -87,18 +151,45 @@ def main() -> None:
             start + timedelta(days=7 * (copies + 2)),
             breakdown="channel",
         )
-        query = funnel_query(spec)
-        timings = []
-        for _ in range(args.funnel_runs):
-            t0 = time.perf_counter()
-            result = run_query(client, query)
-            timings.append(time.perf_counter() - t0)
-        entered = sum(r[1] for r in result.rows)
+        shipped, plain = funnel_query(spec), Query(PLAIN_FUNNEL, funnel_query(spec).parameters)
+        before = reference_funnel_query(spec)
+        figures: dict[str, list[float]] = {"shipped": [], "plain": [], "before": []}
+        for run in range(args.funnel_runs):  # in turn, so a busy moment hits all three
+            for name, query in (("shipped", shipped), ("plain", plain), ("before", before)):
+                if name == "before" and run >= args.before_runs:
+                    continue
+                figures[name] += timed(client, query, 1)[0]
+        entered = sum(r[1] for r in run_query(client, shipped).rows)
+        plain_entered = sum(r[1] for r in run_query(client, plain).rows if r[0] >= 1)
+        med = {k: statistics.median(v) for k, v in figures.items() if v}
         print(
-            f"4-step funnel by channel over {stored:,} events ({entered:,} persons entered): "
-            f"median {statistics.median(timings):.2f}s over {args.funnel_runs} runs "
-            f"(min {min(timings):.2f}s, max {max(timings):.2f}s)"
+            f"4-step funnel by channel over {stored:,} events ({entered:,} resolved persons entered; "
+            f"{plain_entered:,} stored persons for plain windowFunnel), medians of "
+            f"{args.funnel_runs} runs ({args.before_runs} for the former query):"
         )
+        for name, label in (
+            ("plain", "plain windowFunnel by stored person (floor)"),
+            ("shipped", "shipped funnel (persons resolved, times)"),
+            ("before", "funnel before issue 13 (events_resolved)"),
+        ):
+            values = figures[name]
+            print(
+                f"  {label:<46} median {med[name] * 1000:8.0f} ms  "
+                f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})  "
+                f"x{med[name] / med['plain']:.2f} of plain"
+            )
+        print(f"  shipped / plain = {med['shipped'] / med['plain']:.2f} (target <= 1.5)")
+        date_to = spec.date_to
+        print(
+            f"KPIs over {stored:,} events / {sessions:,} session rows, medians of {args.funnel_runs} runs:"
+        )
+        for name in KPIS:
+            values, _ = timed(client, kpi_query(name, start, date_to), args.funnel_runs)
+            table = "sessions" if name in ("conversion", "bounce") else "events/friction"
+            print(
+                f"  kpi {name:<15} median {statistics.median(values) * 1000:7.0f} ms "
+                f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})  [{table}]"
+            )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

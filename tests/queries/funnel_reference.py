@@ -6,9 +6,10 @@ identity tables once per step), correct, and written independently of the new qu
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from streams.queries.funnel import _TYPE, BREAKDOWN_COLUMNS, FILTER_COLUMNS, FunnelSpec
+from streams.queries.funnel import BREAKDOWN_COLUMNS, FILTER_COLUMNS, FunnelSpec
 from streams.queries.query import Query, QueryError
 
 
@@ -26,11 +27,14 @@ def reference_funnel_query(spec: FunnelSpec) -> Query:
     }
     conditions = []
     for i, step in enumerate(spec.steps, 1):
-        if not _TYPE.match(step.event_type):
+        if not re.match(r"^[a-z][a-z0-9_]{0,63}$", step.event_type):
             raise QueryError(f"step {i}: {step.event_type!r} is not an event type")
         params[f"s{i}_type"] = step.event_type
         parts = [f"event_type = {{s{i}_type:String}}"]
-        for j, (name, value) in enumerate(step.filters):
+        for j, f in enumerate(step.filters):
+            if f.op != "=":
+                raise QueryError("the former funnel only knew field=value filters")
+            name, value = f.name, f.value
             params[f"s{i}_v{j}"] = value
             if name.startswith("properties."):
                 params[f"s{i}_p{j}"] = name.removeprefix("properties.")

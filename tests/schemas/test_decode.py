@@ -444,6 +444,10 @@ def test_a_deep_element_is_rejected_alone_in_a_batch() -> None:
         ("add_to_cart", {"item_id": "i", "price": 1e300}, "price"),
         ("add_to_cart", {"item_id": "i", "quantity": 10**12}, "quantity"),
         ("survey_response", {"kind": "nps", "score": -1e200}, "score"),
+        ("survey_response", {"kind": "nps", "score": 11}, "score"),
+        ("survey_response", {"kind": "csat", "score": 0}, "score"),
+        ("survey_response", {"kind": "csat", "score": 5.5}, "score"),
+        ("survey_response", {"kind": "ces", "score": 8}, "score"),
     ],
 )
 def test_absurd_numbers_are_rejected(
@@ -459,3 +463,18 @@ def test_absurd_numbers_are_rejected(
     rejection = rejected(doc)
     assert rejection.reason == RejectReason.INVALID_VALUE
     assert rejection.field == f"properties.{field}"
+
+
+@pytest.mark.parametrize(
+    ("kind", "score"), [("nps", 0), ("nps", 10), ("csat", 1), ("csat", 5), ("ces", 7)]
+)
+def test_survey_scores_at_the_ends_of_their_scale_are_accepted(kind: str, score: int) -> None:
+    doc = {
+        "event_id": "s",
+        "event_type": "survey_response",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "device_id": "d",
+        "properties": {"kind": kind, "score": score, "touchpoint": "checkout"},
+    }
+    (result,) = decode(orjson.dumps(doc), "clickstream", now=NOW)
+    assert isinstance(result, Event) and result.properties["score"] == score

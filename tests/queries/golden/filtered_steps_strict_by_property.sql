@@ -13,8 +13,8 @@ WITH base AS (
             person_id,
             occurred_at,
             JSONExtractString(properties, {breakdown_property:String}) AS breakdown_value,
-            (event_type = {s1_type:String} AND channel = {s1_v0:String} AND occurred_at >= {date_from:DateTime64(3)} AND occurred_at < {date_to:DateTime64(3)}) AS s1,
-            (event_type = {s2_type:String} AND channel = {s2_v0:String} AND JSONExtractString(properties, {s2_p1:String}) = {s2_v1:String}) AS s2
+            (event_type = {s1_type:String} AND channel = {s1_0_v:String} AND occurred_at >= {date_from:DateTime64(3)} AND occurred_at < {date_to:DateTime64(3)}) AS s1,
+            (event_type = {s2_type:String} AND channel = {s2_0_v:String} AND JSONExtractString(properties, {s2_1_p:String}) = {s2_1_v:String}) AS s2
         FROM events
         WHERE occurred_at >= {date_from:DateTime64(3)}
           AND occurred_at < {date_to:DateTime64(3)} + toIntervalMillisecond({window_ms:UInt64})
@@ -27,8 +27,8 @@ WITH base AS (
 per_person AS (
     SELECT
         person,
-        windowFunnel({window_ms:UInt64}, 'strict_order')(ts, s1, s2) AS level,
-        argMinIf(breakdown_value, ts, s1) AS breakdown,
+        windowFunnel({window_ms:UInt64}, 'strict_order')(ts, s1, s2) AS raw_level,
+        argMinIf(breakdown_value, ts, s1) AS first_breakdown,
         minIf(ts, s1) AS entry_ts,
         groupArrayIf(ts, s1) AS ts_1,
         groupArrayIf(ts, s2) AS ts_2
@@ -38,8 +38,8 @@ per_person AS (
 ),
 step_times AS (
     SELECT
-        breakdown,
-        level,
+        first_breakdown AS breakdown,
+        raw_level AS level,
         arrayMin(arrayFilter(x -> x >= entry_ts, ts_2)) AS f2,
         toInt64(f2) - toInt64(arrayMax(arrayFilter(x -> x <= f2, ts_1))) AS t2
     FROM per_person

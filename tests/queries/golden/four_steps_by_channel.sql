@@ -29,8 +29,8 @@ WITH base AS (
 per_person AS (
     SELECT
         person,
-        windowFunnel({window_ms:UInt64})(ts, s1, s2, s3, s4) AS level,
-        argMinIf(breakdown_value, ts, s1) AS breakdown,
+        windowFunnel({window_ms:UInt64})(ts, s1, s2, s3, s4) AS raw_level,
+        argMinIf(breakdown_value, ts, s1) AS first_breakdown,
         minIf(ts, s1) AS entry_ts,
         groupArrayIf(ts, s1) AS ts_1,
         groupArrayIf(ts, s2) AS ts_2,
@@ -42,8 +42,8 @@ per_person AS (
 ),
 step_times AS (
     SELECT
-        breakdown,
-        level,
+        first_breakdown AS breakdown,
+        raw_level AS level,
         arrayMin(arrayFilter(x -> x >= entry_ts, ts_2)) AS f2,
         toInt64(f2) - toInt64(arrayMax(arrayFilter(x -> x <= f2, ts_1))) AS t2,
         arrayMin(arrayFilter(x -> x >= entry_ts, ts_3)) AS f3,
