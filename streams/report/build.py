@@ -30,6 +30,21 @@ def write_report(
     figures = charts.all_charts(data)
     tables = [
         (
+            "Touchpoints: visits, bounce, conversion, time spent, friction",
+            "per page (web), screen (app), store or support medium with at least 5 sessions: the "
+            "sessions through it, persons, share of those sessions that bounced and converted, "
+            "median seconds to the next event, friction signals per 100 sessions "
+            "(parcours touchpoints)",
+            table(data.touchpoints),
+        ),
+        (
+            "Satisfaction per touchpoint: NPS, CSAT, CES",
+            "from survey_response events: NPS = % of 9-10 minus % of 0-6 (scale 0-10); CSAT = % "
+            "of 4-5 (scale 1-5); CES = mean effort (scale 1-7, lower is easier); with the "
+            "responses behind each; – where there is none",
+            table(data.satisfaction),
+        ),
+        (
             "Checkouts started on one channel, paid on another",
             "channel_switch signals: a checkout attempt completed by a purchase on another "
             "channel; minutes from the last checkout step to the purchase",
@@ -37,7 +52,7 @@ def write_report(
                 data.channel_switches,
                 ["checkout channel", "purchase channel", "switches", "median minutes"],
             ),
-        )
+        ),
     ]
     page = render(data, figures, tables, datetime.now(UTC))
     try:

@@ -16,7 +16,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from streams.report.data import FUNNEL_STEPS, FUNNEL_WINDOW_S, ReportData
+from streams.queries.paths import sankey
+from streams.report.data import FUNNEL_STEPS, FUNNEL_WINDOW_S, PATH_DEPTH, ReportData
 
 #: One colour per channel, the same in every chart.
 CHANNEL_COLOURS = {"web": "#1f77b4", "app": "#ff7f0e", "store": "#2ca02c", "omni": "#9467bd"}
@@ -273,13 +274,99 @@ def abandonment_by_device(data: ReportData) -> Chart:
     )
 
 
+def journey_map(data: ReportData) -> Chart:
+    """The top paths (`parcours paths`) as a Sankey diagram: a node is a touchpoint at a step
+    of the session, a band the sessions going from one to the next."""
+    graph = sankey(data.paths)
+    index = {node["id"]: i for i, node in enumerate(graph["nodes"])}
+    figure = go.Figure(
+        go.Sankey(
+            arrangement="snap",
+            node={
+                "label": [f"{n['step']}. {text(n['label'])}" for n in graph["nodes"]],
+                "customdata": [n["sessions"] for n in graph["nodes"]],
+                "hovertemplate": "%{label}: %{customdata} sessions<extra></extra>",
+                "pad": 12,
+            },
+            link={
+                "source": [index[link["source"]] for link in graph["links"]],
+                "target": [index[link["target"]] for link in graph["links"]],
+                "value": [link["value"] for link in graph["links"]],
+            },
+        )
+    )
+    shown = sum(r.sessions for r in data.paths)
+    return Chart(
+        "journey_map",
+        _layout(
+            figure,
+            f"Journey map: the {len(data.paths)} most frequent paths",
+            f"first {PATH_DEPTH} touchpoints of each session (channel + page/screen, store visit, "
+            f"support contact, purchase; a repeat in a row is one step); {shown:,} sessions on "
+            "these paths; hover a node for its sessions",
+            data.period.label(),
+        ),
+    )
+
+
+def retention_heatmap(data: ReportData) -> Chart:
+    """Cohorts (`parcours retention`) by the period of their first visit; cell = share of the
+    cohort active in each later period."""
+    unit = data.period.cohort_period
+    records = data.retention.records()
+    cohorts = sorted({r["cohort"] for r in records})
+    periods = sorted({r["period"] for r in records})
+    cell = {(r["cohort"], r["period"]): r for r in records}
+    z = [
+        [cell[(c, p)]["retention_rate"] if (c, p) in cell else None for p in periods]
+        for c in cohorts
+    ]
+    labels = [
+        [
+            f"{cell[(c, p)]['retention_rate']:.0%}<br>{cell[(c, p)]['active_persons']:,}"
+            if (c, p) in cell
+            else ""
+            for p in periods
+        ]
+        for c in cohorts
+    ]
+    sizes = {c: next(r["cohort_persons"] for r in records if r["cohort"] == c) for c in cohorts}
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"{unit} {p}" for p in periods],
+            y=[f"{c:%d %b %Y} ({sizes[c]:,})" for c in cohorts],
+            text=labels,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"tickformat": ".0%"},
+            hovertemplate="cohort %{y}, %{x}: %{z:.1%} active<extra></extra>",
+        )
+    )
+    figure.update_yaxes(autorange="reversed")
+    return Chart(
+        "retention",
+        _layout(
+            figure,
+            f"Retention by {unit} of first visit",
+            f"persons (resolved across devices) by the {unit} of their first event on any channel "
+            f"(cohort size in brackets); cell: share active in each later {unit} ({unit} 0 = its own)",
+            data.period.label(),
+        ),
+    )
+
+
 def all_charts(data: ReportData) -> list[Chart]:
     """The report's figures, in reading order."""
     return [
         funnel_by_channel(data),
+        journey_map(data),
         conversion_over_time(data),
         conversion_and_revenue(data),
         friction_over_time(data),
         bounce_by_landing_page(data),
         abandonment_by_device(data),
+        retention_heatmap(data),
     ]

@@ -15,8 +15,11 @@ from clickhouse_connect.driver.client import Client
 
 from streams.queries.funnel import FunnelSpec, FunnelStepRow, Step, funnel_query, funnel_rows
 from streams.queries.kpi import friction_query, kpi_query
+from streams.queries.paths import PathRow, path_rows, paths_query
 from streams.queries.query import QueryResult, run_query
+from streams.queries.retention import retention_query
 from streams.queries.spikes import spikes_query
+from streams.queries.touchpoints import satisfaction_query, touchpoints_query
 from streams.report import queries
 from streams.report.errors import ReportError
 
@@ -29,6 +32,11 @@ HOURLY_UP_TO = timedelta(days=8)
 #: Conversion rates per hour are mostly noise (a handful of store sessions at night): per day
 #: unless the period is this short.
 HOURLY_RATES_UP_TO = timedelta(days=2)
+#: The journey map: the first touchpoints of a session, the most frequent paths.
+PATH_DEPTH = 4
+TOP_PATHS = 12
+#: Retention cohorts by week up to half a year, by month beyond.
+WEEKLY_COHORTS_UP_TO = timedelta(days=183)
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,10 @@ class Period:
     @property
     def bucket(self) -> str:
         return "hour" if self.end - self.start <= HOURLY_UP_TO else "day"
+
+    @property
+    def cohort_period(self) -> str:
+        return "week" if self.end - self.start <= WEEKLY_COHORTS_UP_TO else "month"
 
     @property
     def rate_bucket(self) -> str:
@@ -63,6 +75,10 @@ class ReportData:
     bounce: QueryResult
     abandonment: QueryResult
     channel_switches: QueryResult
+    paths: list[PathRow]
+    retention: QueryResult
+    touchpoints: QueryResult
+    satisfaction: QueryResult
 
 
 def default_period(client: Client) -> Period:
@@ -109,6 +125,10 @@ def collect(client: Client, period: Period) -> ReportData:
         bounce=run_query(client, kpi_query("bounce", start, end, limit=12, min_sessions=5)),
         abandonment=run_query(client, kpi_query("abandonment", start, end)),
         channel_switches=run_query(client, kpi_query("channel_switch", start, end)),
+        paths=path_rows(client, paths_query(start, end, depth=PATH_DEPTH))[:TOP_PATHS],
+        retention=run_query(client, retention_query(start, end, period=period.cohort_period)),
+        touchpoints=run_query(client, touchpoints_query(start, end, limit=15, min_visits=5)),
+        satisfaction=run_query(client, satisfaction_query(start, end)),
     )
 
 

@@ -83,7 +83,8 @@ def table(result: QueryResult, headers: Sequence[str] | None = None) -> str:
         cells = []
         for value in row:
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            shown = f"{value:,}" if numeric else str(value)
+            # NaN: no data behind the figure (a score without responses)
+            shown = ("–" if value != value else f"{value:,}") if numeric else str(value)
             cells.append(f"<td class='{'n' if numeric else ''}'>{html.escape(shown)}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from streams.cli.main import app
 from streams.queries.kpi import kpi_query
+from streams.queries.paths import path_rows, paths_query
 from streams.queries.query import run_query
+from streams.queries.retention import retention_query
 from streams.report.build import Written, write_report
 from streams.report.charts import all_charts
 from streams.report.data import collect, resolve_period
@@ -26,11 +28,13 @@ pytestmark = pytest.mark.integration
 MAX_BYTES = 6_000_000
 CHARTS = (
     "funnel",
+    "journey_map",
     "conversion_over_time",
     "conversion_revenue",
     "friction_over_time",
     "bounce",
     "abandonment",
+    "retention",
 )
 
 
@@ -113,7 +117,7 @@ def test_cli_writes_the_report_and_prints_its_path(simulated: Simulated, tmp_pat
         env={"COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
-    assert str(out) in result.output and "6 charts" in result.output
+    assert str(out) in result.output and f"{len(CHARTS)} charts" in result.output
     assert out.stat().st_size > 1_000_000
 
 
@@ -144,3 +148,29 @@ def test_friction_spikes_are_shaded_and_labelled(simulated: Simulated) -> None:
     for spike in spikes:
         assert f"{spike['type']} spike ({spike['channel']}, ×" in " ".join(labels)
     assert f"shaded: {len(spikes)} friction spike" in chart.figure.layout.title.text
+
+
+def test_journey_map_retention_and_touchpoints_are_the_analytics_queries(
+    simulated: Simulated,
+) -> None:
+    """The Sankey diagram is `parcours paths` (first 4 touchpoints), the heatmap `parcours
+    retention` by week, the tables `parcours touchpoints` with NPS, CSAT and CES."""
+    period = resolve_period(simulated.client, None, None)
+    data = collect(simulated.client, period)
+    charts = {c.name: c for c in all_charts(data)}
+    expected = path_rows(simulated.client, paths_query(period.start, period.end, depth=4))[:12]
+    assert data.paths == expected and len(expected) == 12
+    diagram = charts["journey_map"].figure.data[0]
+    assert sum(diagram.link.value[i] for i, s in enumerate(diagram.link.source) if s == 0) <= (
+        expected[0].sessions + sum(r.sessions for r in expected[1:])
+    )
+    first_steps = {r.path[0] for r in expected}
+    assert {lbl.split(". ", 1)[1] for lbl in diagram.node.label if lbl.startswith("1. ")} == (
+        first_steps
+    )
+    heatmap = charts["retention"].figure.data[0]
+    retention = run_query(simulated.client, retention_query(period.start, period.end)).records()
+    assert heatmap.z[0][0] == retention[0]["retention_rate"] == 1.0
+    assert set(data.satisfaction.columns) >= {"nps", "csat_percent", "ces"}
+    assert data.satisfaction.rows, "the simulated traffic has survey responses"
+    assert data.touchpoints.rows
