@@ -9,6 +9,7 @@ subset of HTML in labels, and a page name is whatever a producer sent.
 from __future__ import annotations
 
 import html
+import textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -47,15 +48,20 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+#: Plotly does not wrap titles: definitions are cut into lines that fit a laptop-wide chart.
+SUBTITLE_CHARS = 170
+
+
 def _layout(figure: go.Figure, title: str, definition: str, period: str) -> go.Figure:
+    lines = textwrap.wrap(f"{period} · {definition}", SUBTITLE_CHARS)
     figure.update_layout(
         title={
-            "text": f"{title}<br><sup>{period} · {definition}</sup>",
+            "text": f"{title}<br><sup>{'<br>'.join(lines)}</sup>",
             "x": 0.01,
             "xanchor": "left",
         },
         height=HEIGHT,
-        margin={"l": 60, "r": 20, "t": 90, "b": 50},
+        margin={"l": 60, "r": 20, "t": 76 + 14 * len(lines), "b": 50},
         legend={"orientation": "h", "y": -0.15},
         template="plotly_white",
     )
@@ -300,7 +306,7 @@ def journey_map(data: ReportData) -> Chart:
         "journey_map",
         _layout(
             figure,
-            f"Journey map: the {len(data.paths)} most frequent paths",
+            f"Journey map: the {len(data.paths)} most frequent paths of two touchpoints or more",
             f"first {PATH_DEPTH} touchpoints of each session (channel + page/screen, store visit, "
             f"support contact, purchase; a repeat in a row is one step); {shown:,} sessions on "
             "these paths; hover a node for its sessions",

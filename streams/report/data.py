@@ -32,9 +32,11 @@ HOURLY_UP_TO = timedelta(days=8)
 #: Conversion rates per hour are mostly noise (a handful of store sessions at night): per day
 #: unless the period is this short.
 HOURLY_RATES_UP_TO = timedelta(days=2)
-#: The journey map: the first touchpoints of a session, the most frequent paths.
+#: The journey map: the first touchpoints of a session, the most frequent paths that go
+#: somewhere (two touchpoints or more: a one-page visit is a node without a band, and those
+#: would fill the diagram).
 PATH_DEPTH = 4
-TOP_PATHS = 12
+TOP_PATHS = 20
 #: Retention cohorts by week up to half a year, by month beyond.
 WEEKLY_COHORTS_UP_TO = timedelta(days=183)
 
@@ -125,7 +127,11 @@ def collect(client: Client, period: Period) -> ReportData:
         bounce=run_query(client, kpi_query("bounce", start, end, limit=12, min_sessions=5)),
         abandonment=run_query(client, kpi_query("abandonment", start, end)),
         channel_switches=run_query(client, kpi_query("channel_switch", start, end)),
-        paths=path_rows(client, paths_query(start, end, depth=PATH_DEPTH))[:TOP_PATHS],
+        paths=[
+            r
+            for r in path_rows(client, paths_query(start, end, depth=PATH_DEPTH))
+            if len(r.path) > 1
+        ][:TOP_PATHS],
         retention=run_query(client, retention_query(start, end, period=period.cohort_period)),
         touchpoints=run_query(client, touchpoints_query(start, end, limit=15, min_visits=5)),
         satisfaction=run_query(client, satisfaction_query(start, end)),
