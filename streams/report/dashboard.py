@@ -23,9 +23,11 @@ from typing import Any
 
 from streams.queries.funnel import FunnelSpec, Step, funnel_query
 from streams.queries.kpi import kpi_query
+from streams.queries.paths import paths_query
 from streams.queries.query import Query
+from streams.queries.retention import retention_query
 from streams.queries.spikes import spikes_query
-from streams.report.data import FUNNEL_STEPS, FUNNEL_WINDOW_S
+from streams.report.data import FUNNEL_STEPS, FUNNEL_WINDOW_S, PATH_DEPTH, TOP_PATHS
 
 DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "parcours-clickhouse"}
 CHANNELS = ("web", "app", "store")
@@ -45,7 +47,9 @@ def grafana_sql(query: Query) -> str:
         if name in _MACROS:
             return _MACROS[name]
         value = query.parameters[name]
-        if isinstance(value, bool) or not isinstance(value, int | str):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if not isinstance(value, int | str):
             raise TypeError(f"parameter {name}: no literal for {value!r}")
         if isinstance(value, int):
             return str(value)
@@ -123,6 +127,22 @@ def abandonment_sql() -> str:
         f"SELECT *\nFROM (\n{_kpi('abandonment')}\n)\n"
         "WHERE if(device_type = '', 'unknown', device_type) IN (${device_type:singlequote})"
     )
+
+
+def paths_sql() -> str:
+    """The report's journey map as a table: the most frequent paths of two touchpoints or more."""
+    inner = grafana_sql(paths_query(_ANY, _ANY_END, depth=PATH_DEPTH))
+    return (
+        # (named `journey`: an alias `path` would shadow the array in length(path))
+        f"SELECT arrayStringConcat(path, ' → ') AS journey, length(path) AS steps, sessions\n"
+        f"FROM (\n{inner}\n)\nWHERE length(path) > 1\nORDER BY sessions DESC, path\n"
+        f"LIMIT {TOP_PATHS}"
+    )
+
+
+def retention_sql() -> str:
+    """Weekly cohorts by first visit (`parcours retention`)."""
+    return grafana_sql(retention_query(_ANY, _ANY_END, period="week"))
 
 
 def friction_sql() -> str:
@@ -218,6 +238,25 @@ def build() -> dict[str, Any]:
             "`parcours kpi abandonment`; device type variable applied.",
             abandonment_sql(),
             (12, 18, 12, 10),
+        ),
+        _panel(
+            6,
+            "table",
+            "Top paths (journey map)",
+            f"The {TOP_PATHS} most frequent sequences of the first {PATH_DEPTH} touchpoints of a "
+            "session (channel + page/screen, store visit, support contact, purchase), two or "
+            "more; `parcours paths`.",
+            paths_sql(),
+            (0, 28, 12, 10),
+        ),
+        _panel(
+            7,
+            "table",
+            "Retention by week of first visit",
+            "Persons by the week of their first event on any channel; active persons and their "
+            "share in each later week (0 = the cohort's own); `parcours retention`.",
+            retention_sql(),
+            (12, 28, 12, 10),
         ),
     ]
     return {

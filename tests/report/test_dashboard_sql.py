@@ -11,6 +11,7 @@ import pytest
 from streams.queries.kpi import kpi_query
 from streams.queries.query import run_query
 from streams.report.dashboard import CHANNELS, DEVICE_TYPES, build
+from streams.report.data import Period, collect
 from tests.report.conftest import Simulated
 from tests.report.grafana import substitute
 
@@ -87,3 +88,13 @@ def test_spike_annotations_run_and_give_regions(simulated: Simulated) -> None:
     assert len(result.result_rows) == spikes
     for time, end, text, _tags in result.result_rows:
         assert time < end and " spike on " in text
+
+
+def test_paths_panel_is_the_reports_journey_map(simulated: Simulated) -> None:
+    panel = next(p for p in _panels() if p["title"].startswith("Top paths"))
+    data = collect(simulated.client, Period(START, END))
+    expected = [
+        {"journey": " → ".join(r.path), "steps": len(r.path), "sessions": r.sessions}
+        for r in data.paths
+    ]
+    assert _run(simulated, panel, ALL) == expected
