@@ -84,3 +84,18 @@ def test_grafana_reads_clickhouse_as_the_analyst_with_a_password_from_the_enviro
     assert grafana
     assert "grafana-clickhouse-datasource@" in grafana.group(1)
     assert "PARCOURS_ANALYST_PASSWORD: ${PARCOURS_ANALYST_PASSWORD:?" in grafana.group(1)
+
+
+def test_the_analyst_may_read_every_table_the_dashboard_reads() -> None:
+    """Grafana logs in as parcours_analyst: a table or view a panel reads without a grant is a
+    panel that fails on the server (chDB has no access control, so only this test sees it)."""
+    migrations = " ".join(p.read_text() for p in (ROOT / "infra/clickhouse").glob("*.sql"))
+    created = set(re.findall(r"CREATE (?:TABLE|VIEW)(?: IF NOT EXISTS)? (\w+)", migrations))
+    roles = (ROOT / "infra/clickhouse/roles/roles.sql").read_text()
+    granted = set(re.findall(r"GRANT SELECT ON \{database\}\.(\w+) TO parcours_analyst", roles))
+    dashboard = build()
+    sql = " ".join(t["rawSql"] for p in dashboard["panels"] for t in p["targets"])
+    sql += " ".join(a["target"]["rawSql"] for a in dashboard["annotations"]["list"])
+    read = set(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql)) & created
+    assert {"events", "sessions", "friction", "friction_spikes"} <= read
+    assert read <= granted, f"not granted to parcours_analyst: {sorted(read - granted)}"
