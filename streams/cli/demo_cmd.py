@@ -30,6 +30,7 @@ from streams.queries.kpi import kpi_query
 from streams.queries.paths import path_result, path_rows, paths_query
 from streams.queries.query import Query, run_query
 from streams.queries.retention import retention_query, value_query
+from streams.queries.spikes import spikes_query
 from streams.queries.touchpoints import satisfaction_query, touchpoints_query
 from streams.report.build import write_report
 from streams.settings import load_settings
@@ -159,6 +160,13 @@ def demo(
         render_table(
             run_query(client, per_day),
             f"Friction per day (the payment outage was on {outage.start:%a %d %b})",
+        )
+    )
+    console.print(
+        render_table(
+            run_query(client, spikes_query(start, start + timedelta(days=days))),
+            f"Friction spikes (the simulated payment outage: {outage.start:%a %d %b %H:%M}–"
+            f"{outage.end:%H:%M} UTC; `parcours spikes` lists them)",
         )
     )
     written = write_report(client, report or settings.data_dir / "demo-report.html")

@@ -233,7 +233,9 @@ def restore_tracker(
 
 
 def _decision_data(d: Decision) -> list[Any]:
-    return [list(d.tail) if f == "tail" else getattr(d, f) for f in _DECISION_FIELDS]
+    return [
+        list(getattr(d, f)) if f in ("tail", "rise") else getattr(d, f) for f in _DECISION_FIELDS
+    ]
 
 
 def _decision_of(values: list[Any]) -> Decision:
@@ -242,6 +244,7 @@ def _decision_of(values: list[Any]) -> Decision:
         start, x, e, n, peak = d.spike
         d.spike = (start, x, e, n, peak)
     d.tail = [(x, e, n) for x, e, n in d.tail]
+    d.rise = [(x, e, n) for x, e, n in d.rise]
     return d
 
 

@@ -153,7 +153,10 @@ class Decision:
     spike: tuple[int, int, float, int, float] | None = None
     #: (x, e, n) of each step judged since it opened: its end is chosen among them.
     tail: list[tuple[int, float, int]] = field(default_factory=list)
+    #: (x, e, n) of each step of the current excursion before a spike opens.
+    rise: list[tuple[int, float, int]] = field(default_factory=list)
     opened: int = 0  # the step at which the open spike was decided
+    peak: float = 0.0  # the highest evidence while open
     closed: int = 0  # len(closed spikes) at this point
 
 
@@ -203,7 +206,7 @@ def _open_spike(state: SeriesState, settings: SpikeSettings) -> Spike | None:
     start, x, e, n, evidence = d.spike
     for sx, se, sn in d.tail:
         x, e, n = x + sx, e + se, n + sn
-    return Spike(start, state.next_step - 1, x, e, n, max(evidence, d.up), True)
+    return Spike(start, state.next_step - 1, x, e, n, max(evidence, d.peak), True)
 
 
 def judge_until(state: SeriesState, until_step: int, settings: SpikeSettings) -> None:
@@ -221,7 +224,8 @@ def judge_until(state: SeriesState, until_step: int, settings: SpikeSettings) ->
         if step % sph == 0:
             hour = step // sph
             _fold(state, hour - settings.fold_lag_hours, settings)
-            snap = replace(state.decision, closed=len(state.closed), tail=list(state.decision.tail))
+            d = state.decision
+            snap = replace(d, closed=len(state.closed), tail=list(d.tail), rise=list(d.rise))
             state.checkpoints[hour] = snap
         _judge(state, step, settings)
         step += 1
@@ -242,7 +246,7 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
     llr = x * math.log(k) - (k - 1) * e
     if d.spike is None:
         if d.up == 0:  # an excursion begins here (if this step raises the evidence)
-            d.up_from, d.up_x, d.up_e, d.up_n = step, 0, 0.0, 0
+            d.up_from, d.up_x, d.up_e, d.up_n, d.rise = step, 0, 0.0, 0, []
         if d.up + llr <= 0:
             d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
             return
@@ -250,15 +254,18 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
         d.up_x += x
         d.up_e += e
         d.up_n += n
+        d.rise.append((x, e, n))
         if (
             d.up >= settings.threshold
             and d.up_x >= settings.min_count
             and d.up_x >= settings.min_ratio * d.up_e
         ):
-            d.spike = (d.up_from, d.up_x, d.up_e, d.up_n, d.up)
-            d.down, d.down_from, d.tail, d.opened = 0.0, step + 1, [], step
+            d.spike = _open(d, settings)
+            d.rise = []
+            d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up
         return
     d.up = max(0.0, d.up + llr)
+    d.peak = max(d.peak, d.up)
     d.tail.append((x, e, n))
     if d.down - llr <= 0:
         d.down, d.down_from = 0.0, step + 1
@@ -270,24 +277,43 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
         d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
 
 
+def _open(d: Decision, settings: SpikeSettings) -> tuple[int, int, float, int, float]:
+    """The spike starts at the latest start as likely as the best within 2 nats, for a rise
+    as large as the excursion's (at low counts an ordinary signal just before the incident
+    would otherwise start the spike early)."""
+    ratio = max(settings.target_ratio, d.up_x / d.up_e if d.up_e > 0 else settings.target_ratio)
+    log_r, r1 = math.log(ratio), ratio - 1
+    suffix = [0.0]
+    for sx, se, _ in reversed(d.rise):
+        suffix.append(suffix[-1] + sx * log_r - r1 * se)
+    best = max(suffix)
+    back = next(i for i, v in enumerate(suffix) if v >= best - END_TOLERANCE and i > 0)
+    kept = d.rise[len(d.rise) - back :]
+    x, e, n = sum(t[0] for t in kept), sum(t[1] for t in kept), sum(t[2] for t in kept)
+    return (d.up_from + len(d.rise) - back, x, e, n, d.up)
+
+
 def _close(d: Decision, settings: SpikeSettings) -> Spike:
     """The closed spike ends where the evidence for "elevated since the start" peaks: the
     likeliest end of a rise followed by the baseline (at low counts the last step D was at 0
     can be hours after the rate came back: one normal signal in a quiet night resets D)."""
     assert d.spike is not None
     start, x, e, n, evidence = d.spike
-    log_k, k1 = math.log(settings.target_ratio), settings.target_ratio - 1
-    path = [evidence]
+    # The rise as large as it was (not just `target_ratio`): against a rate 12 times the
+    # baseline, a quiet hour after the incident weighs heavily, where against 2.5 times it
+    # one ordinary signal in a quiet night would look like more of the spike.
+    all_x, all_e = x + sum(t[0] for t in d.tail), e + sum(t[1] for t in d.tail)
+    ratio = max(settings.target_ratio, all_x / all_e if all_e > 0 else settings.target_ratio)
+    log_r, r1 = math.log(ratio), ratio - 1
+    path = [0.0]
     for sx, se, _ in d.tail:
-        path.append(path[-1] + sx * log_k - k1 * se)
+        path.append(path[-1] + sx * log_r - r1 * se)
     best = max(path)
-    # The earliest end as likely as the best within 2 nats (a likelihood interval): in a
-    # quiet night one ordinary signal raises the evidence a little, and would move the end
-    # hours past the incident's.
+    # The earliest end as likely as the best within 2 nats (a likelihood interval).
     end_at = next(i for i, v in enumerate(path) if v >= best - END_TOLERANCE) - 1
     for sx, se, sn in d.tail[: end_at + 1]:
         x, e, n = x + sx, e + se, n + sn
-    return Spike(start, d.opened + end_at + 1, x, e, n, best, False)
+    return Spike(start, d.opened + end_at + 1, x, e, n, max(evidence, d.peak), False)
 
 
 def _in_spike(state: SeriesState, step: int) -> bool:
@@ -370,7 +396,7 @@ def _rewind(state: SeriesState, step: int, settings: SpikeSettings) -> None:
         return  # beyond the rewind horizon: the change counts, the past decisions stay
     back = max(candidates)
     snap = state.checkpoints[back]
-    state.decision = replace(snap, tail=list(snap.tail))
+    state.decision = replace(snap, tail=list(snap.tail), rise=list(snap.rise))
     del state.closed[snap.closed :]
     for h in [h for h in state.checkpoints if h >= back]:
         del state.checkpoints[h]

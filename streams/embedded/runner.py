@@ -87,6 +87,7 @@ class EmbeddedRunner:
         store: JourneyStateStore | None = None,
         resume: bool = True,
         checkpoint_every_s: float | None = None,
+        spike_settings: SpikeSettings | None = None,
     ) -> None:
         """With a `store`, the run starts from its newest saved state (unless `resume` is
         false: a fresh start) and saves its state at the end and every `checkpoint_every_s`
@@ -116,9 +117,11 @@ class EmbeddedRunner:
         #: Friction spikes: the step after the journey, fed with its per-minute aggregates.
         journey_config = self.pipeline.config
         if self.restored and saved is not None and saved.get("spikes") is not None:
-            self.spikes = restore_tracker(saved["spikes"], SpikeSettings(), journey_config)
+            self.spikes = restore_tracker(
+                saved["spikes"], spike_settings or SpikeSettings(), journey_config
+            )
         else:
-            self.spikes = SpikeTracker(SpikeSettings(), journey_config)
+            self.spikes = SpikeTracker(spike_settings or SpikeSettings(), journey_config)
         self._spikes_at = self.spikes.watermark_ms
         #: Set by `finish(close=True)`: the input was complete and everything is closed.
         self.closed = False

@@ -15,6 +15,7 @@ from streams.embedded.runner import EmbeddedRunner
 from streams.embedded.state import JourneyStateStore
 from streams.settings import Settings
 from streams.sinks.clickhouse import ClickHouseSink
+from streams.spike_settings import spike_settings
 
 #: The embedded sink flushes every table at least once per day of *event time* (besides
 #: flushing a table whenever it holds `sink_batch_rows` rows). Event time, not the wall clock:
@@ -61,6 +62,7 @@ def embedded_runner(
         store=JourneyStateStore(client),
         resume=resume,
         checkpoint_every_s=checkpoint_every_s,
+        spike_settings=spike_settings(),
     )
     clock.pipeline = runner.pipeline
     return runner

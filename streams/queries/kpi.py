@@ -164,9 +164,9 @@ def friction_over_time(by: str = "day", signal_type: str | None = None) -> str:
     f.type AS type,
     f.channel AS channel,
     f.signals AS signals,
-    arrayExists(
+    toBool(arrayExists(
         (s, e) -> s < f.period_start + {length} AND e > f.period_start, sp.starts, sp.ends
-    ) AS in_spike
+    )) AS in_spike
 FROM (
     SELECT
         {bucket} AS {by},

@@ -28,9 +28,11 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from streams import metrics
 from streams.clickhouse.errors import SinkError
-from streams.core.records import EventRow, Record
+from streams.core.records import EventRow, FrictionSpike, MinuteAggregate, Record
+from streams.core.spike_tracker import SpikeTracker
 from streams.sinks.base import RejectedInput
 from streams.sinks.clickhouse import ClickHouseSink
+from streams.spike_settings import spike_settings
 from streams.worker.messages import outputs_from_bytes
 
 #: Sends one unreadable records-topic message to the dead-letter topic: (value, headers).
@@ -120,6 +122,9 @@ class SinkStage:
         self.batch_size = batch_size
         self.stats = SinkStageStats()
         self._stop = False
+        #: Friction spikes, from the per-minute aggregates passing through (one sink process
+        #: sees every shard's minutes; its baseline starts afresh when the process does).
+        self.spikes = SpikeTracker(spike_settings())
 
     def stop(self, *_: object) -> None:
         self._stop = True
@@ -165,6 +170,7 @@ class SinkStage:
             # The sink buffers everything before it flushes a full table, so if that flush
             # fails nothing is lost: the loop below writes what is buffered.
             self.sink.add(records)
+            self.sink.add(self._judge_spikes(records))
             self.sink.add_rejections(rejected)
         except SinkError:
             self.stats.outage_retries += 1
@@ -187,6 +193,17 @@ class SinkStage:
         self.stats.batches += 1
         self.stats.records += len(records)
         self.stats.rejected += len(rejected)
+
+    def _judge_spikes(self, records: list[Record]) -> list[FrictionSpike]:
+        """A minute's aggregate is written once the journey's watermark has passed it: the
+        newest minute seen is how far event time has come."""
+        self.spikes.observe(records)
+        newest = max((r.minute_ms for r in records if isinstance(r, MinuteAggregate)), default=None)
+        if newest is None:
+            return []
+        rows = self.spikes.advance(newest + 60_000)
+        metrics.observe_spike_gauges(self.spikes.gauges())
+        return rows
 
     def _send_dead_letter(self, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         """To the DLQ, acknowledged before the offsets are committed (nothing is lost)."""

@@ -256,7 +256,8 @@ def test_friction_per_day_by_type_and_channel(data: Client) -> None:
         ("2026-11-03", "checkout_abandoned", "web", 1),
     ]
     only = run_query(data, friction_query(FROM, TO, "hour", "checkout_abandoned"))
-    assert [r[1:] for r in only.rows] == [("checkout_abandoned", "web", 1)]
+    # no friction_spikes rows here: no period is inside a spike
+    assert [r[1:] for r in only.rows] == [("checkout_abandoned", "web", 1, False)]
 
 
 def test_unknown_kpi_and_grouping_are_refused() -> None:

@@ -9,6 +9,7 @@ the same as in one run.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ import orjson
 from streams.core.records import (
     EventRow,
     FrictionSignal,
+    FrictionSpike,
     IdentityLink,
     MinuteAggregate,
     Record,
@@ -71,6 +73,7 @@ def tables(records: Iterable[Record]) -> dict[str, Any]:
     links: set[tuple[Any, ...]] = set()
     merges: set[tuple[Any, ...]] = set()
     minutes: dict[tuple[Any, ...], tuple[int, int, float]] = {}
+    spikes: dict[str, FrictionSpike] = {}
     for r in records:
         if isinstance(r, EventRow):
             events[r.event_id] = (r.person_id, r.session_id, r.occurred_at_ms, r.late)
@@ -84,6 +87,10 @@ def tables(records: Iterable[Record]) -> dict[str, Any]:
             links.add((r.device_id, r.customer_id, r.linked_at_ms))
         elif isinstance(r, SessionMerge):
             merges.add((r.session_id, r.merged_into))
+        elif isinstance(r, FrictionSpike):
+            newest = spikes.get(r.spike_id)
+            if newest is None or r.version >= newest.version:
+                spikes[r.spike_id] = r
         elif isinstance(r, MinuteAggregate):
             key = (r.minute_ms, r.shard, r.channel, r.metric, r.key)
             seen = minutes.get(key)
@@ -100,6 +107,8 @@ def tables(records: Iterable[Record]) -> dict[str, Any]:
         "links": links,
         "merges": merges,
         "minutes": {k: v for k, v in totals.items() if v != (0, 0.0)},
+        # the content of each spike standing (its version depends on how often it was written)
+        "spikes": {k: replace(v, version=0) for k, v in spikes.items() if not v.is_deleted},
     }
 
 
