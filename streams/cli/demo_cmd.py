@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import orjson
@@ -33,6 +34,7 @@ from streams.queries.query import Query, run_query
 from streams.queries.retention import retention_query, value_query
 from streams.queries.spikes import spikes_query
 from streams.queries.touchpoints import satisfaction_query, touchpoints_query
+from streams.report.build import write_report
 from streams.settings import load_settings
 from streams.simulate import SimulationConfig, generate, parse_incident
 
@@ -47,6 +49,12 @@ def demo(
     customers: Annotated[int, typer.Option(min=10, help="Simulated customers.")] = 5_000,
     days: Annotated[float, typer.Option(min=1, help="Simulated days.")] = 7.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same traffic).")] = 42,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the HTML report. Default: demo-report.html in the data dir."
+        ),
+    ] = None,
 ) -> None:
     """Simulate a week of traffic with a payment outage, process it, print the reports."""
     console = Console() if Console().is_terminal else Console(width=150)
@@ -170,6 +178,11 @@ def demo(
             f"Friction spikes (the simulated payment outage: {outage.start:%a %d %b %H:%M}–"
             f"{outage.end:%H:%M} UTC; `parcours spikes` lists them)",
         )
+    )
+    written = write_report(client, report or settings.data_dir / "demo-report.html")
+    console.print(
+        f"[bold]Report[/bold] ({len(written.charts)} charts, {written.bytes / 1e6:.1f} MB, opens offline): "
+        f"{written.path.resolve()}"
     )
     console.print(
         Panel.fit(

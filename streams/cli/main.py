@@ -9,6 +9,7 @@ from streams.cli import paths_cmd as paths_cmd
 from streams.cli import person_cmd as person_cmd
 from streams.cli import privacy_cmds as privacy_cmds
 from streams.cli import query_cmds as query_cmds
+from streams.cli import report_cmd as report_cmd
 from streams.cli import retention_cmd as retention_cmd
 from streams.cli import schema_cmd as schema_cmd
 from streams.cli import simulate_cmd as simulate_cmd
@@ -26,6 +27,7 @@ __all__ = [
     "person_cmd",
     "privacy_cmds",
     "query_cmds",
+    "report_cmd",
     "retention_cmd",
     "schema_cmd",
     "simulate_cmd",

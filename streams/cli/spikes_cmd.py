@@ -8,7 +8,14 @@ import typer
 
 from streams.cli.app import app
 from streams.cli.output import print_result
-from streams.cli.query_cmds import FormatOpt, FromOpt, ToOpt, _check_format, _range, _run
+from streams.cli.query_cmds import (
+    FormatOpt,
+    FromOpt,
+    ToOpt,
+    check_format,
+    parse_range,
+    run_or_exit,
+)
 from streams.queries.query import QueryError
 from streams.queries.spikes import spikes_query
 
@@ -27,10 +34,10 @@ def spikes(
 ) -> None:
     """Friction spikes: when a friction rate (per checkout attempt, per session, ...) was
     abnormally high for its hour of the week, with observed and expected rates (in %)."""
-    _check_format(fmt)
-    start, end = _range(date_from, date_to)
+    check_format(fmt)
+    start, end = parse_range(date_from, date_to)
     try:
         query = spikes_query(start, end, signal_type, channel)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
-    print_result(_run(query), fmt, "Friction spikes")  # type: ignore[arg-type]
+    print_result(run_or_exit(query), fmt, "Friction spikes")  # type: ignore[arg-type]

@@ -198,6 +198,10 @@ def test_demo_prints_the_reports_and_the_incident_day_stands_out() -> None:
         "Query the data further",
     ):
         assert title in result.output, title
+    # the HTML report, written where the demo says (its content: tests/report)
+    report = load_settings().data_dir / "demo-report.html"
+    assert str(report.resolve()) in result.output.replace("\n", "")
+    assert report.stat().st_size > 1_000_000
     client = connect(load_settings().resolved_clickhouse_dsn(), DEMO_DATABASE)
     per_day = dict(
         client.query(

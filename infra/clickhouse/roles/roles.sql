@@ -41,4 +41,5 @@ GRANT SELECT ON {database}.events_resolved TO parcours_analyst;
 GRANT SELECT ON {database}.sessions_resolved TO parcours_analyst;
 GRANT SELECT ON {database}.friction_resolved TO parcours_analyst;
 GRANT SELECT ON {database}.events_per_minute TO parcours_analyst;
+GRANT SELECT ON {database}.person_overrides TO parcours_analyst;
 GRANT SELECT ON {database}.schema_migrations TO parcours_analyst;
