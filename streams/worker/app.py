@@ -186,6 +186,7 @@ def create_app(
             log.warning("idle check skipped: %r", exc)
         for p in range(n):
             await journey_topic.send(key=None, value=b'{"kind": "tick"}', partition=p)
+        journey_stage.gauges()
         report_stalls(journey_stage, time.time(), log, describe=identify_stage.describe)
 
     @app.page("/metrics")
