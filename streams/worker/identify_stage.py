@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ from streams.core.identity import (
 from streams.core.records import IdentityLink
 from streams.core.watermarks import aligned_pauses
 from streams.sinks.base import RejectedInput
-from streams.worker.client_state import reconcile_pauses
+from streams.worker.faust_internals import consumer_thread, reconcile_pauses
 from streams.worker.input_ends import TRAILING_MARKERS_MAX, InputEnd, InputEnds
 from streams.worker.messages import (
     dlq_headers,
@@ -171,16 +172,16 @@ class IdentifyStage:
         if isinstance(stored, dict):
             stored = device_from_dict(stored)
             self.devices.data[device_id] = stored
-        return stored
+        return stored if isinstance(stored, DeviceIdentity) else None
 
-    async def process(self, batch: list[Any]) -> None:
+    async def process(self, batch: Sequence[Any]) -> None:
         self.busy = True
         try:
             await self._process(batch)
         finally:
             self.busy = False
 
-    async def _process(self, batch: list[Any]) -> None:
+    async def _process(self, batch: Sequence[Any]) -> None:
         # journey packs of at most 250 inputs: a journey message touches at most 250 persons
         # before the journey stage may checkpoint (it checkpoints between messages)
         outbox = Outbox(max_items=250)
@@ -240,7 +241,7 @@ class IdentifyStage:
         self.paused = wanted
         metrics.INPUT_PAUSED.set(len(wanted))
         pause = {self.tps[s] for s in wanted}
-        thread = app.consumer._thread
+        thread = consumer_thread(app)
         self.client_may_pause = bool(pause)
         await thread.call_thread(reconcile_pauses, thread, pause, set(self.topic_map))
 

@@ -175,16 +175,20 @@ class InMemoryWorker:
             checkpoint_persons=300,
         )
 
-    def feed(self, messages: Iterable[tuple[str, bytes]]) -> None:
+    def feed(
+        self, messages: Iterable[tuple[str, bytes]], kill_after: Iterable[int] = (), lose: int = 0
+    ) -> None:
         """Produce the messages (keyed as `parcours produce` keys them) and run the stages
-        over them in the order they were produced across topics."""
+        over them in the order they were produced across topics. `kill_after`: after those
+        input steps the worker is killed and started again (`kill`), losing the last `lose`
+        state writes of each journey partition."""
         arrival: list[Message] = []
         for topic, value in messages:
             self.inputs[topic].append(message_key(orjson.loads(value)), value, 0)
             arrival.append(self.inputs[topic].log[0][-1])
-        asyncio.run(self._run(arrival))
+        asyncio.run(self._run(arrival, set(kill_after), lose))
 
-    async def _run(self, arrival: list[Message]) -> None:
+    async def _run(self, arrival: list[Message], kill_after: set[int], lose: int) -> None:
         """Read the inputs a few messages at a time, each step followed by the journey topic
         read to its end; then the end of input."""
         for i in range(0, len(arrival), self.batch):
@@ -197,9 +201,22 @@ class InMemoryWorker:
                 self.clock_ms = max(self.clock_ms, self._newest(m))
             await self._idle(self.clock_ms - self.config.grace_ms)
             await self._drain_journey()
+            if i in kill_after:
+                self.kill(lose)
         self.produced = {name: len(topic.log[0]) for name, topic in self.inputs.items()}
         await self._idle(END_OF_TIME_MS)  # the end of the input: every partition goes quiet
         await self._drain_journey()
+
+    def kill(self, lose: int) -> None:
+        """SIGKILL and restart: the stages' memory is gone, the last `lose` changelog writes
+        of each journey partition never reached Kafka (outputs are always flushed before any
+        state write, so any suffix of them is a possible crash), and the journey topic is read
+        again from its start (the committed offsets may lag the checkpoints arbitrarily)."""
+        for entries in self.persons.changelog.values():
+            del entries[max(0, len(entries) - lose) :]
+        self.start()
+        for q in range(self.n):
+            self.read[self.journey.name, q] = 0
 
     def _newest(self, m: Message) -> int:
         source = f"{m.topic}/{m.partition}"
