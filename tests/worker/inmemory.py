@@ -133,9 +133,14 @@ class InMemoryWorker:
     """One worker owning every partition, fed a story's messages in arrival order."""
 
     def __init__(
-        self, config: JourneyConfig | None = None, partitions: int = 4, batch: int = 1
+        self,
+        config: JourneyConfig | None = None,
+        partitions: int = 4,
+        batch: int = 1,
+        checkpoint_persons: int = 300,
     ) -> None:
         self.config = config or JourneyConfig()
+        self.checkpoint_persons = checkpoint_persons
         self.n = partitions
         self.batch = batch
         partitioner = DefaultPartitioner()
@@ -172,7 +177,7 @@ class InMemoryWorker:
             self.wiring,
             self.persons,
             input_sources=[f"{t}/0" for t in TOPICS],
-            checkpoint_persons=300,
+            checkpoint_persons=self.checkpoint_persons,
         )
 
     def feed(

@@ -49,7 +49,7 @@ def test_story_through_the_worker_stages(story: Story) -> None:
     assert tables(records) == tables(embedded_records)
 
 
-@pytest.mark.parametrize("lose", [0, 1, 2], ids=lambda n: f"lose-{n}-writes")
+@pytest.mark.parametrize("lose", [0, 2], ids=lambda n: f"lose-{n}-writes")
 @pytest.mark.parametrize("story", STORIES, ids=lambda s: s.name)
 def test_story_through_a_worker_killed_after_every_input(story: Story, lose: int) -> None:
     """Killed (SIGKILL) after every input message and restored from the changelog, losing the
