@@ -188,12 +188,14 @@ class IdentifyStage:
         now = time.time()
         dirty: dict[str, tuple[int, str]] = {}
         sources: set[str] = set()
+        consumed: Counter[str] = Counter()  # counted once per batch: `labels()` is costly
         for event in batch:
             message = event.message
-            metrics.EVENTS_CONSUMED.labels(message.topic).inc()
+            consumed[message.topic] += 1
             source = f"{message.topic}/{message.partition}"
             self.position[source] = (message.offset + 1, now)
-            self.tps[source] = TP(message.topic, message.partition)  # the type Faust asserts
+            if source not in self.tps:
+                self.tps[source] = TP(message.topic, message.partition)  # the type Faust asserts
             canonical = self.topic_map.get(message.topic, message.topic)
             rejected: list[Rejection] = []
             for index, result in enumerate(decode(message.value, canonical)):
@@ -208,6 +210,8 @@ class IdentifyStage:
                     await reject(self.w, outbox, failure, message, repr(exc))
             if rejected:
                 await reject_message(self.w, outbox, rejected, message)
+        for topic, n in consumed.items():
+            metrics.EVENTS_CONSUMED.labels(topic).inc(n)
         for source in sorted(sources):
             tell = orjson.dumps({"kind": "watermark", "src": source, "wm": self._watermark(source)})
             for q in range(self.w.partitions):

@@ -78,6 +78,8 @@ class JourneyStage:
         self.input_sources = input_sources
         self.checkpoint_persons = checkpoint_persons
         self.parts: dict[int, JourneyPartition] = {}
+        #: the batch's records, counted in Prometheus once per batch (a tally per call is costly)
+        self.emitted: list[Record] = []
 
     def peers_of(self, p: int) -> list[str]:
         return [f"journey/{q}" for q in range(self.w.partitions) if q != p]
@@ -128,6 +130,9 @@ class JourneyStage:
         for part in self.parts.values():
             self._broadcast(part, now, outbox)
         await self.checkpoint([q for q in self.parts.values() if q.changed], outbox)
+        if self.emitted:
+            metrics.observe_records(self.emitted, time.time())
+            self.emitted = []
 
     def watermark(self, part: JourneyPartition, now: float) -> int:
         own = part.tracker.watermark(now)
@@ -212,7 +217,7 @@ class JourneyStage:
         topic, p = self.w.records_topic, part.partition
         for record in records:
             outbox.add(topic, p, record_to_bytes(record))
-        metrics.observe_records(records, time.time())
+        self.emitted.extend(records)
 
     def _route(
         self,

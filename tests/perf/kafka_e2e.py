@@ -582,6 +582,44 @@ class RoundResult:
     everything_events: float = 0.0
 
 
+def where_time_goes(folded: Path) -> str:
+    """The worker's py-spy samples (collapsed stacks) by the first frame that names a part:
+    Parcours's own code by module, the journey core, Faust, aiokafka, asyncio and the rest."""
+    parts: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    samples = 0
+    for line in folded.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        samples += n
+        frames = stack.split(";")
+        leaf = frames[-1]
+        part = "other"
+        for name, marker in (
+            ("journey core (streams/core)", "streams/core/"),
+            ("decode (schemas)", "schemas/"),
+            ("Parcours worker (streams/worker)", "streams/worker/"),
+            ("prometheus_client", "prometheus_client"),
+            ("orjson", "orjson"),
+            ("aiokafka", "aiokafka"),
+            ("faust / mode", "faust/"),
+            ("asyncio", "asyncio"),
+        ):
+            if marker in leaf or (name == "faust / mode" and "mode/" in leaf):
+                part = name
+                break
+        parts[part] = parts.get(part, 0) + n
+        for marker in ("streams/", "schemas/"):
+            if any(marker in f for f in frames):
+                inclusive[marker] = inclusive.get(marker, 0) + n
+    lines = [f"py-spy, {samples:,} samples of the worker (leaf frame's part):"]
+    for part, n in sorted(parts.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {part:36} {n / samples:6.1%}")
+    parcours = max(inclusive.get("streams/", 0), inclusive.get("schemas/", 0))
+    lines.append(f"  (stacks through any Parcours code: {parcours / samples:.1%})")
+    return "\n".join(lines)
+
+
 def show_written(result: RoundResult) -> None:
     """Bytes per topic, and what the worker wrote against what it read (logical: key +
     value of every record; on disk: the broker's log segments, compressed as sent)."""
@@ -651,7 +689,32 @@ def backlog_stage(
     try:
         stage.start_sink()
         stage.start_worker()
+        spy = None
+        if args.py_spy:
+            assert stage.worker is not None
+            out = workdir / f"worker-{stage.suffix}.folded"
+            spy = subprocess.Popen(
+                [
+                    args.py_spy,
+                    "record",
+                    "-p",
+                    str(stage.worker.pid),
+                    "-r",
+                    "50",
+                    "--format",
+                    "raw",
+                    "-o",
+                    str(out),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         samples = drain(stage, produced.input_events, timeout_s=max(600, args.events / 50))
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+            print(where_time_goes(workdir / f"worker-{stage.suffix}.folded"), flush=True)
         result.per_core, result.per_core_intervals, result.wall = throughput(samples)
         result.late = total(scrape(stage.worker_port), "parcours_events_late_total")
         sink = wait_sink_caught_up(stage, timeout_s=600)
@@ -783,6 +846,9 @@ def main() -> None:
         help="default: a quarter of the backlog's worker rate",
     )
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--py-spy", default=None, help="path to py-spy: profile the backlog worker, print where"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
     args = parser.parse_args()
     if args.events < 1 or args.batch < 2 or args.live_seconds <= 0:
