@@ -27,8 +27,9 @@ Backlog stage
 
 Paced stage (latency; a backlog's latency would only be its queueing time)
 4. With a fresh worker and sink running and assigned, events are produced *paced*, by default
-   at a quarter of the backlog's wall-clock worker rate (well below saturation, so that the
-   figure is latency rather than queueing; the worker's CPU use meanwhile is printed), for
+   at half the backlog's wall-clock worker rate (half capacity, the issue's target: below
+   saturation, so that the figure is latency rather than queueing; the worker's CPU use
+   meanwhile is printed), for
    `--live-seconds`. Latency comes from the sink's `parcours_end_to_end_latency_seconds`
    histogram, scraped from its /metrics: per event row, the Kafka message timestamp
    (CreateTime, set by the producer at produce()) to ClickHouse acknowledging the insert. That
@@ -753,7 +754,7 @@ def paced_stage(
     bootstrap: str, args: argparse.Namespace, result: RoundResult, batch: int, workdir: Path
 ) -> None:
     stage = Stage(bootstrap, workdir, StreamSettings().partitions)
-    rate = args.live_rate or max(20.0, 0.25 * result.wall)
+    rate = args.live_rate or max(20.0, 0.5 * result.wall)
     events = int(rate * args.live_seconds)
     # a simulated day that ended an hour ago: see the module docstring
     start = (datetime.now(UTC) - timedelta(hours=25)).replace(second=0, microsecond=0)
@@ -843,7 +844,7 @@ def main() -> None:
         "--live-rate",
         type=float,
         default=None,
-        help="default: a quarter of the backlog's worker rate",
+        help="default: half the backlog's worker rate (half capacity)",
     )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(
