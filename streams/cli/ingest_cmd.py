@@ -103,7 +103,6 @@ def print_summary(stats: RunStats, out: Console) -> None:
         table.add_row("lines already ingested (skipped)", f"{stats.skipped:,}")
     table.add_row("sessions closed", f"{stats.sessions:,}")
     table.add_row("sessions still open", f"{stats.open_sessions:,}")
-    table.add_row("events waiting for the next run", f"{stats.waiting:,}")
     table.add_row("friction signals", f"{sum(stats.signals.values()):,}")
     for kind, count in sorted(stats.signals.items()):
         table.add_row(f"  {kind}", f"{count:,}")

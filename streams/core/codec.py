@@ -20,7 +20,7 @@ from streams.core import closed, dedup
 from streams.core.aggregates import AggregateState, Bucket
 from streams.core.checkout import CheckoutAttempt
 from streams.core.identity import DeviceIdentity, LinkNotice, Routed, flat_links
-from streams.core.person import Handover, PersonState, Waiting, from_waiting, to_waiting
+from streams.core.person import Base, Handover, PersonState, Waiting, from_waiting, to_waiting
 from streams.core.records import (
     EventRow,
     FrictionSignal,
@@ -74,9 +74,14 @@ def person_to_dict(state: PersonState) -> dict[str, Any]:
         "history": None
         if state.history is None
         else [message_to_dict(from_waiting(w, state.person_id)) for w in state.history],
-        "bases": [[at, asdict(c) if c else None, c_list] for at, c, c_list in state.bases],
+        "bases": [
+            [at, asdict(c) if c else None, c_list, dedup.to_wire(tx)]
+            for at, c, c_list, tx in state.bases
+        ],
         "decided_ms": state.decided_ms,
         "transactions": dedup.to_wire(state.transactions),
+        "handed": [message_to_dict(h) for h in state.handed],
+        "advanced_ms": state.advanced_ms,
     }
 
 
@@ -93,13 +98,26 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
         handovers=tuple((str(f), int(at)) for f, at in data.get("handovers", [])),
         # Written before revisions: nothing to replay from until a session closes.
         history=None if data.get("history") is None else [_pending(m) for m in data["history"]],
-        bases=tuple(
-            (int(at), _checkout_from(c), tuple((int(t), str(m), str(ch)) for t, m, ch in cs))
-            for at, c, cs in data.get("bases", [])
-        ),
+        bases=tuple(_base(b) for b in data.get("bases", [])),
         decided_ms=int(data.get("decided_ms", 0)),
         transactions=dedup.from_wire(data.get("transactions", "")),
+        handed=tuple(_handover(m) for m in data.get("handed", [])),
+        advanced_ms=int(data.get("advanced_ms", 0)),
     )
+
+
+def _base(data: list[Any]) -> Base:
+    """A replay's starting point (written before transactions were kept: none remembered)."""
+    at, c, cs = data[0], data[1], data[2]
+    tx = dedup.from_wire(data[3]) if len(data) > 3 else dedup.EMPTY
+    return (int(at), _checkout_from(c), tuple((int(t), str(m), str(ch)) for t, m, ch in cs), tx)
+
+
+def _handover(data: dict[str, Any]) -> Handover:
+    msg = message_from_dict(data)
+    if not isinstance(msg, Handover):
+        raise ValueError("handed entries are hand-overs")
+    return msg
 
 
 def _pending(data: dict[str, Any]) -> Waiting:
@@ -161,6 +179,7 @@ def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
         "at_ms": msg.at_ms,
         "pending": [message_to_dict(from_waiting(w, msg.from_person)) for w in msg.pending],
         "transactions": dedup.to_wire(msg.transactions),
+        "watermark_ms": msg.watermark_ms,
     }
 
 
@@ -181,6 +200,7 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             data["customer_id"],
             data["device_id"],
             int(data["linked_at_ms"]),
+            int(data.get("watermark_ms", 0)),
         )
     if kind == "handover":
         return Handover(
@@ -191,6 +211,7 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             at_ms=int(data["at_ms"]),
             pending=tuple(_pending(d) for d in data.get("pending", [])),
             transactions=dedup.from_wire(data.get("transactions", "")),
+            watermark_ms=int(data.get("watermark_ms", 0)),
         )
     raise ValueError(f"unknown journey message kind {kind!r}")
 

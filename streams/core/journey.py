@@ -21,19 +21,23 @@ from its source is a `Duplicate`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from streams.core import closed, dedup, revise, transactions
 from streams.core.config import JourneyConfig
 from streams.core.identifiers import event_key
 from streams.core.identity import Duplicate, LinkNotice, Routed
-from streams.core.merges import on_handover, on_link
+from streams.core.merges import already_taken, on_link, take_over
 from streams.core.person import (
     NEW_PERSON,
     W_RECEIVED,
     Handover,
     Output,
     PersonState,
+    Waiting,
     apply_event,
     event_of,
+    from_waiting,
     settle,
     to_waiting,
     waiting_order,
@@ -48,6 +52,7 @@ __all__ = [
     "advance",
     "journey_step",
     "next_deadline",
+    "release_waiting",
 ]
 
 JourneyInput = Routed | LinkNotice | Handover
@@ -68,7 +73,7 @@ def journey_step(
         return _on_event(state, msg, config)
     if isinstance(msg, LinkNotice):
         return _on_link(state, msg, config)
-    return on_handover(state or PersonState(msg.into_person), msg, config)
+    return _on_handover(state, msg, config)
 
 
 def _guard(state: PersonState, msg: Routed) -> tuple[tuple[str, int, int], ...] | None:
@@ -86,19 +91,79 @@ def _guard(state: PersonState, msg: Routed) -> tuple[tuple[str, int, int], ...] 
 def _on_link(
     state: PersonState | None, msg: LinkNotice, config: JourneyConfig
 ) -> tuple[PersonState | None, list[Output]]:
-    """First close what event time had closed when the link was made, then hand over the rest.
+    """First close what event time had closed at the login, then hand over the rest.
 
-    An anonymous person's events all come from one device, so from one input partition, whose
-    watermark the notice carries: by that time a visit that ended more than the inactivity gap
-    before the login is over and stays the anonymous person's own (queries re-attribute it via
-    the identity link). Without this, a stage whose own watermark lags (a replay, a busy
-    partition) would hand an old, finished visit over and merge it into the customer's.
+    A visit that ended more than the inactivity gap before the login is over and stays the
+    anonymous person's own (queries re-attribute it via the identity link); one still going on
+    at the login's time goes over, with its events up to the login. The login's own time
+    decides, not the stage's watermark: a stage whose watermark lags (a replay, a busy
+    partition) would otherwise hand an old, finished visit over and merge it into the
+    customer's, and one whose watermark is ahead (the app's file loaded after the web's) would
+    close the visit the login is part of.
     """
     out: list[Output] = []
+    at = msg.linked_at_ms
+    moved: list[Waiting] = []
     if state is not None:
-        state, out = advance(state, msg.watermark_ms, config)
+        state, out = advance(state, min(msg.watermark_ms, at), config)
+    if state is not None:
+        if state.pending:
+            # Its events up to the login are the visit's own: they go over inside the session.
+            _release(state, at, config, out)
+        history = state.history
+        if history and (history[-1][0] > at or state.decided_ms >= at):
+            # The login arrived after what this device did next: as of the login, that is the
+            # customer's, and the visit then going on goes over (`revise.split_at`).
+            split = revise.split_at(state, at, config)
+            if split is not None:
+                out.extend(split[0])  # type: ignore[arg-type]
+                moved = split[1]
+        settle(state, at, config, out)
     state, handed = on_link(state, msg)
-    return state, out + handed
+    # Handed on after the hand-over, as the customer's own events (no replay guard: they were
+    # applied once already, under the anonymous person).
+    rerouted: list[Output] = [
+        replace(
+            from_waiting(w, msg.customer_id), watermark_ms=msg.watermark_ms, source="", position=-1
+        )
+        for w in moved
+    ]
+    return state, out + handed + rerouted
+
+
+def _on_handover(
+    state: PersonState | None, msg: Handover, config: JourneyConfig
+) -> tuple[PersonState | None, list[Output]]:
+    """Take an anonymous person's open visit over at its place in event time: the login's.
+
+    In order (nothing decided at or after the login, no event of the customer's at or after it
+    applied), the customer first applies its own events before the login and closes what the
+    login's time closes, then takes over. That is exactly what a replay does with the hand-over
+    in its history, so a late event after it can still be put in its place. Behind what was
+    decided, the hand-over itself is put in its place by a revision, as a late event is.
+    """
+    # A new person: the hand-over is all there is, so a replay may start from nothing.
+    state = state or PersonState(msg.into_person, history=[], bases=(NEW_PERSON,))
+    if already_taken(state, msg):
+        return state, []
+    out: list[Output] = []
+    at = msg.at_ms
+    if revise.handover_in_order(state, at):
+        if state.pending and state.pending[0][0] < at:
+            _release(state, at - 1, config, out)
+        settle(state, at, config, out)
+        revise.remember_handover(state, msg)
+        out.extend(take_over(state, msg, config))
+        return state, out
+    settle(state, state.advanced_ms, config, out)  # decided, as for a late event
+    revised = revise.revise_handover(state, msg, max(msg.watermark_ms, at), config)
+    if revised is not None:
+        out.extend(revised)  # type: ignore[arg-type]
+    else:  # beyond what a replay can reach: taken over as it comes
+        out.extend(take_over(state, msg, config))
+        # Taken out of order, it is in no replay's history: no replay may start before it.
+        revise.start_over(state)
+    return state, out
 
 
 def advance(
@@ -106,6 +171,8 @@ def advance(
 ) -> tuple[PersonState | None, list[Output]]:
     """Close what the watermark has passed; return None when nothing is left worth keeping."""
     out: list[Output] = []
+    if watermark_ms > state.advanced_ms:
+        state.advanced_ms = watermark_ms
     _release(state, watermark_ms, config, out)
     settle(state, watermark_ms, config, out)
     # Forget what the horizons have passed; tuples are rebuilt only when something goes.
@@ -134,6 +201,7 @@ def advance(
         or state.sources
         or state.handovers
         or state.history
+        or state.handed
         or state.transactions
     ):
         return None, out
@@ -210,12 +278,13 @@ def _on_event(
     # devices, whose events may travel through partitions that are behind.
     watermark = msg.watermark_ms
     w = to_waiting(msg, state)
-    if ts > watermark:
+    if ts > watermark and revise.in_order(state, w):
         state.pending = with_waiting(state.pending, w)
         if state.pending[0][0] <= watermark:
             _release(state, watermark, config, out)
         return state, out
-    # Behind the watermark: first what waited before it, then it, then the rest.
+    # Behind the watermark (or behind what was applied early, `release_waiting`): first what
+    # waited before it, then it, then the rest.
     order = waiting_order(w)
     if state.pending and waiting_order(state.pending[0]) < order:
         _release(state, watermark, config, out, before=order)
@@ -223,19 +292,31 @@ def _on_event(
         apply_event(state, ev, msg.received_at_ms, ts, config, out)
         revise.remember(state, w)
     else:
-        # First everything the watermark has decided for this person (a revision compares
-        # with what was written, and its replay decides up to the watermark).
-        out.extend(advance(state, watermark, config)[1])
+        # What the person was last advanced to is decided (events applied in order since may
+        # have opened a visit that is already over by then): a replay decides the same.
+        settle(state, state.advanced_ms, config, out)
         revised = revise.revise(state, w, watermark, config)
         if revised is not None:
             out.extend(revised)  # type: ignore[arg-type]
         else:  # beyond what a replay can reach: kept and flagged late, as it comes
             apply_event(state, ev, msg.received_at_ms, watermark, config, out)
+            state.advanced_ms = max(state.advanced_ms, watermark)  # it decided up to there
             # Applied out of order, it is in no replay's history: no replay may start before it.
             revise.start_over(state)
     if state.pending and state.pending[0][0] <= watermark:
         _release(state, watermark, config, out)
     return state, out
+
+
+def release_waiting(state: PersonState, config: JourneyConfig) -> list[Output]:
+    """Apply now, in event-time order, the events still waiting for the watermark (the end of a
+    run whose input goes on later): so the tables show them today. An event of the next run
+    that belongs before them is then behind this person's journey and revises it
+    (`streams.core.revise`), which gives what applying it in order would have given."""
+    out: list[Output] = []
+    if state.pending:
+        _release(state, state.pending[-1][0], config, out)
+    return out
 
 
 def _release(

@@ -13,6 +13,11 @@ the customer, or by the device alone: the device's events now go to the customer
 
 A handover is applied once: a re-delivered one (same `from_person` and `at_ms`, e.g. a consumer
 re-reading old offsets) is a no-op. Each is remembered for the dedup horizon.
+
+The customer takes a hand-over over at its place in event time, the login's (`journey`): after
+the customer's own events up to then, with what event time had closed by then closed. One that
+arrives behind what the customer already decided (the app's file loaded after the web's) is put
+in its place by a revision (`streams.core.revise`), like a late event.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | N
         at_ms=msg.linked_at_ms,
         pending=state.pending,
         transactions=state.transactions,
+        watermark_ms=msg.watermark_ms,
     )
     state.session, state.checkout, state.pending = None, None, ()
     # What was handed over is the customer's now: no replay of this person may redo it.
@@ -57,22 +63,17 @@ def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | N
     return state, [handover]
 
 
-def on_handover(
-    state: PersonState, msg: Handover, config: JourneyConfig
-) -> tuple[PersonState, list[Output]]:
-    """Take over an anonymous person's open session, checkout attempt and waiting events."""
+def already_taken(state: PersonState, msg: Handover) -> bool:
+    """Whether `msg` was applied before (a re-delivery); if not, it is marked applied now."""
     mark = (msg.from_person, msg.at_ms)
     if mark in state.handovers:  # delivered again (a replay): applied once already
-        return state, []
+        return True
     state.handovers = (*state.handovers, mark)
-    out = _take_over(state, msg, config)
-    # A hand-over cannot be replayed on this person alone (streams.core.revise): a replay
-    # may start only from a session that closes after it (not one it closed just now).
-    revise.start_over(state)
-    return state, out
+    return False
 
 
-def _take_over(state: PersonState, msg: Handover, config: JourneyConfig) -> list[Output]:
+def take_over(state: PersonState, msg: Handover, config: JourneyConfig) -> list[Output]:
+    """Join the anonymous session to this person's: one visit or two (see the module)."""
     out: list[Output] = []
     for waiting in msg.pending:  # plain tuples without a person: this person's events now
         state.pending = with_waiting(state.pending, waiting)

@@ -22,7 +22,7 @@ from streams.core import closed, dedup, transactions
 from streams.core.config import JourneyConfig
 from streams.core.friction import Details
 from streams.core.identifiers import session_id_for, signal_id_for
-from streams.core.identity import Duplicate
+from streams.core.identity import Duplicate, Routed
 from streams.core.records import EventRow, FrictionSignal, SessionMerge, SessionSummary
 from streams.core.session import (
     CHECKOUT_ACTIVITY,
@@ -44,10 +44,11 @@ from streams.core.waiting import waiting_order as waiting_order
 from streams.core.waiting import with_waiting as with_waiting
 
 #: Where a replay may start: (end of the session closed there, the checkout attempt open then,
-#: the support contacts kept then). `NEW_PERSON` starts from nothing: the person's whole history
-#: is still there.
-Base = tuple[int, co.CheckoutAttempt | None, tuple[tuple[int, str, str], ...]]
-NEW_PERSON: Base = (-(2**62), None, ())
+#: the support contacts kept then, the purchases' transactions remembered then, so a replay
+#: judges copies exactly as the run it replays did). `NEW_PERSON` starts from nothing: the
+#: person's whole history is still there.
+Base = tuple[int, co.CheckoutAttempt | None, tuple[tuple[int, str, str], ...], bytes]
+NEW_PERSON: Base = (-(2**62), None, (), dedup.EMPTY)
 
 
 @dataclass(slots=True)
@@ -87,6 +88,12 @@ class PersonState:
     #: taken for: an event behind the watermark but after it (and after the last one applied)
     #: is simply applied in order; one before it makes the person's journey be replayed.
     decided_ms: int = 0
+    #: Hand-overs taken within the revision horizon (their session as it came, without the
+    #: waiting events, which are in `history` once applied): a replay takes them over again at
+    #: their place in event time, so a login does not stop revisions (`streams.core.revise`).
+    handed: tuple[Handover, ...] = ()
+    #: The latest watermark this person was advanced to: a revision replays up to at least it.
+    advanced_ms: int = 0
 
     @property
     def recent(self) -> tuple[closed.Closed, ...]:
@@ -106,9 +113,14 @@ class Handover:
     pending: tuple[Waiting, ...] = ()
     #: The anonymous person's transaction memory: the customer remembers those purchases too.
     transactions: bytes = dedup.EMPTY
+    #: The watermark when the link was made: a hand-over that arrives behind what the customer
+    #: has decided is put in its place by a replay up to (at least) this watermark.
+    watermark_ms: int = 0
 
 
-Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate
+#: A `Routed` among a step's outputs is an event handed on to another person (a device's events
+#: after a login that arrived late belong to the customer: `journey._on_link`).
+Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate | Routed
 
 
 def expired(s: SessionState, watermark_ms: int, config: JourneyConfig) -> bool:
@@ -322,7 +334,7 @@ def close_session(state: PersonState, config: JourneyConfig, out: list[Output]) 
     state.decided_ms = max(state.decided_ms, min(s.last_ms + config.session_gap_ms, cap_end))
     if state.history is not None:
         checkout = None if state.checkout is None else replace(state.checkout)
-        state.bases = (*state.bases, (s.last_ms, checkout, state.contacts))
+        state.bases = (*state.bases, (s.last_ms, checkout, state.contacts, state.transactions))
 
 
 def settle(state: PersonState, now_ms: int, config: JourneyConfig, out: list[Output]) -> None:

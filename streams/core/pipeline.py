@@ -40,6 +40,7 @@ from streams.core.journey import (
     advance,
     journey_step,
     next_deadline,
+    release_waiting,
 )
 from streams.core.records import EventRow, FrictionSignal, IdentityLink, Record, SessionSummary
 from streams.core.revise import Retract, revision_kind
@@ -107,15 +108,16 @@ class JourneyPipeline:
 
     def deliver(
         self, msg: JourneyInput, at_ms: int | None = None
-    ) -> tuple[list[Record], list[Handover]]:
+    ) -> tuple[list[Record], list[Handover | Routed]]:
         """One journey input whose identity was resolved elsewhere (the Faust journey stage,
-        where identity runs in another stage keyed by device). Hand-overs come back to the
-        caller instead of being applied: their person may live on another partition, and even
+        where identity runs in another stage keyed by device). Onward messages (a hand-over,
+        then the events a late login moves to the customer) come back to the caller, in
+        order, instead of being applied: their person may live on another partition, and even
         on this one the caller decides when they apply. `at_ms`, for a hand-over: the
         receiving person is first advanced to that watermark (the link's), so that the merge
         is decided on its state as of the link, as `process` decides it in one ordered run."""
         out: list[Record] = []
-        handovers: list[Handover] = []
+        handovers: list[Handover | Routed] = []
         if at_ms is not None and type(msg) is Handover:
             state = self.persons.get(msg.into_person)
             if state is not None:
@@ -126,7 +128,10 @@ class JourneyPipeline:
         return out, handovers
 
     def _drain(
-        self, queue: deque[Any], out: list[Record], handovers: list[Handover] | None = None
+        self,
+        queue: deque[Any],
+        out: list[Record],
+        handovers: list[Handover | Routed] | None = None,
     ) -> None:
         """Route messages to their step until none is left (a step may emit a Handover,
         applied here, or given to `handovers` when the caller routes them).
@@ -138,14 +143,16 @@ class JourneyPipeline:
             msg = queue.popleft()
             kind = type(msg)
             if kind is Routed or kind is LinkNotice or kind is Handover:
+                onward: list[Any] = []
                 for result in self._journey(msg):
-                    if type(result) is Handover:
-                        if handovers is not None:
-                            handovers.append(result)
-                            continue
-                        queue.appendleft(result)  # the anonymous session joins first
+                    if type(result) is Handover or type(result) is Routed:
+                        onward.append(result)  # the anonymous session joins first, then events
                     else:
                         self._emit(result, out)
+                if onward and handovers is not None:
+                    handovers.extend(onward)  # the caller routes them, in this order
+                elif onward:
+                    queue.extendleft(reversed(onward))
             elif kind is IdentityLink:
                 out.append(msg)
             elif kind is Duplicate:
@@ -197,12 +204,19 @@ class JourneyPipeline:
     def provisional(self) -> list[Record]:
         """What is known but not decided, as rows that later ones replace: every open session
         (`is_open`, its version below the row that will close it) and every per-minute total
-        the watermark has not passed yet. Changes no decision: only marks the sessions shown, so
-        that one absorbed later is withdrawn (`streams.core.merges`)."""
+        the watermark has not passed yet. Events still waiting for the watermark (the grace
+        period) are applied first, so they are shown too (`journey.release_waiting`); otherwise
+        nothing is decided: the sessions shown are only marked, so that one absorbed later is
+        withdrawn (`streams.core.merges`)."""
         out: list[Record] = []
         config = self.config
         for person_id in sorted(self.persons):
-            s = self.persons[person_id].session
+            state = self.persons[person_id]
+            if state.pending:
+                for result in release_waiting(state, config):
+                    self._emit(result, out)
+                self._store(person_id, state)
+            s = state.session
             if s is None:
                 continue
             s.flags |= PUBLISHED
@@ -298,7 +312,7 @@ class JourneyPipeline:
         elif isinstance(result, Duplicate):
             self.counters.duplicates += 1
             return
-        elif isinstance(result, Handover):  # routed by `_drain`, not an output
+        elif isinstance(result, Handover | Routed):  # routed by `_drain`, not an output
             return
         elif isinstance(result, Retract):  # a revision took it back: out of the totals
             self.aggregates, _ = aggregate_step(self.aggregates, result.record, self.config, -1)

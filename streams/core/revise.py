@@ -18,14 +18,20 @@ it stand. Replaying the same history gives back exactly what was written before 
 outputs of applying events in order do not depend on when the watermark moved), which is how
 the difference is found without keeping what was written.
 
-A replay starts with no transaction memory (streams.core.transactions): a re-sent purchase
-whose original lies before the replay's base is counted as in the original run, not checked
-again.
+A replay starts with the transaction memory (streams.core.transactions) its base kept, so a
+re-sent purchase is judged as the run it replays judged it.
+
+A login's hand-over (an anonymous visit joining the customer's, `streams.core.merges`) is an
+input of the journey like an event: kept (`handed`, its session as it came) and taken over
+again by a replay at its place in event time, the login's. A hand-over that arrives behind what
+was decided (the app's events loaded after the web's) is itself put in its place by a replay.
+On the anonymous side, a login that arrives after what its device did next cuts the anonymous
+journey at the login (`split_at`): what it concluded from the later events is withdrawn, those
+events are handed on to the customer (they are hers from the login on), and the visit going on
+at the login's time goes over.
 
 Not revised (the late event is applied as before: kept, attributed to the closest session,
-flagged `late`): an event older than the horizon or older than the person's oldest base, and a
-person whose sessions were joined with an anonymous visit (a login's hand-over) after that
-base, since a hand-over cannot be replayed on one person alone.
+flagged `late`): an event older than the horizon or older than the person's oldest base.
 
 This follows the retract-and-recompute model of incremental view maintenance (as in
 Differential Dataflow or Flink's retract streams), at the grain of one person.
@@ -34,7 +40,8 @@ Differential Dataflow or Flink's retract streams), at the grain of one person.
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from dataclasses import dataclass
+from copy import deepcopy
+from dataclasses import dataclass, replace
 from typing import Any
 
 from streams.core import closed, dedup
@@ -44,14 +51,17 @@ from streams.core.identity import Duplicate
 from streams.core.person import (
     W_RECEIVED,
     Base,
+    Handover,
     Output,
     PersonState,
     Waiting,
     apply_event,
     event_of,
+    settle,
     waiting_order,
+    with_waiting,
 )
-from streams.core.records import EventRow, FrictionSignal, SessionSummary
+from streams.core.records import EventRow, FrictionSignal, SessionMerge, SessionSummary
 from streams.core.session import PUBLISHED, is_engaged, summarise
 
 
@@ -89,6 +99,7 @@ def start_over(state: PersonState) -> None:
     if state.history is not None:
         state.history = []
     state.bases = ()
+    state.handed = ()
 
 
 def in_order(state: PersonState, w: Waiting) -> bool:
@@ -96,8 +107,31 @@ def in_order(state: PersonState, w: Waiting) -> bool:
     its time, and no event applied after it."""
     if w[0] <= state.decided_ms:
         return False
+    if state.handed and w[0] < state.handed[-1].at_ms:
+        return False  # a hand-over taken at a later time (it comes before events at its time)
     history = state.history
     return not history or waiting_order(history[-1]) <= waiting_order(w)
+
+
+def handover_in_order(state: PersonState, at_ms: int) -> bool:
+    """Whether taking a hand-over over now is taking it at its place in event time: before the
+    events at its own time, `at_ms`, the login's (the login event itself follows its notice)."""
+    if state.history is None or at_ms <= state.decided_ms:
+        return False
+    if state.handed and at_ms < state.handed[-1].at_ms:
+        return False
+    history = state.history
+    return not history or history[-1][0] < at_ms
+
+
+def remember_handover(state: PersonState, msg: Handover) -> None:
+    """Keep a hand-over about to be taken in order, as it came (taking it over changes its
+    session): without its waiting events, which `history` keeps once they are applied."""
+    state.handed = (*state.handed, _kept(msg))
+
+
+def _kept(msg: Handover) -> Handover:
+    return replace(msg, session=deepcopy(msg.session), checkout=deepcopy(msg.checkout), pending=())
 
 
 #: Events are forgotten in steps of this much event time, not one by one: each step is a wake-up
@@ -120,6 +154,11 @@ def forget(state: PersonState, before_ms: int) -> None:
     """Forget the events older than `before_ms`, and the bases a replay could then no longer
     start from (one needs every event after it)."""
     history = state.history
+    if state.handed and state.handed[0].at_ms < before_ms:
+        # A replay from a base before a forgotten hand-over would miss it.
+        gone = max(h.at_ms for h in state.handed if h.at_ms < before_ms)
+        state.handed = tuple(h for h in state.handed if h.at_ms >= before_ms)
+        state.bases = tuple(b for b in state.bases if b[0] >= gone)
     if not history:
         return
     cut = bisect_right(history, (before_ms - 1, "\U0010ffff"), key=waiting_order)
@@ -133,9 +172,10 @@ def forget(state: PersonState, before_ms: int) -> None:
 def oldest(state: PersonState) -> int | None:
     """Event time of the oldest remembered event (for the deadline of `forget`)."""
     history = state.history
-    if history:
-        return int(history[0][0])
-    return None
+    first = int(history[0][0]) if history else None
+    if state.handed and (first is None or state.handed[0].at_ms < first):
+        return state.handed[0].at_ms
+    return first
 
 
 def _start(state: PersonState, ts: int, config: JourneyConfig) -> Base | None:
@@ -161,15 +201,58 @@ def revise(
     if any(h[1] == event_id for h in state.history):
         # Re-sent after the dedup horizon forgot it, but still among the events kept here.
         return [Duplicate(event_id, state.person_id)]
+    return _revise(state, ts, w, None, config)
+
+
+def revise_handover(
+    state: PersonState, msg: Handover, watermark: int, config: JourneyConfig
+) -> list[Output | Retract] | None:
+    """Put a hand-over that arrived behind what was decided in its place (None: it cannot be,
+    and the caller takes it over as it comes)."""
+    if state.history is None or msg.at_ms < watermark - config.revision_horizon_ms:
+        return None
+    out = _revise(state, msg.at_ms, None, _kept(msg), config)
+    if out is None:
+        return None
+    # What the anonymous person still had waiting is this person's now, as on time.
+    for waiting in msg.pending:
+        state.pending = with_waiting(state.pending, waiting)
+    state.transactions = dedup.union(state.transactions, msg.transactions)
+    return out
+
+
+def _revise(
+    state: PersonState,
+    ts: int,
+    w: Waiting | None,
+    handover: Handover | None,
+    config: JourneyConfig,
+) -> list[Output | Retract] | None:
+    """Replay the person's journey from the latest base before `ts` without and with the new
+    input (`w` or `handover`), and write the difference.
+
+    Both replays decide up to the watermark the person was last advanced to, as the live run
+    did (which is what makes the replay without the new input give back what was written), and
+    no further: a late file (the app's events of a day loaded after the web's) is behind the
+    stage's watermark, but its visits are still going on in their own event time, and the
+    watermark closes them when it next moves.
+    """
+    watermark = state.advanced_ms
     base = _start(state, ts, config)
-    if base is None or any(at >= base[0] for _, at in state.handovers):
+    if base is None:
         return None
     history = state.history
+    assert history is not None
     first = bisect_right(history, (base[0], "\U0010ffff"), key=waiting_order)
     before, after = history[:first], history[first:]
-    old_state, old_out = _replay(state, base, after, watermark, config)
-    insort(after, w, key=waiting_order)
-    new_state, new_out = _replay(state, base, after, watermark, config)
+    handed = [h for h in state.handed if h.at_ms > base[0]]
+    old_state, old_out = _replay(state, base, after, handed, watermark, config)
+    if w is not None:
+        insort(after, w, key=waiting_order)
+    if handover is not None:
+        insort(handed, handover, key=lambda h: h.at_ms)
+        state.handed = tuple(h for h in state.handed if h.at_ms <= base[0]) + tuple(handed)
+    new_state, new_out = _replay(state, base, after, handed, watermark, config)
     out = _difference(state, old_state, old_out, new_state, new_out, config)
     # The replay's journey from the base on, and what the person keeps whatever happened.
     state.session, state.checkout, state.contacts = (
@@ -191,11 +274,72 @@ def revise(
     return out
 
 
+def split_at(
+    state: PersonState, at_ms: int, config: JourneyConfig
+) -> tuple[list[Output | Retract], list[Waiting]] | None:
+    """An anonymous person's journey as it was at a login `at_ms` that arrived late: what it
+    concluded from its events after the login is taken back (they are the customer's, and are
+    returned to be handed on), and the visit going on at the login's time is open again, to be
+    handed over. None when no replay can reach that far back.
+    """
+    history = state.history
+    if history is None:
+        return None
+    base = _start(state, at_ms + 1, config)
+    if base is None:
+        return None
+    first = bisect_right(history, (base[0], "\U0010ffff"), key=waiting_order)
+    before, after = history[:first], history[first:]
+    keep = [w for w in after if w[0] <= at_ms]
+    moved = [w for w in after if w[0] > at_ms]
+    old_state, old_out = _replay(state, base, after, [], state.advanced_ms, config)
+    new_state, new_out = _replay(state, base, keep, [], at_ms, config)
+    out = [
+        # A visit withdrawn here may be the customer's next, under the same id (the id comes
+        # from its first event) and with the same events: a closed row of the same version,
+        # written later, must win (ReplacingMergeTree keeps the last of equal versions).
+        replace(r, version=2 * r.events + 1)
+        if isinstance(r, SessionSummary) and r.is_deleted
+        else r
+        for r in _difference(state, old_state, old_out, new_state, new_out, config)
+    ]
+    # The moved events' rows are written again by the customer: out of the totals here.
+    gone = {w[1] for w in moved}
+    out.extend(
+        Retract(r, withdrawn=False)
+        for r in old_out
+        if isinstance(r, EventRow) and r.event_id in gone
+    )
+    state.session, state.checkout, state.contacts = (
+        new_state.session,
+        new_state.checkout,
+        new_state.contacts,
+    )
+    state.bases = tuple(b for b in state.bases if b[0] <= base[0]) + tuple(
+        b for b in new_state.bases if b[0] > base[0]
+    )
+    state.history = before + keep
+    state.decided_ms = new_state.decided_ms
+    recent = tuple(c for c in closed.entries(state.recent_packed) if c[2] <= base[0])
+    recent += closed.entries(new_state.recent_packed)
+    state.recent_packed = closed.pack(
+        sorted(recent, key=lambda c: c[2])[-config.recent_sessions_kept :]
+    )
+    return out, moved
+
+
 def _replay(
-    live: PersonState, base: Base, events: list[Waiting], watermark: int, config: JourneyConfig
+    live: PersonState,
+    base: Base,
+    events: list[Waiting],
+    handed: list[Handover],
+    watermark: int,
+    config: JourneyConfig,
 ) -> tuple[PersonState, list[Output]]:
-    """The person's journey from `base`, `events` applied in order, up to `watermark`."""
+    """The person's journey from `base`, `events` applied and `handed` taken over in order (a
+    hand-over before the events at its own time), up to `watermark`."""
     from streams.core.journey import advance  # journey drives this module: imported late
+    from streams.core.merges import take_over
 
     checkout = base[1]
     state = PersonState(
@@ -204,9 +348,22 @@ def _replay(
         contacts=base[2],
         history=[],
     )
+    # The purchases remembered at the base, and the anonymous visits' ones from the start: a
+    # copy of one, re-sent by the device before the login's time, counts once.
+    state.transactions = base[3]
+    for h in handed:
+        state.transactions = dedup.union(state.transactions, h.transactions)
     out: list[Output] = []
+    i = 0
     for w in events:
+        while i < len(handed) and handed[i].at_ms <= w[0]:
+            settle(state, handed[i].at_ms, config, out)
+            out.extend(take_over(state, _kept(handed[i]), config))
+            i += 1
         apply_event(state, event_of(w), w[W_RECEIVED], w[0], config, out)
+    for h in handed[i:]:
+        settle(state, h.at_ms, config, out)
+        out.extend(take_over(state, _kept(h), config))
     after, closing = advance(state, watermark, config)
     out.extend(closing)
     return (after or state), out
@@ -295,6 +452,14 @@ def _difference(
         if signal_id not in new_signals:
             out.append(Retract(before, withdrawn=True))
             out.append(_withdrawn_signal(before))
+    # Sessions a hand-over put in its place now joins (a merge is never taken back: storage
+    # re-attributes the absorbed session's rows, and its own row was withdrawn above).
+    old_merges = {(r.session_id, r.merged_into) for r in old_out if isinstance(r, SessionMerge)}
+    out.extend(
+        r
+        for r in new_out
+        if isinstance(r, SessionMerge) and (r.session_id, r.merged_into) not in old_merges
+    )
     return out
 
 

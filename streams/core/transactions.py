@@ -18,7 +18,7 @@ earlier one unless the copy arrived late.
 "Same person" is the person the core holds the purchase under when it applies it: the customer
 (or the anonymous `anon:<device>`, or the guest `guest:<store_id>/<transaction_id>` of a
 receipt with neither), together with what that customer took over from an anonymous person
-when its device logged in (`merges.on_handover` combines both memories; from then on the
+when its device logged in (`merges.take_over` combines both memories; from then on the
 device's events, even those from before the login, go to the customer). The same transaction id
 under two different persons counts for each: receipt numbers are only unique per till or per
 shop, and two customers are never merged. A copy under an anonymous person that only the
@@ -26,12 +26,15 @@ query-time re-attribution (identity links, `events_resolved`) gives to the custo
 caught, e.g. a purchase on a device more than the dedup horizon before its first login: the
 core decides when it applies the purchase and never rewrites a stored row.
 
-The horizon is exact, like the event-id one: a transaction remembered at the event time `t`
-of its purchase is a copy for a purchase applied while the watermark (or the copy's own time,
-if later) is at most `t + dedup_horizon_ms`; after that it is forgotten and the copy counts
-again, twice in revenue (documented in the README). The memory is `streams.core.dedup`'s:
-16 bytes per remembered purchase, and an empty memory is a shared empty `bytes`, so the
-persons who bought nothing (nearly all) pay only their state's one slot.
+The horizon is in event time: a purchase whose own time is at most `t + dedup_horizon_ms`
+after a counted purchase `t` of the same transaction is a copy, whenever it arrives. So a copy
+arriving late (the nightly POS batch) is judged as it would be in time order, and a revision's
+replay (which applies events at their own time) judges exactly as the live run did: the memory
+is kept `revision_horizon_ms` longer than the dedup horizon, as long as a late copy can still be
+put in its place. Past that it is forgotten and a copy counts again, twice in revenue
+(documented in the README). The memory is `streams.core.dedup`'s: 16 bytes per remembered
+purchase, and an empty memory is a shared empty `bytes`, so the persons who bought nothing
+(nearly all) pay only their state's one slot.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def check(memory: bytes, ev: Event, watermark_ms: int, config: JourneyConfig) ->
         return False, memory
     key = transaction_key(tx)
     if memory:
-        horizon = max(watermark_ms, ev.ts_ms) - config.dedup_horizon_ms
+        horizon = ev.ts_ms - config.dedup_horizon_ms
         remembered = dedup.time_of(memory, key)
         if remembered is not None and remembered >= horizon:
             return True, memory
@@ -79,10 +82,16 @@ def check(memory: bytes, ev: Event, watermark_ms: int, config: JourneyConfig) ->
 
 def forget(memory: bytes, watermark_ms: int, config: JourneyConfig) -> bytes:
     """`memory` without the transactions the horizon has passed."""
-    return dedup.forget_before(memory, watermark_ms - config.dedup_horizon_ms)
+    return dedup.forget_before(memory, watermark_ms - _kept_ms(config))
+
+
+def _kept_ms(config: JourneyConfig) -> int:
+    """How long behind the watermark a purchase is remembered: a late copy can arrive (and be
+    judged by its own time) until the revision horizon has passed the dedup horizon's end."""
+    return config.dedup_horizon_ms + config.revision_horizon_ms
 
 
 def deadline(memory: bytes, config: JourneyConfig) -> int | None:
     """The watermark at which `forget` next changes `memory` (None: nothing remembered)."""
     oldest = dedup.oldest(memory)
-    return None if oldest is None else oldest + config.dedup_horizon_ms + 1
+    return None if oldest is None else oldest + _kept_ms(config) + 1

@@ -52,9 +52,6 @@ class RunStats:
     skipped: int = 0
     #: Sessions still open at the end of the run (written as provisional rows).
     open_sessions: int = 0
-    #: Events still waiting for the watermark at the end of the run (the last grace period of
-    #: event time): not written yet, they are applied in order with the next run's input.
-    waiting: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     signals: Counter[str] = field(default_factory=Counter)
     #: Rows that late events revised or withdrew, by kind.
@@ -295,7 +292,6 @@ class EmbeddedRunner:
         self.stats.revisions.subtract(base.revisions)
         self.stats.revisions = +self.stats.revisions
         self.stats.open_sessions = self.pipeline.open_sessions
-        self.stats.waiting = self.pipeline.waiting_events
         return self.stats
 
     def _write(self, records: list[Record]) -> None:

@@ -47,7 +47,7 @@ import orjson
 from streams import metrics
 from streams.core.codec import message_from_dict, message_to_dict
 from streams.core.config import MINUTE_MS
-from streams.core.identity import LinkNotice
+from streams.core.identity import LinkNotice, Routed
 from streams.core.journey import Handover, JourneyInput
 from streams.core.records import MinuteAggregate, Record
 from streams.worker.checkpoint import (
@@ -151,7 +151,7 @@ class JourneyStage:
         if kind == "watermark":
             return
         watermark = self.watermark(part, now)
-        if kind == "handover" and data.get("hold_until", watermark) > watermark:
+        if data.get("hold_until", watermark) > watermark:  # a hand-over, or an event after it
             self._hold(part, data["hold_until"], data)
             return
         if kind == "event":
@@ -222,13 +222,17 @@ class JourneyStage:
     def _route(
         self,
         part: JourneyPartition,
-        handovers: list[Handover],
+        onward: list[Handover | Routed],
         outbox: Outbox,
         link_watermark: int | None = None,
     ) -> None:
-        for handover in handovers:
-            body = message_to_dict(handover)
-            partition = self.w.partition_of(handover.into_person)
+        """Hand-overs, and the events a late login moves to the customer after them: held
+        here when the customer is on this partition, else sent to its partition, both in
+        order and at the link's watermark (the receiver holds them until it gets there)."""
+        for msg in onward:
+            body = message_to_dict(msg)
+            person = msg.into_person if isinstance(msg, Handover) else msg.person_id
+            partition = self.w.partition_of(person)
             if partition == part.partition:
                 # Kept here: sent through the journey topic, it would queue behind every
                 # input already there, whose watermarks could pass the customer's visit

@@ -118,12 +118,13 @@ def _handover(events: int = 2) -> Handover:
     for i in range(events):
         event = ev(f"h{i}", i * 3)
         state, _ = journey_step(state, Routed("anon:w1", event, event.ts_ms, 0, SRC, i), CONFIG)
-    # One more event still waiting for the watermark: it travels with the handover.
+    # One more event still waiting for the watermark, after the login: it travels with the
+    # handover (one at or before the login would go over inside the session).
     waiting = ev("h-wait", events * 3)
     state, _ = journey_step(
         state, Routed("anon:w1", waiting, waiting.ts_ms - 1, 0, SRC, events), CONFIG
     )
-    notice = LinkNotice("anon:w1", "c1", "w1", ev("x", events * 3).ts_ms)
+    notice = LinkNotice("anon:w1", "c1", "w1", ev("x", events * 3).ts_ms - 1)
     _, out = journey_step(state, notice, CONFIG)
     (handover,) = [o for o in out if isinstance(o, Handover)]
     return handover
@@ -137,6 +138,22 @@ def test_handover_carries_source_and_position_of_waiting_events() -> None:
     assert state is not None and len(state.pending) == 1
     state, out = advance(state, handover.at_ms + 2 * HOUR_MS, CONFIG)
     assert [(r.event_id, r.person_id) for r in rows(out)] == [("h-wait", "c1")]
+
+
+def test_events_waiting_up_to_the_login_go_over_inside_the_session() -> None:
+    """The login's time has come for what happened before it: those events are the visit's,
+    handed over inside its session, not left waiting to be applied after the hand-over."""
+    state: PersonState | None = None
+    watermark = ev("x", 0).ts_ms - 1
+    for i, at in enumerate((0, 3, 6)):
+        event = ev(f"h{i}", at)
+        state, _ = journey_step(state, Routed("anon:w1", event, watermark, 0, SRC, i), CONFIG)
+    assert state is not None and len(state.pending) == 3  # all waiting for the watermark
+    notice = LinkNotice("anon:w1", "c1", "w1", ev("x", 3).ts_ms)
+    _, out = journey_step(state, notice, CONFIG)
+    (handover,) = [o for o in out if isinstance(o, Handover)]
+    assert handover.session is not None and handover.session.events == 2  # h0 and h1
+    assert [w[1] for w in handover.pending] == ["h2"]
 
 
 def test_a_handover_delivered_twice_merges_once() -> None:

@@ -24,7 +24,7 @@ from streams.core.codec import (
 from streams.core.config import DAY_MS, JourneyConfig
 from streams.core.identity import LinkNotice, Routed
 from streams.core.journey import Handover, PersonState, advance, journey_step, next_deadline
-from streams.core.merges import on_handover, on_link
+from streams.core.merges import on_link
 from streams.core.records import EventRow
 
 pytestmark = pytest.mark.unit
@@ -70,10 +70,16 @@ def test_a_copy_is_caught_up_to_the_horizon_and_not_after() -> None:
     memory = dedup.EMPTY
     copy, memory = transactions.check(memory, purchase("e1", "R-1"), T0, CONFIG)
     assert not copy and dedup.count(memory) == 1
-    copy, same = transactions.check(memory, purchase("e2", "R-1"), T0 + DAY_MS, CONFIG)
+    # Judged by the copy's own time (a late copy is judged as in time order).
+    copy, same = transactions.check(
+        memory, purchase("e2", "R-1", T0 + DAY_MS), T0 + 9 * DAY_MS, CONFIG
+    )
     assert copy and same is memory  # a copy does not extend the memory
-    copy, memory = transactions.check(memory, purchase("e3", "R-1"), T0 + DAY_MS + 1, CONFIG)
-    assert not copy and dedup.time_of(memory, transactions.transaction_key("R-1")) == T0
+    copy, memory = transactions.check(memory, purchase("e3", "R-1", T0 + DAY_MS + 1), T0, CONFIG)
+    # counted again: remembered from its own time
+    assert (
+        not copy and dedup.time_of(memory, transactions.transaction_key("R-1")) == T0 + DAY_MS + 1
+    )
 
 
 def test_non_purchases_and_purchases_without_a_transaction_are_never_copies() -> None:
@@ -84,11 +90,13 @@ def test_non_purchases_and_purchases_without_a_transaction_are_never_copies() ->
 
 
 def test_the_horizon_forgets_a_transaction_and_keeps_the_person_until_then() -> None:
+    # Kept for the dedup horizon and then the revision horizon: a late copy can come until then.
+    kept_for = DAY_MS + CONFIG.revision_horizon_ms
     state = PersonState("c1", transactions=dedup.remember(dedup.EMPTY, b"k" * 8, T0))
-    assert next_deadline(state, CONFIG) == T0 + DAY_MS + 1
-    kept, _ = advance(state, T0 + DAY_MS, CONFIG)
+    assert next_deadline(state, CONFIG) == T0 + kept_for + 1
+    kept, _ = advance(state, T0 + kept_for, CONFIG)
     assert kept is not None and dedup.count(kept.transactions) == 1
-    gone, _ = advance(kept, T0 + DAY_MS + 1, CONFIG)
+    gone, _ = advance(kept, T0 + kept_for + 1, CONFIG)
     assert gone is None
 
 
@@ -99,9 +107,10 @@ def test_the_customer_takes_over_the_anonymous_memory_on_login() -> None:
     anon_after, (handover,) = on_link(anon, LinkNotice("anon:w1", "c1", "w1", T0 + 10))
     assert isinstance(handover, Handover) and handover.transactions == memory
     assert anon_after is not None and anon_after.transactions == dedup.EMPTY
-    customer, _ = on_handover(customer, handover, CONFIG)
-    assert dedup.contains(customer.transactions, b"a" * 8)
-    assert dedup.contains(customer.transactions, b"c" * 8)
+    after, _ = journey_step(customer, handover, CONFIG)
+    assert after is not None
+    assert dedup.contains(after.transactions, b"a" * 8)
+    assert dedup.contains(after.transactions, b"c" * 8)
 
 
 def test_a_person_with_a_transaction_round_trips_and_old_snapshots_still_read() -> None:

@@ -54,7 +54,8 @@ def test_pending_and_handover_hold_tuples_and_round_trip_through_the_codec() -> 
     assert all(isinstance(w, tuple) for w in state.pending)
     wire = orjson.loads(orjson.dumps(person_to_dict(state)))
     assert person_from_dict(wire) == state
-    _, out = journey_step(state, LinkNotice("anon:w1", "c1", "w1", first.ts_ms), config)
+    # Linked just before both (an event up to the login goes over inside the session).
+    _, out = journey_step(state, LinkNotice("anon:w1", "c1", "w1", first.ts_ms - 1), config)
     (handover,) = [o for o in out if isinstance(o, Handover)]
     assert [w[1] for w in handover.pending] == ["e1", "e2"]
     assert message_from_dict(orjson.loads(orjson.dumps(message_to_dict(handover)))) == handover

@@ -224,7 +224,8 @@ STORIES: list[Story] = [
             pv(90, "/shoes/red", device="w3b"),
             web(120, "login", "w3b", "c3b"),
         ],
-        Expect([S("c3b", 4, ("app", "web"))], links=[("a3", "c3b"), ("w3b", "c3b")]),
+        # The customer's app visit started first: the anonymous web visit joins it (a merge).
+        Expect([S("c3b", 4, ("app", "web"))], links=[("a3", "c3b"), ("w3b", "c3b")], merges=1),
     ),
     Story(
         "device_history_before_login_is_attributed_retroactively",

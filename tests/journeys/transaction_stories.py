@@ -170,10 +170,25 @@ TRANSACTION_STORIES: list[Story] = [
         ),
     ),
     _with(
-        # Documented (README, JourneyConfig): beyond the dedup and revision horizons the
-        # transaction is forgotten, the copy is a purchase again and opens a (converted)
-        # session of its own.
+        # Past the revision horizon the copy is no longer put in its session (whose memory is
+        # gone), but its transaction is still remembered: judged by its own time, a copy, kept
+        # outside any session (a copy opens none).
         beyond_the_horizon(REVISION_HORIZON + 0.001),
+        "receipt_re_exported_past_the_revision_horizon_still_counts_once",
+        Expect(
+            [S("c55", 1, ("store",), converted=True), S("anon:w55", 1, ("web",), bounced=True)],
+            {"bounce": 1},
+            duplicate_transactions=1,
+            revenue=50.0,
+            conversions=1,
+            session_revenue=50.0,
+        ),
+    ),
+    _with(
+        # Documented (README, JourneyConfig): beyond the dedup and revision horizons together
+        # the transaction is forgotten, the copy is a purchase again and opens a (converted)
+        # session of its own.
+        beyond_the_horizon(HORIZON + REVISION_HORIZON + 0.001),
         "receipt_re_exported_past_the_revision_horizon_counts_twice",
         Expect(
             [
@@ -203,8 +218,10 @@ TRANSACTION_STORIES: list[Story] = [
             receipt(7 * M, "o6-confirmed", "O-6", "c56", "w56", channel="web"),
             receipt(60, "o6-guest-again", "O-6", None, "w56", channel="web"),
         ],
+        # The guest copy arrives last, from before the login: put in its place (revised, not
+        # late), a copy opens no session of its own, so the visit has the 4 other events.
         Expect(
-            [S("c56", 5, ("web",), converted=True)],
+            [S("c56", 4, ("web",), converted=True)],
             links=[("w56", "c56")],
             duplicate_transactions=2,
             revenue=50.0,

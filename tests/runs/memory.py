@@ -68,6 +68,7 @@ def tables(records: Iterable[Record]) -> dict[str, Any]:
     events: dict[str, tuple[Any, ...]] = {}
     sessions: dict[str, SessionSummary] = {}
     signals: dict[str, tuple[Any, ...]] = {}
+    signal_versions: dict[str, int] = {}
     links: set[tuple[Any, ...]] = set()
     merges: set[tuple[Any, ...]] = set()
     minutes: dict[tuple[Any, ...], tuple[int, int, float]] = {}
@@ -79,7 +80,13 @@ def tables(records: Iterable[Record]) -> dict[str, Any]:
             if known is None or r.version >= known.version:
                 sessions[r.session_id] = r
         elif isinstance(r, FrictionSignal):
-            signals[r.signal_id] = (r.type, r.person_id, r.session_id, r.occurred_at_ms)
+            seen_signal = signal_versions.get(r.signal_id)
+            if seen_signal is None or r.version >= seen_signal:
+                signal_versions[r.signal_id] = r.version
+                if r.is_deleted:  # withdrawn by a revision: storage (FINAL) no longer shows it
+                    signals.pop(r.signal_id, None)
+                else:
+                    signals[r.signal_id] = (r.type, r.person_id, r.session_id, r.occurred_at_ms)
         elif isinstance(r, IdentityLink):
             links.add((r.device_id, r.customer_id, r.linked_at_ms))
         elif isinstance(r, SessionMerge):

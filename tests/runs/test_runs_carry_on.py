@@ -103,3 +103,17 @@ def test_simulated_traffic_cut_anywhere_reads_as_one_run(data: st.DataObject) ->
     close = data.draw(st.booleans())
     whole = tables(run_in_pieces(messages, [], close=close).records)
     assert tables(run_in_pieces(messages, cuts, close=close).records) == whole
+
+
+@pytest.mark.parametrize("story", STORIES, ids=lambda s: s.name)
+def test_after_each_run_every_event_read_is_shown(story: Story) -> None:
+    """Events still within the grace period at the end of a run (waiting for the watermark) are
+    applied before the run ends: today's last minutes are in the tables today, and the next
+    run's earlier events revise them into place."""
+    messages = story_messages(story)
+    for cut in range(1, len(messages) + 1):
+        shown = tables(run_in_pieces(messages[:cut], [], close=False).records)["events"]
+        for _, value in messages[:cut]:
+            event_id = orjson.loads(value)["event_id"] if value.startswith(b"{") else None
+            if event_id is not None and not event_id.startswith("bad"):
+                assert event_id in shown, (cut, event_id)
