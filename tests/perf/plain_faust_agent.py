@@ -56,7 +56,7 @@ def main() -> None:
                 print(orjson.dumps(line).decode(), flush=True)
                 os._exit(0)  # the figure is out; no orderly shutdown to wait for
 
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warning"]
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn"]
     app.main()
 
 
