@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/ruff check schemas streams tests
 
 typecheck: install
-	$(BIN)/mypy schemas streams/core tests/core
+	$(BIN)/mypy schemas streams/core streams/worker tests/core
 
 pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

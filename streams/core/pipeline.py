@@ -84,6 +84,9 @@ class JourneyPipeline:
         #: next deadline (listings in other minutes are stale: skipped when their minute comes).
         self._listed: dict[str, int] = {}
         self._devices_pruned_at = -END_OF_TIME_MS
+        #: When a set: every person stored since the driver last emptied it (the Faust journey
+        #: stage writes each of them to its changelog once per commit). None: not tracked.
+        self.touched: set[str] | None = None
 
     # -- input ----------------------------------------------------------------------------
 
@@ -120,8 +123,35 @@ class JourneyPipeline:
             self._drain(deque(routed), out)
         return out
 
-    def _drain(self, queue: deque[Any], out: list[Record]) -> None:
-        """Route messages to their step until none is left (a step may emit a Handover).
+    def deliver(
+        self, msg: JourneyInput, at_ms: int | None = None
+    ) -> tuple[list[Record], list[Handover | Routed]]:
+        """One journey input whose identity was resolved elsewhere (the Faust journey stage,
+        where identity runs in another stage keyed by device). Onward messages (a hand-over,
+        then the events a late login moves to the customer) come back to the caller, in
+        order, instead of being applied: their person may live on another partition, and even
+        on this one the caller decides when they apply. `at_ms`, for a hand-over: the
+        receiving person is first advanced to that watermark (the link's), so that the merge
+        is decided on its state as of the link, as `process` decides it in one ordered run."""
+        out: list[Record] = []
+        handovers: list[Handover | Routed] = []
+        if at_ms is not None and type(msg) is Handover:
+            state = self.persons.get(msg.into_person)
+            if state is not None:
+                new_state, results = advance(state, at_ms, self.config)
+                self._store(msg.into_person, new_state)
+                self._drain(deque(results), out, handovers)
+        self._drain(deque((msg,)), out, handovers)
+        return out, handovers
+
+    def _drain(
+        self,
+        queue: deque[Any],
+        out: list[Record],
+        handovers: list[Handover | Routed] | None = None,
+    ) -> None:
+        """Route messages to their step until none is left (a step may emit a Handover,
+        applied here, or given to `handovers` when the caller routes them).
 
         Dispatch on the exact type (the records are final classes): this runs for every
         message and output, and an `is` test is cheaper than an `isinstance` chain.
@@ -130,11 +160,16 @@ class JourneyPipeline:
             msg = queue.popleft()
             kind = type(msg)
             if kind is Routed or kind is LinkNotice or kind is Handover:
+                onward: list[Any] = []
                 for result in self._journey(msg):
                     if type(result) is Handover:
-                        queue.appendleft(result)  # the anonymous session joins first
+                        onward.append(result)  # the anonymous session joins first
                     else:
                         self._emit(result, out)
+                if onward and handovers is not None:
+                    handovers.extend(onward)  # the caller routes them, in this order
+                elif onward:
+                    queue.extendleft(reversed(onward))
             elif kind is IdentityLink:
                 out.append(msg)
             elif kind is Duplicate:
@@ -293,8 +328,12 @@ class JourneyPipeline:
         if state is None:
             self.persons.pop(person_id, None)
             self._listed.pop(person_id, None)
+            if self.touched is not None:
+                self.touched.add(person_id)
             return
         self.persons[person_id] = state
+        if self.touched is not None:
+            self.touched.add(person_id)
         self._schedule(person_id, next_deadline(state, self.config))
 
     def _schedule(self, person_id: str, deadline: int | None) -> None:

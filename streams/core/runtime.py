@@ -11,9 +11,10 @@ records.
 
 `streams.core.pipeline.JourneyPipeline` implements it for the embedded runner (one process:
 identity, journey and aggregates composed in memory); tests/core/test_runtime.py checks that
-it does. The Faust workers split the same steps over two stages and partitions
-(streams/worker/identify_stage.py, streams/worker/journey_stage.py) and drive the same
-per-person functions (`streams.core.journey`).
+it does. The Faust worker runs identity in a stage of its own, keyed by device
+(streams/worker/identify_stage.py), and drives one `JourneyPipeline` per journey partition
+with the journey inputs it routes (`deliver`) and its own watermarks (`advance`)
+(streams/worker/journey_stage.py): one implementation of route -> step -> schedule -> advance.
 """
 
 from __future__ import annotations

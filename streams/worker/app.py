@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
@@ -53,8 +53,13 @@ from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.privacy.setup import worker_privacy
 from streams.settings import Settings, StreamSettings
-from streams.worker.client_state import client_position
-from streams.worker.consumer import RewindingConsumer, keep_stream_records_on_resume
+from streams.worker.faust_internals import (
+    RewindingConsumer,
+    client_position,
+    committed_offsets,
+    handed_offsets,
+    keep_stream_records_on_resume,
+)
 from streams.worker.identify_stage import IdentifyStage, Wiring
 from streams.worker.input_ends import InputEnd
 from streams.worker.journey_stage import JourneyStage
@@ -68,6 +73,11 @@ log = logging.getLogger(__name__)
 #: grew with a replayed backlog and a 200k-event backlog made an 8.6 MB record; with it, the
 #: largest over a 1M-event backlog was 1.7 MB (tests/perf/kafka_e2e.py). The room is a margin.
 MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+
+def stream_of(events: faust.StreamT[bytes]) -> faust.Stream[bytes]:
+    """An agent's stream: a `faust.Stream`, whose `take_events` the `StreamT` type omits."""
+    return cast(faust.Stream[bytes], events)
 
 
 def create_app(
@@ -101,6 +111,9 @@ def create_app(
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_max_request_size=MAX_RECORD_BYTES,
+        # JSON with the same keys in every item: lz4 cuts the bytes the worker writes (packs,
+        # checkpoints) several times for little CPU; consumers decompress transparently
+        producer_compression_type="lz4",
         web_enabled=True,
         web_host=web_host,  # 0.0.0.0 in a container, or Prometheus cannot scrape /metrics
         web_port=web_port,
@@ -112,17 +125,24 @@ def create_app(
     app.transport.Consumer = RewindingConsumer  # type: ignore[misc]
     app.add_dependency(RecoveryWatch(app, stream.recovery_stalled_after_s))
     keep_stream_records_on_resume(app)
-    raw = {
-        "key_type": bytes,
-        "value_type": bytes,
-        "key_serializer": "raw",
-        "value_serializer": "raw",
-    }
+
+    def raw_topic(*names: str, partitions: int, internal: bool = False) -> faust.TopicT:
+        """A topic of raw bytes: the stages (de)serialise what they send themselves."""
+        return app.topic(
+            *names,
+            partitions=partitions,
+            internal=internal,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
     topic_map = stream.input_topics()
-    inputs = app.topic(*topic_map, partitions=k, **raw)
-    journey_topic = app.topic(stream.journey_topic, partitions=n, internal=True, **raw)
-    records_topic = app.topic(stream.records_topic, partitions=n, **raw)
-    dlq_topic = app.topic(stream.dlq_topic, partitions=n, **raw)
+    inputs = raw_topic(*topic_map, partitions=k)
+    journey_topic = raw_topic(stream.journey_topic, partitions=n, internal=True)
+    records_topic = raw_topic(stream.records_topic, partitions=n)
+    dlq_topic = raw_topic(stream.dlq_topic, partitions=n)
     big = {"max.message.bytes": str(MAX_RECORD_BYTES)}
     devices = app.Table("devices", default=None, partitions=k, extra_topic_configs=big)
     persons = app.Table("persons", default=None, partitions=n, extra_topic_configs=big)
@@ -154,24 +174,28 @@ def create_app(
 
     @app.agent(inputs, concurrency=1)
     async def identify(events: faust.StreamT[bytes]) -> None:
-        async for batch in events.take_events(stream.batch_max, within=stream.batch_within_s):
+        async for batch in stream_of(events).take_events(
+            stream.batch_max, within=stream.batch_within_s
+        ):
             await identify_stage.process(batch)
 
     @app.agent(journey_topic, concurrency=1)
     async def journey(messages: faust.StreamT[bytes]) -> None:
-        async for batch in messages.take_events(stream.batch_max, within=stream.batch_within_s):
+        async for batch in stream_of(messages).take_events(
+            stream.batch_max, within=stream.batch_within_s
+        ):
             await journey_stage.process(batch)
 
     @app.on_partitions_revoked.connect
-    async def forget_revoked(sender: Any, revoked: Any, **_: Any) -> None:
-        """A revoked partition's state now belongs to its new owner: forget our copy."""
-        for tp in revoked:
+    async def forget_revoked(sender: Any, /, *args: Any, signal: Any = None, **_: Any) -> None:
+        """A revoked partition's state now belongs to its new owner: forget our copy.
+        Faust sends the revoked partitions as the signal's first argument."""
+        for tp in args[0]:
             if tp.topic == stream.journey_topic:
                 journey_stage.forget(tp.partition)
             elif tp.topic in topic_map:
                 identify_stage.forget(tp.partition)
 
-    @app.timer(interval=stream.tick_interval_s)
     async def tick() -> None:
         """Idle input partitions declare it (streams/worker/identify_stage.py); every journey
         partition gets a tick, so that it runs a batch (and broadcasts) even when quiet."""
@@ -181,8 +205,8 @@ def create_app(
                 ends = await asyncio.wait_for(app.consumer.highwaters(*owned), timeout=5)
                 # Faust keeps the group's committed offsets (next to read) and the last offset
                 # it handed to the agents, privately
-                committed = app.consumer._committed_offset
-                handed = getattr(app.consumer, "_read_offset", {})
+                committed = committed_offsets(app.consumer)
+                handed = handed_offsets(app.consumer)
                 read: dict[tuple[str, int], InputEnd] = {}
                 for tp, end in ends.items():
                     fetched = client_position(app.consumer, tp)
@@ -196,7 +220,10 @@ def create_app(
             log.warning("idle check skipped: %r", exc)
         for p in range(n):
             await journey_topic.send(key=None, value=b'{"kind": "tick"}', partition=p)
+        journey_stage.gauges()
         report_stalls(journey_stage, time.time(), log, describe=identify_stage.describe)
+
+    app.timer(interval=stream.tick_interval_s)(tick)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

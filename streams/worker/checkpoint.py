@@ -1,25 +1,35 @@
-"""Journey partition checkpoints: why a worker killed with SIGKILL changes no stored result.
+"""Journey partition checkpoints: why a worker killed with SIGKILL changes no stored result,
+and why each touched person reaches Kafka at most once per commit.
 
 Intuition: Faust's at-least-once mode commits input offsets *after* the work, but a table's
 changelog is written *during* it, so after a crash the restored state can be ahead of the
 offsets that are replayed, and the outputs of the lost moment may be half sent. Three rules
 close that gap for a journey partition:
 
-1. Outputs first. A batch of journey messages is processed in memory, its outputs (records,
-   hand-overs) are sent and the producer is flushed (every output acknowledged) *before* any
-   state of the batch is written to the changelog. State is therefore never ahead of outputs.
-2. One atomic record per batch. The partition then writes one checkpoint record, keyed
-   `\0checkpoint/<p>` in the same changelog partition, holding everything the batch changed:
-   the offset of the last journey message applied, the watermark tracker, and the states of
-   the persons and the per-minute aggregate buckets the batch touched. The per-person and
-   per-minute writes (keys `<person>` and `\0minute/<p>/<minute>`) follow it.
+1. Outputs first. A batch of journey messages is processed in memory (the partition's
+   `JourneyPipeline`), its outputs (records, hand-overs) are sent and the producer is flushed
+   (every output acknowledged) *before* any state of the batch is written to the changelog.
+   State is therefore never ahead of outputs.
+2. One atomic record per commit. The partition then writes one checkpoint record, keyed
+   `\0checkpoint/<p>` in the same changelog partition, holding everything the commit changed:
+   the offset of the last journey message applied, the watermark trackers, the held
+   hand-overs, and the states of the persons and per-minute aggregate buckets touched since
+   the previous commit (each serialised once, however often it changed: updates collapse in
+   memory, as in Kafka Streams' record cache and quix-streams' checkpoints).
    A Kafka record is all or nothing and a partition keeps its order, so after a crash the
-   changelog holds either nothing of the batch, or its checkpoint (plus any prefix of the
-   per-person writes, which the checkpoint overrides on restore).
+   changelog holds either nothing of the commit, or its checkpoint.
 3. Skip what is applied. On restore, journey messages at or below the checkpoint's offset are
    skipped: their effects are in the restored state and their outputs were acknowledged.
    Messages after it are processed again; they only ever re-send outputs with the same ids
    (ClickHouse keeps one copy), because their effects are not in the restored state.
+
+Once per commit: the checkpoint key is compacted, so a state that is only in an older
+checkpoint would be lost. Each entry of checkpoint n is therefore written under its own key
+(`<person>`, `\0minute/<p>/<minute>`) at commit n+1, *before* checkpoint n+1, unless commit
+n+1 touched it again (then checkpoint n+1 carries it). Its value is the one checkpoint n
+committed, so writing it early never puts state ahead; an entry is written once per commit
+either way: in a checkpoint while it changes, once under its own key when it stops. On
+restore the latest checkpoint's entries win over the own-key values (these are never newer).
 
 Duplicates that cross stages (the identity stage re-sending an event after its own state was
 lost, a hand-over sent twice) are caught by the core's replay guards (source positions and
@@ -28,15 +38,26 @@ hand-over ids in `PersonState`). See docs/storage.md for the storage side.
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.core.aggregates import AggregateState
-from streams.core.codec import aggregates_from_parts, aggregates_meta
+import orjson
+
+from streams.core.codec import (
+    aggregates_from_parts,
+    aggregates_meta,
+    minute_buckets,
+    person_from_dict,
+    person_to_dict,
+)
+from streams.core.config import JourneyConfig
+from streams.core.pipeline import JourneyPipeline
 from streams.core.watermarks import WatermarkTracker
 
 #: Keys of the partition's own records start with NUL, which no person id does in practice.
 INTERNAL = "\0"
+NON_STR = orjson.OPT_NON_STR_KEYS
 
 
 def checkpoint_key(partition: int) -> str:
@@ -57,28 +78,18 @@ def internal_partition(key: str) -> int:
 
 @dataclass(slots=True)
 class JourneyPartition:
-    """What a worker keeps for one journey partition it owns (rebuilt on assignment)."""
+    """What a worker keeps for one journey partition it owns (rebuilt on assignment): the
+    journey runtime itself (`logic`) and what the Faust driver adds around it."""
 
     partition: int
     tracker: WatermarkTracker
-    aggregates: AggregateState
+    logic: JourneyPipeline
     #: Offset of the last journey message applied (-1: none yet).
     applied: int = -1
-    #: Watermark at the last `advance` over the partition's persons.
-    advanced_to: int = -(2**62)
-    #: person -> smallest watermark at which `advance` changes its state.
-    due: dict[str, int] = field(default_factory=dict)
     #: Stall report (wall clock): watermark last seen, since when, last warning.
     stall_wm: int = -(2**62)
     stall_since: float = 0.0
     stall_reported: float = 0.0
-    #: Persons with an open session, and with an open checkout attempt (for the gauges).
-    open_sessions: set[str] = field(default_factory=set)
-    open_checkouts: set[str] = field(default_factory=set)
-    #: (deadline, person) for every entry ever put in `due`; stale ones are skipped when popped.
-    due_heap: list[tuple[int, str]] = field(default_factory=list)
-    #: Persons changed since the last checkpoint.
-    touched: set[str] = field(default_factory=set)
     #: Aggregate minutes flushed or forgotten since the last checkpoint.
     touched_minutes: set[int] = field(default_factory=set)
     #: Whether anything changed since the last checkpoint (offsets, aggregates, watermark).
@@ -91,6 +102,12 @@ class JourneyPartition:
     #: Hand-overs waiting for this partition's watermark to reach the link's watermark:
     #: (watermark, offset and index of arrival, journey message as plain data), sorted.
     held: list[tuple[int, int, int, dict[str, Any]]] = field(default_factory=list)
+    #: The entries of the last checkpoint (key -> serialised value, None: deleted), written
+    #: under their own keys at the next commit unless it carries them again (module doc).
+    last_entries: dict[str, bytes | None] = field(default_factory=dict)
+    #: The runtime's duplicate and revision counts already reported to Prometheus.
+    reported_duplicates: int = 0
+    reported_revisions: dict[str, int] = field(default_factory=dict)
 
 
 def tracker_to_dict(tracker: WatermarkTracker) -> dict[str, Any]:
@@ -111,27 +128,94 @@ def tracker_from_dict(data: dict[str, Any], now_s: float) -> WatermarkTracker:
     )
 
 
-def partition_to_dict(part: JourneyPartition) -> dict[str, Any]:
-    """The checkpoint's own fields; the caller adds the touched persons and minutes."""
-    return {
+def commit(part: JourneyPartition) -> tuple[dict[str, bytes | None], bytes]:
+    """What one commit of `part` writes: the previous checkpoint's entries that this one does
+    not carry again (to their own keys, first), and the checkpoint record. Empties the set of
+    touched persons and minutes."""
+    logic, p = part.logic, part.partition
+    entries: dict[str, bytes | None] = {}
+    touched = logic.touched if logic.touched is not None else set()
+    for key in touched:
+        state = logic.persons.get(key)
+        entries[key] = None if state is None else orjson.dumps(person_to_dict(state))
+    aggregates = logic.aggregates
+    for m in part.touched_minutes | aggregates.dirty.keys():
+        rows = minute_buckets(aggregates, m)
+        entries[minute_key(p, m)] = None if rows is None else orjson.dumps(rows)
+    spill = {k: v for k, v in part.last_entries.items() if k not in entries}
+    record = {
         "applied": part.applied,
-        "advanced_to": part.advanced_to,
-        "aggregates": aggregates_meta(part.aggregates),
+        "advanced_to": logic.watermark_ms,
+        "aggregates": aggregates_meta(aggregates),
         "tracker": tracker_to_dict(part.tracker),
         "peers": tracker_to_dict(part.peers),
         "held": part.held,
+        "entries": {k: None if v is None else orjson.Fragment(v) for k, v in entries.items()},
     }
+    touched.clear()
+    part.touched_minutes.clear()
+    part.last_entries = entries
+    part.changed = False
+    return spill, orjson.dumps(record, option=NON_STR)
 
 
-def partition_from_dict(
-    partition: int, data: dict[str, Any], minutes: dict[int, list[list[Any]]], now_s: float
+def restore_partition(
+    p: int,
+    data: MutableMapping[Any, Any],
+    owns: Callable[[str], bool],
+    config: JourneyConfig,
+    input_sources: list[str],
+    now_s: float,
 ) -> JourneyPartition:
-    return JourneyPartition(
-        partition=partition,
-        tracker=tracker_from_dict(data["tracker"], now_s),
-        aggregates=aggregates_from_parts(data["aggregates"], minutes),
-        applied=data["applied"],
-        advanced_to=data["advanced_to"],
-        peers=tracker_from_dict(data["peers"], now_s) if "peers" in data else WatermarkTracker(),
-        held=[(int(h[0]), int(h[1]), int(h[2]), h[3]) for h in data.get("held", [])],
+    """Partition `p`'s state from what the changelog restored into `data` (the Faust table's
+    store): the latest checkpoint's entries over the own-key values. Takes p's keys out of
+    `data`: from here on the runtime holds them."""
+    saved = data.pop(checkpoint_key(p), None)
+    if isinstance(saved, bytes):
+        saved = orjson.loads(saved)
+    prefix = minute_key(p, 0)[:-1]
+    values: dict[str, Any] = {}
+    for key in list(data.keys()):
+        if not isinstance(key, str):
+            continue
+        if key.startswith(prefix) or (not is_internal_key(key) and owns(key)):
+            values[key] = data.pop(key)
+    logic = JourneyPipeline(config, shard=f"journey-{p}")
+    logic.touched = set()
+    if not saved:
+        tracker = WatermarkTracker(idle_after_s=None)
+        tracker.expect(input_sources, now_s)
+        return JourneyPartition(p, tracker, logic)
+    entries: dict[str, Any] = dict(saved.get("entries", {}))
+    # checkpoints written before entries were collapsed (one field per kind)
+    entries.update(saved.get("persons", {}))
+    entries.update({minute_key(p, int(m)): v for m, v in saved.get("minutes", {}).items()})
+    values.update(entries)
+    minutes: dict[int, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, bytes):
+            value = orjson.loads(value)
+        if value is None:
+            continue
+        if key.startswith(prefix):
+            minutes[int(key[len(prefix) :])] = value
+        else:
+            logic.persons[key] = person_from_dict(value)
+    logic.aggregates = aggregates_from_parts(saved["aggregates"], minutes)
+    logic.watermark_ms = saved["advanced_to"]
+    logic.reschedule()
+    part = JourneyPartition(
+        partition=p,
+        tracker=tracker_from_dict(saved["tracker"], now_s),
+        logic=logic,
+        applied=saved["applied"],
+        peers=tracker_from_dict(saved["peers"], now_s) if "peers" in saved else WatermarkTracker(),
+        held=[(int(h[0]), int(h[1]), int(h[2]), h[3]) for h in saved.get("held", [])],
     )
+    # the checkpoint's entries may not be under their own keys yet: written at the next commit
+    part.last_entries = {
+        k: None if v is None else (v if isinstance(v, bytes) else orjson.dumps(v))
+        for k, v in entries.items()
+    }
+    part.changed = True
+    return part

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,7 @@ from streams.core.records import IdentityLink
 from streams.core.watermarks import aligned_pauses
 from streams.privacy.policy import PrivacyFilter
 from streams.sinks.base import RejectedInput
-from streams.worker.client_state import reconcile_pauses
+from streams.worker.faust_internals import consumer_thread, reconcile_pauses
 from streams.worker.input_ends import TRAILING_MARKERS_MAX, InputEnd, InputEnds
 from streams.worker.messages import (
     dlq_headers,
@@ -175,28 +176,30 @@ class IdentifyStage:
         if isinstance(stored, dict):
             stored = device_from_dict(stored)
             self.devices.data[device_id] = stored
-        return stored
+        return stored if isinstance(stored, DeviceIdentity) else None
 
-    async def process(self, batch: list[Any]) -> None:
+    async def process(self, batch: Sequence[Any]) -> None:
         self.busy = True
         try:
             await self._process(batch)
         finally:
             self.busy = False
 
-    async def _process(self, batch: list[Any]) -> None:
+    async def _process(self, batch: Sequence[Any]) -> None:
         # journey packs of at most 250 inputs: a journey message touches at most 250 persons
         # before the journey stage may checkpoint (it checkpoints between messages)
         outbox = Outbox(max_items=250)
         now = time.time()
         dirty: dict[str, tuple[int, str]] = {}
         sources: set[str] = set()
+        consumed: Counter[str] = Counter()  # counted once per batch: `labels()` is costly
         for event in batch:
             message = event.message
-            metrics.EVENTS_CONSUMED.labels(message.topic).inc()
+            consumed[message.topic] += 1
             source = f"{message.topic}/{message.partition}"
             self.position[source] = (message.offset + 1, now)
-            self.tps[source] = TP(message.topic, message.partition)  # the type Faust asserts
+            if source not in self.tps:
+                self.tps[source] = TP(message.topic, message.partition)  # the type Faust asserts
             canonical = self.topic_map.get(message.topic, message.topic)
             rejected: list[Rejection] = []
             results = decode(message.value, canonical)
@@ -214,6 +217,8 @@ class IdentifyStage:
                     await reject(self.w, outbox, failure, message, repr(exc))
             if rejected:
                 await reject_message(self.w, outbox, rejected, message)
+        for topic, n in consumed.items():
+            metrics.EVENTS_CONSUMED.labels(topic).inc(n)
         for source in sorted(sources):
             tell = orjson.dumps({"kind": "watermark", "src": source, "wm": self._watermark(source)})
             for q in range(self.w.partitions):
@@ -247,7 +252,7 @@ class IdentifyStage:
         self.paused = wanted
         metrics.INPUT_PAUSED.set(len(wanted))
         pause = {self.tps[s] for s in wanted}
-        thread = app.consumer._thread
+        thread = consumer_thread(app)
         self.client_may_pause = bool(pause)
         await thread.call_thread(reconcile_pauses, thread, pause, set(self.topic_map))
 

@@ -27,55 +27,40 @@ the watermark of the login's input partition at the time of the link, and C is a
 that time before it is applied: the merge is decided on C's state as of the link, as in the
 embedded runner, not on whatever subset of C's events happened to be applied when it arrived.
 
-Crash safety is streams/worker/checkpoint.py: outputs first, then one atomic checkpoint
-record per partition and batch, and inputs at or below the checkpoint's offset are skipped.
+This stage is a thin driver: each journey partition's persons, deadlines and aggregates are
+one `JourneyPipeline` (the `streams.core.runtime.JourneyLogic` the embedded runner drives),
+fed journey inputs with `deliver` and moved with `advance`. What is here is only what Kafka
+adds: reading packed messages, watermarks across partitions, holding hand-overs, sending
+outputs and checkpointing (streams/worker/checkpoint.py: outputs first, then one atomic
+checkpoint record per partition and commit, and inputs at or below its offset are skipped).
 """
 
 from __future__ import annotations
 
-import heapq
 import time
 from bisect import insort
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from streams import metrics
-from streams.core.aggregates import AggregateState, aggregate_step, flush_aggregates
-from streams.core.codec import (
-    message_from_dict,
-    message_to_dict,
-    minute_buckets,
-    person_from_dict,
-    person_to_dict,
-)
+from streams.core.codec import message_from_dict, message_to_dict
 from streams.core.config import MINUTE_MS
-from streams.core.identity import Duplicate, LinkNotice, Routed
-from streams.core.journey import Handover, PersonState, advance, journey_step, next_deadline
-from streams.core.revise import Retract, revision_kind
-from streams.core.watermarks import WatermarkTracker
+from streams.core.identity import LinkNotice, Routed
+from streams.core.journey import Handover, JourneyInput
+from streams.core.records import MinuteAggregate, Record
 from streams.worker.checkpoint import (
     JourneyPartition,
     checkpoint_key,
+    commit,
     internal_partition,
     is_internal_key,
-    minute_key,
-    partition_from_dict,
-    partition_to_dict,
+    restore_partition,
 )
 from streams.worker.identify_stage import Wiring, processing_failure, reject
 from streams.worker.messages import record_to_bytes, routed_from_dict
 from streams.worker.outbox import Outbox
-
-NON_STR = orjson.OPT_NON_STR_KEYS
-
-
-def person_key(msg: Routed | LinkNotice | Handover) -> str:
-    if isinstance(msg, Routed):
-        return msg.person_id
-    if isinstance(msg, LinkNotice):
-        return msg.anon_person_id
-    return msg.into_person
 
 
 class JourneyStage:
@@ -87,96 +72,36 @@ class JourneyStage:
         checkpoint_persons: int,
     ) -> None:
         self.w = wiring
+        #: the Faust table whose changelog carries the checkpoints (its store is read once,
+        #: when a partition is restored; the runtime holds the state)
         self.persons = persons
         self.input_sources = input_sources
         self.checkpoint_persons = checkpoint_persons
         self.parts: dict[int, JourneyPartition] = {}
-
-    # -- state ------------------------------------------------------------------------------
-
-    def person_state(self, key: str) -> PersonState | None:
-        stored = self.persons.data.get(key)
-        if isinstance(stored, dict):
-            stored = person_from_dict(stored)
-            self.persons.data[key] = stored
-        return stored
+        #: the batch's records, counted in Prometheus once per batch (a tally per call is costly)
+        self.emitted: list[Record] = []
 
     def peers_of(self, p: int) -> list[str]:
         return [f"journey/{q}" for q in range(self.w.partitions) if q != p]
 
     def restore(self, p: int, now: float) -> JourneyPartition:
-        """After a (re)start or rebalance: the last checkpoint wins over per-person writes."""
-        data = self.persons.data
-        saved = data.get(checkpoint_key(p))
-        if isinstance(saved, bytes):  # written by this process (restored ones are decoded)
-            saved = orjson.loads(saved)
-        if saved:
-            prefix = minute_key(p, 0)[:-1]
-            minutes = {
-                int(k[len(prefix) :]): v
-                for k, v in data.items()
-                if isinstance(k, str) and k.startswith(prefix)
-            }
-            for minute, rows in saved["minutes"].items():
-                if rows is None:
-                    minutes.pop(int(minute), None)
-                else:
-                    minutes[int(minute)] = rows
-            part = partition_from_dict(p, saved, minutes, now)
-            for key, value in saved["persons"].items():
-                data[key] = value  # a dict, or None: decoded lazily
-                if value is None:
-                    data.pop(key, None)
-            # re-written with the next checkpoint, in case their own writes were cut off
-            part.touched.update(saved["persons"])
-            part.touched_minutes.update(int(m) for m in saved["minutes"])
-            part.changed = True
-        else:
-            tracker = WatermarkTracker(idle_after_s=None)
-            tracker.expect(self.input_sources, now)
-            part = JourneyPartition(p, tracker, AggregateState(shard=f"journey-{p}"))
+        """After a (re)start or rebalance: the partition's state from its changelog."""
+        part = restore_partition(
+            p,
+            self.persons.data,
+            lambda key: bool(self.w.partition_of(key) == p),
+            self.w.config,
+            self.input_sources,
+            now,
+        )
         # Idleness is declared upstream (the identify stage), never guessed here from a pause.
         part.tracker.idle_after_s = part.peers.idle_after_s = None
         part.peers.expect(self.peers_of(p), now)
-        for key in list(data.keys()):
-            if is_internal_key(key) or self.w.partition_of(key) != p:
-                continue
-            state = self.person_state(key)
-            if state is not None and state.session is not None:
-                part.open_sessions.add(key)
-            if state is not None and state.checkout is not None:
-                part.open_checkouts.add(key)
-            deadline = next_deadline(state, self.w.config) if state is not None else None
-            if deadline is not None:
-                part.due[key] = deadline
-                heapq.heappush(part.due_heap, (deadline, key))
         return part
-
-    def store(self, part: JourneyPartition, key: str, state: PersonState | None) -> None:
-        part.touched.add(key)
-        if state is not None and state.session is not None:
-            part.open_sessions.add(key)
-        else:
-            part.open_sessions.discard(key)
-        if state is not None and state.checkout is not None:
-            part.open_checkouts.add(key)
-        else:
-            part.open_checkouts.discard(key)
-        if state is None:
-            self.persons.data.pop(key, None)
-            part.due.pop(key, None)
-            return
-        self.persons.data[key] = state
-        deadline = next_deadline(state, self.w.config)
-        if deadline is None:
-            part.due.pop(key, None)
-        elif part.due.get(key) != deadline:
-            part.due[key] = deadline
-            heapq.heappush(part.due_heap, (deadline, key))
 
     # -- processing -------------------------------------------------------------------------
 
-    async def process(self, batch: list[Any]) -> None:
+    async def process(self, batch: Sequence[Any]) -> None:
         now = time.time()
         outbox = Outbox()
         for event in batch:
@@ -195,21 +120,25 @@ class JourneyStage:
                 continue
             for item in items:
                 try:
-                    await self._apply(part, item, now, outbox)
+                    self._apply(part, item, now, outbox)
                 except Exception as exc:  # one bad input must never stop the stream
                     await reject(self.w, outbox, processing_failure(exc, m, None), m, repr(exc))
-                await self._maybe_advance(part, now, outbox)
-            if len(part.touched) >= self.checkpoint_persons:
+                self._maybe_advance(part, now, outbox)
+            touched = part.logic.touched
+            if touched is not None and len(touched) >= self.checkpoint_persons:
                 await self.checkpoint([part], outbox)
         for part in self.parts.values():
             self._broadcast(part, now, outbox)
-        await self.checkpoint([q for q in self.parts.values() if q.changed or q.touched], outbox)
+        await self.checkpoint([q for q in self.parts.values() if q.changed], outbox)
+        if self.emitted:
+            metrics.observe_records(self.emitted, time.time())
+            self.emitted = []
 
     def watermark(self, part: JourneyPartition, now: float) -> int:
         own = part.tracker.watermark(now)
         return min(own, part.peers.watermark(now)) if part.peers.upstreams else own
 
-    async def _apply(
+    def _apply(
         self, part: JourneyPartition, data: dict[str, Any], now: float, outbox: Outbox
     ) -> None:
         kind = data["kind"]
@@ -222,11 +151,11 @@ class JourneyStage:
         if kind == "watermark":
             return
         watermark = self.watermark(part, now)
-        if kind == "handover" and data.get("hold_until", watermark) > watermark:
+        if data.get("hold_until", watermark) > watermark:  # a hand-over, or an event after it
             self._hold(part, data["hold_until"], data)
             return
         if kind == "event":
-            msg: Routed | LinkNotice | Handover = routed_from_dict(data, watermark)
+            msg: JourneyInput = routed_from_dict(data, watermark)
         else:
             msg = message_from_dict(data)
             if isinstance(msg, LinkNotice):
@@ -234,11 +163,10 @@ class JourneyStage:
                 msg = LinkNotice(
                     msg.anon_person_id, msg.customer_id, msg.device_id, msg.linked_at_ms, data["wm"]
                 )
-        key = person_key(msg)
-        state, outputs = journey_step(self.person_state(key), msg, self.w.config)
-        self.store(part, key, state)
+        records, handovers = part.logic.deliver(msg)
+        self._emit(part, records, outbox)
         link_watermark = data["wm"] if isinstance(msg, LinkNotice) else None
-        self._emit(part, outputs, outbox, link_watermark)
+        self._route(part, handovers, outbox, link_watermark)
 
     @staticmethod
     def _hold(part: JourneyPartition, hold_until: int, data: dict[str, Any]) -> None:
@@ -262,82 +190,59 @@ class JourneyStage:
         due = [h for h in part.held if h[0] <= watermark]
         part.held = part.held[len(due) :]
         for at, _, _, data in due:
-            msg = message_from_dict(data)
-            key = person_key(msg)
-            state = self.person_state(key)
-            if state is not None:
-                state, outputs = advance(state, at, self.w.config)
-                self.store(part, key, state)
-                self._emit(part, outputs, outbox)
-            state, outputs = journey_step(self.person_state(key), msg, self.w.config)
-            self.store(part, key, state)
-            self._emit(part, outputs, outbox)
+            records, handovers = part.logic.deliver(message_from_dict(data), at_ms=at)
+            self._emit(part, records, outbox)
+            self._route(part, handovers, outbox)
 
-    async def _maybe_advance(self, part: JourneyPartition, now: float, outbox: Outbox) -> None:
+    def _maybe_advance(self, part: JourneyPartition, now: float, outbox: Outbox) -> None:
+        """As `JourneyPipeline.process` moves its own watermark: advance on entering a new
+        minute, otherwise only note it."""
         watermark = self.watermark(part, now)
         if part.held:
             self._release_held(part, watermark, outbox)
-        if watermark // MINUTE_MS > part.advanced_to // MINUTE_MS:
-            part.advanced_to = watermark
-            self._advance(part, watermark, outbox)
+        logic = part.logic
+        if watermark // MINUTE_MS > logic.watermark_ms // MINUTE_MS:
+            minutes_before = set(logic.aggregates.minutes)
+            records = logic.advance(watermark)
+            part.touched_minutes.update(minutes_before - set(logic.aggregates.minutes))
+            part.touched_minutes.update(r.minute_ms for r in records if type(r) is MinuteAggregate)
+            self._emit(part, records, outbox)
+            metrics.WATERMARK.set(watermark / 1000)
+        elif watermark > logic.watermark_ms:
+            logic.watermark_ms = watermark
 
-    def _emit(
+    def _emit(self, part: JourneyPartition, records: list[Record], outbox: Outbox) -> None:
+        if not records:
+            return
+        topic, p = self.w.records_topic, part.partition
+        for record in records:
+            outbox.add(topic, p, record_to_bytes(record))
+        self.emitted.extend(records)
+
+    def _route(
         self,
         part: JourneyPartition,
-        outputs: list[Any],
+        onward: list[Handover | Routed],
         outbox: Outbox,
         link_watermark: int | None = None,
     ) -> None:
-        config = self.w.config
-        for out in outputs:
-            if isinstance(out, Handover):
-                body = message_to_dict(out)
-                partition = self.w.partition_of(out.into_person)
-                if partition == part.partition:
-                    # Kept here: sent through the journey topic, it would queue behind every
-                    # input already there, whose watermarks could pass the customer's visit
-                    # before it is read back (no peer broadcast bounds a partition by itself).
-                    at = -(2**62) if link_watermark is None else link_watermark
-                    self._hold(part, at, body)
-                    continue
-                if link_watermark is not None:
-                    body["hold_until"] = link_watermark
-                outbox.add(self.w.journey_topic, partition, orjson.dumps(body))
-            elif isinstance(out, Duplicate):
-                metrics.EVENTS_DUPLICATE.inc()
-            elif isinstance(out, Retract):  # a revision took it back: out of the totals
-                aggregate_step(part.aggregates, out.record, config, -1)
-                metrics.REVISIONS.labels(revision_kind(out)).inc()
-            else:
-                aggregate_step(part.aggregates, out, config)
-                outbox.add(self.w.records_topic, part.partition, record_to_bytes(out))
-        metrics.observe_records(outputs, time.time())
-
-    def _advance(self, part: JourneyPartition, watermark: int, outbox: Outbox) -> None:
-        due: list[str] = []
-        heap = part.due_heap
-        while heap and heap[0][0] <= watermark:
-            deadline, key = heapq.heappop(heap)
-            if part.due.get(key) == deadline:
-                del part.due[key]  # re-scheduled by `store` with its next deadline
-                due.append(key)
-        for key in due:
-            state = self.person_state(key)
-            if state is None:
-                part.due.pop(key, None)
+        """Hand-overs, and the events a late login moves to the customer after them: held
+        here when the customer is on this partition, else sent to its partition, both in
+        order and at the link's watermark (the receiver holds them until it gets there)."""
+        for msg in onward:
+            body = message_to_dict(msg)
+            person = msg.into_person if isinstance(msg, Handover) else msg.person_id
+            partition = self.w.partition_of(person)
+            if partition == part.partition:
+                # Kept here: sent through the journey topic, it would queue behind every
+                # input already there, whose watermarks could pass the customer's visit
+                # before it is read back (no peer broadcast bounds a partition by itself).
+                at = -(2**62) if link_watermark is None else link_watermark
+                self._hold(part, at, body)
                 continue
-            state, outputs = advance(state, watermark, self.w.config)
-            self.store(part, key, state)
-            self._emit(part, outputs, outbox)
-        minutes_before = set(part.aggregates.minutes)
-        _, rows = flush_aggregates(part.aggregates, watermark, self.w.config)
-        part.touched_minutes.update(minutes_before - set(part.aggregates.minutes))
-        part.touched_minutes.update(row.minute_ms for row in rows)
-        for row in rows:
-            outbox.add(self.w.records_topic, part.partition, record_to_bytes(row))
-        metrics.WATERMARK.set(watermark / 1000)
-        metrics.OPEN_SESSIONS.set(sum(len(q.open_sessions) for q in self.parts.values()))
-        metrics.OPEN_CHECKOUTS.set(sum(len(q.open_checkouts) for q in self.parts.values()))
+            if link_watermark is not None:
+                body["hold_until"] = link_watermark
+            outbox.add(self.w.journey_topic, partition, orjson.dumps(body))
 
     def _broadcast(self, part: JourneyPartition, now: float, outbox: Outbox) -> None:
         """Tell the other journey partitions this one's input watermark (after its hand-overs),
@@ -352,47 +257,34 @@ class JourneyStage:
                 outbox.add(self.w.journey_topic, q, tell)
 
     async def checkpoint(self, dirty: list[JourneyPartition], outbox: Outbox) -> None:
-        """Outputs sent and acknowledged, then one atomic checkpoint record per partition, then
-        the per-person and per-minute writes (see streams/worker/checkpoint.py)."""
+        """Outputs sent and acknowledged, then per partition the previous checkpoint's entries
+        not carried again, then the checkpoint record (streams/worker/checkpoint.py)."""
         await outbox.send()
         await self.w.app.producer.flush()
-        persons = self.persons
         for part in dirty:
-            # each state serialised once: the bytes go into the checkpoint record (as orjson
-            # fragments) and into the state's own write
-            states: dict[str, bytes | None] = {}
-            for key in part.touched:
-                state = persons.data.get(key)
-                if isinstance(state, PersonState):
-                    state = person_to_dict(state)
-                states[key] = None if state is None else orjson.dumps(state)
-            p, aggregates = part.partition, part.aggregates
-            minutes = {m: minute_buckets(aggregates, m) for m in part.touched_minutes}
-            minutes.update({m: minute_buckets(aggregates, m) for m in aggregates.dirty})
-            record = {
-                **partition_to_dict(part),
-                "persons": {
-                    k: None if v is None else orjson.Fragment(v) for k, v in states.items()
-                },
-                "minutes": minutes,
-            }
-            raw_record = orjson.dumps(record, option=NON_STR)
-            persons.data[checkpoint_key(p)] = raw_record  # decoded only if restored from here
-            persons.send_changelog(p, checkpoint_key(p), raw_record, None, "raw")
-            for key, value in states.items():
-                persons.send_changelog(p, key, value, None, "raw")
-            for m, rows in minutes.items():
-                key = minute_key(p, m)
-                if rows is None:
-                    persons.data.pop(key, None)
-                else:
-                    persons.data[key] = rows
-                persons.send_changelog(
-                    p, key, None if rows is None else orjson.dumps(rows), None, "raw"
-                )
-            part.touched.clear()
-            part.touched_minutes.clear()
-            part.changed = False
+            self._report(part)
+            p = part.partition
+            spill, record = commit(part)
+            for key, value in spill.items():
+                self.persons.send_changelog(p, key, value, None, "raw")
+            self.persons.send_changelog(p, checkpoint_key(p), record, None, "raw")
+
+    def _report(self, part: JourneyPartition) -> None:
+        """The runtime's duplicate and revision counts since the last report, to Prometheus."""
+        counters = part.logic.counters
+        if counters.duplicates > part.reported_duplicates:
+            metrics.EVENTS_DUPLICATE.inc(counters.duplicates - part.reported_duplicates)
+            part.reported_duplicates = counters.duplicates
+        for kind, n in counters.revisions.items():
+            done = part.reported_revisions.get(kind, 0)
+            if n > done:
+                metrics.REVISIONS.labels(kind).inc(n - done)
+                part.reported_revisions[kind] = n
+
+    def gauges(self) -> None:
+        """Open sessions and checkout attempts (counted on each tick, not per event)."""
+        metrics.OPEN_SESSIONS.set(sum(q.logic.open_sessions for q in self.parts.values()))
+        metrics.OPEN_CHECKOUTS.set(sum(q.logic.open_checkouts for q in self.parts.values()))
 
     def forget(self, partition: int) -> None:
         """Journey partition revoked: its state now belongs to its new owner. Dropping our copy

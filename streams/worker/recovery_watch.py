@@ -8,7 +8,7 @@ waiting for ever, and with it every result of those partitions. Seen twice in CI
 joining-worker test: the client one past the partition's last offset, recovery at -1, nothing
 fetched and waiting, nothing queued in Faust's consumer thread.
 
-The cause found (streams/worker/consumer.py) is repaired where it happens: records Faust
+The cause found (streams/worker/faust_internals.py) is repaired where it happens: records Faust
 fetches and drops are fetched again. This watch is the net under that repair, for a loss on
 any other path between the client and recovery: a changelog partition whose client position
 is past what recovery has applied, with nothing fetched and waiting and nothing heard by
@@ -29,7 +29,12 @@ from typing import Any
 from faust import Service
 
 from streams import metrics
-from streams.worker.client_state import ChangelogRead, RecoveryView, recovery_view
+from streams.worker.faust_internals import (
+    ChangelogRead,
+    RecoveryView,
+    recovery_view,
+    table_recovery,
+)
 
 #: A recovery running longer than this is reported (once a minute).
 REPORT_AFTER_S = 60.0
@@ -59,7 +64,7 @@ async def reread_lost_changelogs(app: Any, now: float, log: Any, after_s: float)
     view = recovery_view(app)
     if view is None:
         return 0
-    recovery = app.tables._recovery
+    recovery = table_recovery(app)
     reread_at: dict[Any, float] = recovery.__dict__.setdefault("_parcours_reread_at", {})
     left = [
         read
@@ -96,7 +101,7 @@ def report_recovery(app: Any, now: float, log: Any, after_s: float = REPORT_AFTE
     view: RecoveryView | None = recovery_view(app)
     if view is None:
         return
-    recovery = app.tables._recovery
+    recovery = table_recovery(app)
     last = getattr(recovery, "_parcours_reported_at", 0.0)
     if now - view.started_at < after_s or now - last < after_s:
         return

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from streams import metrics
 from streams.clickhouse.errors import SinkError
@@ -141,7 +141,8 @@ class SinkStage:
                 messages = self.consumer.consume(self.batch_size, timeout=0.5)
                 good = [m for m in messages if m.error() is None]
                 for m in messages:
-                    if m.error() is not None and m.error().code() != KafkaError._PARTITION_EOF:
+                    error = m.error()
+                    if error is not None and error.code() != KafkaError._PARTITION_EOF:
                         metrics.SINK_ERRORS.labels("kafka").inc()
                 if not good:
                     if idle_exit_s is not None and time.monotonic() - last_data > idle_exit_s:
@@ -212,23 +213,23 @@ class SinkStage:
             return
         if self._producer is None:
             self._producer = Producer({"bootstrap.servers": self.bootstrap, "log_level": 3})
-        self._producer.produce(self.dlq_topic, value=value, headers=headers)
+        wire: list[tuple[str, str | bytes | None]] = list(headers)
+        self._producer.produce(self.dlq_topic, value=value, headers=wire)
         delay = self.outage_delays_s[0]
         while self._producer.flush(30) > 0:  # Kafka unreachable: wait, never commit past it
             self.sleep(delay)
 
-    def _observe_lag(self, messages: list[object]) -> None:
+    def _observe_lag(self, messages: list[Message]) -> None:
         for m in messages[-1:]:
-            tp = TopicPartition(m.topic(), m.partition())  # type: ignore[attr-defined]
+            topic, partition, offset = str(m.topic()), int(m.partition() or 0), m.offset() or 0
+            tp = TopicPartition(topic, partition)
             _, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=True)
-            metrics.CONSUMER_LAG.labels(m.topic(), str(m.partition())).set(
-                max(0, high - m.offset() - 1)
-            )  # type: ignore[attr-defined]
+            metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(0, high - offset - 1))
 
 
-def _next_offsets(messages: list[object]) -> list[TopicPartition]:
+def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
     last: dict[tuple[str, int], int] = {}
     for m in messages:
-        key = (m.topic(), m.partition())  # type: ignore[attr-defined]
-        last[key] = max(last.get(key, -1), m.offset())  # type: ignore[attr-defined]
+        key = (str(m.topic()), int(m.partition() or 0))
+        last[key] = max(last.get(key, -1), m.offset() or 0)
     return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]

@@ -2,7 +2,7 @@
 
 A worker is killed mid-stream and started again with a fault (tests/kafka/faults/) that makes
 its table recovery lose the first records of each changelog partition, the way Faust can
-around a rebalance (streams/worker/consumer.py; seen in CI as a recovery that never ended).
+around a rebalance (streams/worker/faust_internals.py; seen in CI as a recovery that never ended).
 Each repair must bring them back: the results are the embedded runner's, the worker's
 metrics show the repair at work, and its log shows the fault struck.
 """

@@ -27,8 +27,9 @@ Backlog stage
 
 Paced stage (latency; a backlog's latency would only be its queueing time)
 4. With a fresh worker and sink running and assigned, events are produced *paced*, by default
-   at a quarter of the backlog's wall-clock worker rate (well below saturation, so that the
-   figure is latency rather than queueing; the worker's CPU use meanwhile is printed), for
+   at half the backlog's wall-clock worker rate (half capacity, the issue's target: below
+   saturation, so that the figure is latency rather than queueing; the worker's CPU use
+   meanwhile is printed), for
    `--live-seconds`. Latency comes from the sink's `parcours_end_to_end_latency_seconds`
    histogram, scraped from its /metrics: per event row, the Kafka message timestamp
    (CreateTime, set by the producer at produce()) to ClickHouse acknowledging the insert. That
@@ -68,6 +69,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import re
@@ -88,7 +90,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupState,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from streams.cli.simulate_cmd import kafka_topic, simulated_items
@@ -293,6 +301,78 @@ def raw_consume_s(bootstrap: str, topics: list[str], expected: int) -> float:
         consumer.close()
 
 
+def plain_faust(bootstrap: str, topics: list[str], expected: int) -> tuple[float, float]:
+    """(events per CPU second, per wall second) of a plain Faust agent reading the input
+    topics from the start (tests/perf/plain_faust_agent.py): what Faust itself costs."""
+    script = Path(__file__).with_name("plain_faust_agent.py")
+    done = subprocess.run(
+        [sys.executable, str(script), bootstrap, str(expected), *topics],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(
+            f"the plain Faust agent failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+        )
+    figures = json.loads(lines[-1])
+    return figures["events"] / figures["cpu_s"], figures["events"] / figures["wall_s"]
+
+
+def topic_bytes(bootstrap: str, topics: list[str]) -> dict[str, tuple[int, int]]:
+    """topic -> (records, key + value bytes) of every record in it, read from the start."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-bytes-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            if meta is None or meta.error is not None:
+                continue
+            parts = [TopicPartition(topic, p, 0) for p in meta.partitions]
+            ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
+            consumer.assign(parts)
+            left = {p for p, end in ends.items() if end > 0}
+            records = size = 0
+            while left:
+                for msg in consumer.consume(10_000, timeout=1.0):
+                    error = msg.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            left.discard(msg.partition())
+                        continue
+                    records += 1
+                    size += len(msg.value() or b"") + len(msg.key() or b"")
+            found[topic] = (records, size)
+            consumer.unassign()
+    finally:
+        consumer.close()
+    return found
+
+
+def disk_bytes(data_dir: Path | None, topic: str) -> int | None:
+    """Bytes of the topic's partitions in the local broker's log directory (what Kafka keeps,
+    compressed as sent; compaction may have run), or None with another broker."""
+    if data_dir is None:
+        return None
+    return sum(
+        f.stat().st_size
+        for d in data_dir.glob(f"{topic}-*")
+        if d.name.rsplit("-", 1)[0] == topic
+        for f in d.iterdir()
+        if f.suffix == ".log"
+    )
+
+
 # --- one pipeline under test -------------------------------------------------------------
 
 
@@ -483,6 +563,10 @@ class RoundResult:
     produced: Produced
     input_messages: int = 0
     ceiling_events_s: float = math.nan
+    plain_per_core: float = math.nan
+    plain_wall: float = math.nan
+    #: topic role -> (records, key + value bytes, bytes on the broker's disk or None)
+    written: dict[str, tuple[int, int, int | None]] = field(default_factory=dict)
     per_core: float = math.nan
     per_core_intervals: float = math.nan
     wall: float = math.nan
@@ -499,8 +583,74 @@ class RoundResult:
     everything_events: float = 0.0
 
 
+def where_time_goes(folded: Path) -> str:
+    """The worker's py-spy samples (collapsed stacks) by the first frame that names a part:
+    Parcours's own code by module, the journey core, Faust, aiokafka, asyncio and the rest."""
+    parts: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    samples = 0
+    for line in folded.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        samples += n
+        frames = stack.split(";")
+        leaf = frames[-1]
+        part = "other"
+        for name, marker in (
+            ("journey core (streams/core)", "streams/core/"),
+            ("decode (schemas)", "schemas/"),
+            ("Parcours worker (streams/worker)", "streams/worker/"),
+            ("prometheus_client", "prometheus_client"),
+            ("orjson", "orjson"),
+            ("aiokafka", "aiokafka"),
+            ("faust / mode", "faust/"),
+            ("asyncio", "asyncio"),
+        ):
+            if marker in leaf or (name == "faust / mode" and "mode/" in leaf):
+                part = name
+                break
+        parts[part] = parts.get(part, 0) + n
+        for marker in ("streams/", "schemas/"):
+            if any(marker in f for f in frames):
+                inclusive[marker] = inclusive.get(marker, 0) + n
+    lines = [f"py-spy, {samples:,} samples of the worker (leaf frame's part):"]
+    for part, n in sorted(parts.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {part:36} {n / samples:6.1%}")
+    parcours = max(inclusive.get("streams/", 0), inclusive.get("schemas/", 0))
+    lines.append(f"  (stacks through any Parcours code: {parcours / samples:.1%})")
+    return "\n".join(lines)
+
+
+def show_written(result: RoundResult) -> None:
+    """Bytes per topic, and what the worker wrote against what it read (logical: key +
+    value of every record; on disk: the broker's log segments, compressed as sent)."""
+    _, input_bytes, input_disk = result.written["input (3 topics)"]
+    print("written to Kafka, per topic: records, key+value bytes (x input), on disk (x input)")
+    out = disk_out = 0
+    for role, (records, size, disk) in result.written.items():
+        ratio = f"{size / input_bytes:.2f}x" if input_bytes else "-"
+        on_disk = "-" if disk is None else f"{disk / 1e6:,.1f} MB"
+        if disk is not None and input_disk:
+            on_disk += f" ({disk / input_disk:.2f}x)"
+        print(f"  {role:22} {records:>10,} {size / 1e6:>10,.1f} MB ({ratio:>6}) {on_disk:>22}")
+        if not role.startswith("input"):
+            out += size
+            disk_out += disk or 0
+    print(
+        f"  {'by the worker':22} {'':>10} {out / 1e6:>10,.1f} MB "
+        f"({out / input_bytes:.2f}x)"
+        + (f" {disk_out / 1e6:>13,.1f} MB ({disk_out / input_disk:.2f}x)" if input_disk else ""),
+        flush=True,
+    )
+
+
 def backlog_stage(
-    bootstrap: str, args: argparse.Namespace, label: str, batch: int, workdir: Path
+    bootstrap: str,
+    args: argparse.Namespace,
+    label: str,
+    batch: int,
+    workdir: Path,
+    data_dir: Path | None = None,
 ) -> RoundResult:
     partitions = StreamSettings().partitions
     stage = Stage(bootstrap, workdir, partitions)
@@ -529,16 +679,66 @@ def backlog_stage(
         f"events/s (median of {len(runs)}: {', '.join(f'{r:.2f}s' for r in runs)})",
         flush=True,
     )
+    result.plain_per_core, result.plain_wall = plain_faust(
+        bootstrap, stage.inputs, produced.input_events
+    )
+    print(
+        f"plain Faust agent (orjson per message, a dict counter): {result.plain_per_core:,.0f} "
+        f"events/s per core (CPU time); wall clock {result.plain_wall:,.0f} events/s",
+        flush=True,
+    )
     try:
         stage.start_sink()
         stage.start_worker()
+        spy = None
+        if args.py_spy:
+            assert stage.worker is not None
+            out = workdir / f"worker-{stage.suffix}.folded"
+            spy = subprocess.Popen(
+                [
+                    args.py_spy,
+                    "record",
+                    "-p",
+                    str(stage.worker.pid),
+                    "-r",
+                    "50",
+                    "--format",
+                    "raw",
+                    "-o",
+                    str(out),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         samples = drain(stage, produced.input_events, timeout_s=max(600, args.events / 50))
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+            print(where_time_goes(workdir / f"worker-{stage.suffix}.folded"), flush=True)
         result.per_core, result.per_core_intervals, result.wall = throughput(samples)
         result.late = total(scrape(stage.worker_port), "parcours_events_late_total")
         sink = wait_sink_caught_up(stage, timeout_s=600)
         result.stored_events = total(sink, 'parcours_sink_rows_total{table="events"}')
     finally:
         stage.stop()
+    roles = {
+        "input (3 topics)": stage.inputs,
+        "journey": [stage.env["PARCOURS_STREAM_JOURNEY_TOPIC"]],
+        "records": [stage.records],
+        "dead letters": [stage.env["PARCOURS_STREAM_DLQ_TOPIC"]],
+        "persons changelog": [f"{stage.app_id}-persons-changelog"],
+        "devices changelog": [f"{stage.app_id}-devices-changelog"],
+    }
+    sizes = topic_bytes(bootstrap, [t for names in roles.values() for t in names])
+    for role, names in roles.items():
+        disk = [disk_bytes(data_dir, t) for t in names]
+        result.written[role] = (
+            sum(sizes.get(t, (0, 0))[0] for t in names),
+            sum(sizes.get(t, (0, 0))[1] for t in names),
+            None if None in disk else sum(d or 0 for d in disk),
+        )
+    show_written(result)
     print(
         f"worker: {samples[-1].completed:,.0f} events completed (valid + duplicates + rejected; "
         f"{result.late:,.0f} flagged late), {samples[-1].cpu:.1f} CPU s since its start: "
@@ -554,7 +754,7 @@ def paced_stage(
     bootstrap: str, args: argparse.Namespace, result: RoundResult, batch: int, workdir: Path
 ) -> None:
     stage = Stage(bootstrap, workdir, StreamSettings().partitions)
-    rate = args.live_rate or max(20.0, 0.25 * result.wall)
+    rate = args.live_rate or max(20.0, 0.5 * result.wall)
     events = int(rate * args.live_seconds)
     # a simulated day that ended an hour ago: see the module docstring
     start = (datetime.now(UTC) - timedelta(hours=25)).replace(second=0, microsecond=0)
@@ -644,9 +844,12 @@ def main() -> None:
         "--live-rate",
         type=float,
         default=None,
-        help="default: a quarter of the backlog's worker rate",
+        help="default: half the backlog's worker rate (half capacity)",
     )
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--py-spy", default=None, help="path to py-spy: profile the backlog worker, print where"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
     args = parser.parse_args()
     if args.events < 1 or args.batch < 2 or args.live_seconds <= 0:
@@ -670,7 +873,8 @@ def main() -> None:
             ("single-event messages", 1),
             (f"batched messages (--batch {args.batch})", args.batch),
         ):
-            result = backlog_stage(bootstrap, args, label, batch, workdir)
+            data_dir = broker.workdir / "data" if broker and broker.workdir else None
+            result = backlog_stage(bootstrap, args, label, batch, workdir, data_dir)
             paced_stage(bootstrap, args, result, batch, workdir)
             results.append(result)
     finally:
@@ -683,6 +887,17 @@ def main() -> None:
     print_summary(results)
 
 
+def written_ratio(r: RoundResult) -> str:
+    if "input (3 topics)" not in r.written:
+        return "-"
+    _, size_in, disk_in = r.written["input (3 topics)"]
+    out = [v for k, v in r.written.items() if not k.startswith("input")]
+    text = f"{sum(v[1] for v in out) / size_in:.2f}x"
+    if disk_in:
+        text += f" (disk {sum(v[2] or 0 for v in out) / disk_in:.2f}x)"
+    return text
+
+
 def print_summary(results: list[RoundResult]) -> None:
     def rate(r: RoundResult, simulator: bool) -> str:
         p = r.produced
@@ -692,7 +907,17 @@ def print_summary(results: list[RoundResult]) -> None:
         ("produce, to the last delivery report", [rate(r, True) for r in results]),
         ("produce, without the simulator's time", [rate(r, False) for r in results]),
         ("raw consume ceiling (median)", [f"{r.ceiling_events_s:,.0f}" for r in results]),
+        ("plain Faust agent per core (CPU)", [f"{r.plain_per_core:,.0f}" for r in results]),
         ("worker per core (CPU time)", [f"{r.per_core:,.0f}" for r in results]),
+        (
+            "worker / plain Faust agent (per core)",
+            [f"{r.per_core / r.plain_per_core:.2f}x" for r in results],
+        ),
+        (
+            "worker / raw consume ceiling",
+            [f"{r.per_core / r.ceiling_events_s:.3f}x" for r in results],
+        ),
+        ("written by the worker / input bytes", [written_ratio(r) for r in results]),
         ("worker per core, median of 1 s", [f"{r.per_core_intervals:,.0f}" for r in results]),
         ("worker wall clock (1 worker)", [f"{r.wall:,.0f}" for r in results]),
         ("late events in the backlog (count)", [f"{r.late:,.0f}" for r in results]),

@@ -1,4 +1,4 @@
-"""The worker's reads of the Kafka client's own state (streams/worker/client_state.py) against
+"""The worker's reads of the Kafka client's own state (streams/worker/faust_internals.py) against
 a real aiokafka consumer object, without a broker: they use private attributes, and an aiokafka
 or Faust upgrade that moves them must fail here rather than in a stuck recovery."""
 
@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
-from streams.worker.client_state import client_position, recovery_view, rewind_if_unmoved
+from streams.worker.faust_internals import client_position, recovery_view, rewind_if_unmoved
 
 pytestmark = pytest.mark.unit
 

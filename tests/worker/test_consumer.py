@@ -1,4 +1,4 @@
-"""RewindingConsumer (streams/worker/consumer.py): what it puts back after a fetch, on a real
+"""RewindingConsumer (streams/worker/faust_internals.py): what it puts back after a fetch, on a real
 aiokafka consumer object's state (no broker). The Kafka test tests/kafka/test_recovery_faults.py
 shows it at work in a worker whose recovery loses records."""
 
@@ -14,8 +14,7 @@ from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.settings import Settings, StreamSettings
 from streams.worker.app import create_app
-from streams.worker.client_state import client_position
-from streams.worker.consumer import RewindingConsumer
+from streams.worker.faust_internals import RewindingConsumer, client_position
 from tests.worker.test_client_state import CHANGELOG, INPUT, _client, _consumer, _seek
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from streams import metrics
-from streams.worker.client_state import ChangelogRead
+from streams.worker.faust_internals import ChangelogRead
 from streams.worker.recovery_watch import lost_reads, report_recovery, reread_lost_changelogs
 from tests.worker.test_client_state import CHANGELOG, _app, _client, _seek
 

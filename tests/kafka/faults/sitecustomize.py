@@ -2,7 +2,7 @@
 PYTHONPATH (Python imports `sitecustomize` at start) with `PARCOURS_TEST_FAULT` set.
 
 Both make table recovery lose the first records of each changelog partition it reads, the
-way Faust can around a rebalance (streams/worker/consumer.py), but on purpose and every
+way Faust can around a rebalance (streams/worker/faust_internals.py), but on purpose and every
 time, so that the repair is tested rather than hoped for:
 
 - `faust-drops`: Faust's own filter drops them (the fetch is reported with the changelog
