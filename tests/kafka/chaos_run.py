@@ -25,7 +25,15 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from streams.devkafka import LocalKafka
-from tests.kafka.harness import PARCOURS, free_port, scrape, start_worker, stop, total
+from tests.kafka.harness import (
+    PARCOURS,
+    drained,
+    free_port,
+    scrape,
+    start_worker,
+    stop,
+    total,
+)
 
 FAULTS = Path(__file__).parent / "faults"
 
@@ -71,6 +79,13 @@ class Chaos:
             {
                 "bootstrap.servers": env["PARCOURS_KAFKA_BOOTSTRAP"],
                 "group.id": env["PARCOURS_STREAM_APP_ID"],
+                "log_level": 0,
+            }
+        )
+        self._sink_watch = Consumer(
+            {
+                "bootstrap.servers": env["PARCOURS_KAFKA_BOOTSTRAP"],
+                "group.id": "parcours-sink",
                 "log_level": 0,
             }
         )
@@ -131,6 +146,7 @@ class Chaos:
         for life in [*self.worker_lives[-1:], *self.sink_lives[-1:]]:
             stop(life.process)
         self._watch.close()
+        self._sink_watch.close()
 
     # -- progress -----------------------------------------------------------------------
 
@@ -143,6 +159,41 @@ class Chaos:
         done = sum(max(0, tp.offset) for tp in committed)
         self._progress = max(self._progress, done / max(1, self.produced))
         return self._progress
+
+    def all_committed(self) -> bool:
+        """Whether the worker's group has committed every input message (a fresh reading: it
+        needs the broker to answer)."""
+        try:
+            committed = self._watch.committed(self.inputs, timeout=2)
+        except Exception:
+            return False
+        return sum(max(0, tp.offset) for tp in committed) >= self.produced
+
+    def worker_back(self, life: Life, consumed_before: float) -> bool:
+        """A worker is back once it consumes again; or, when its group had already committed
+        all the input before the fault, once it runs with its watermark following the wall
+        clock and the broker answers. A fault can strike after the input is all read (a
+        slow machine reaches the fault's progress late): then there is nothing left to
+        consume, and waiting for a consumed event would wait for ever."""
+        metrics = life.scrape()
+        if total(metrics, "parcours_events_consumed_total") > consumed_before:
+            return True
+        return drained(metrics) and self.all_committed()
+
+    def sink_back(self, life: Life) -> bool:
+        """A sink is back once it writes again, or once its group has committed every
+        record the worker wrote (nothing was left for it to write)."""
+        if total(life.scrape(), "parcours_sink_rows_total") > 0:
+            return True
+        records = self.env["PARCOURS_STREAM_RECORDS_TOPIC"]
+        try:
+            metadata = self._sink_watch.list_topics(records, timeout=2)
+            tps = [TopicPartition(records, p) for p in metadata.topics[records].partitions]
+            ends = [self._sink_watch.get_watermark_offsets(tp, timeout=2)[1] for tp in tps]
+            committed = self._sink_watch.committed(tps, timeout=2)
+        except Exception:
+            return False
+        return [tp.offset for tp in committed] == ends
 
     def sink_progress(self) -> float:
         """Rejected messages the sink stored (every life), over the malformed input."""
@@ -164,14 +215,14 @@ class Chaos:
         recovery = Recovery(name, "worker", time.monotonic())
         self.recoveries.append(recovery)
         life = self.start_worker()
-        self._until(recovery, lambda: total(life.scrape(), "parcours_events_consumed_total") > 0)
+        self._until(recovery, lambda: self.worker_back(life, 0))
 
     def kill_sink(self, name: str, fault_env: dict[str, str] | None = None) -> None:
         self.kill(self.sink_lives[-1])
         recovery = Recovery(name, "sink", time.monotonic())
         self.recoveries.append(recovery)
         life = self.start_sink(fault_env)
-        self._until(recovery, lambda: total(life.scrape(), "parcours_sink_rows_total") > 0)
+        self._until(recovery, lambda: self.sink_back(life))
 
     def restart_broker(self, name: str) -> None:
         worker = self.worker_lives[-1]
@@ -179,10 +230,7 @@ class Chaos:
         recovery = Recovery(name, "broker", time.monotonic())
         self.recoveries.append(recovery)
         self.broker.restart()
-        self._until(
-            recovery,
-            lambda: total(worker.scrape(), "parcours_events_consumed_total") > before,
-        )
+        self._until(recovery, lambda: self.worker_back(worker, before))
 
     def _until(self, recovery: Recovery, back: Callable[[], bool]) -> None:
         """Record when `back()` first holds; the run loop keeps asking (`poll_recoveries`)."""
