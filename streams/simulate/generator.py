@@ -148,9 +148,9 @@ def _online_visit(
     v = st.Visit(
         rng, start, channel, device, c.customer_id if logged else None, dtype, config.incidents
     )
-    if shared:  # a family tablet: everyone logs in as themselves
-        v.emit("login", method="password")
+    if shared:  # a family tablet: everyone logs in as themselves (a login names its customer)
         v.customer = c.customer_id
+        v.emit("login", method="password")
         logged = True
     st.land(v)
     if rng.random() < 0.30:
