@@ -26,7 +26,7 @@ def retention(
     cohort: Annotated[
         str, typer.Option(help="first_visit or first_purchase: what puts a person in a cohort.")
     ] = "first_visit",
-    period: Annotated[str, typer.Option(help="week or month.")] = "week",
+    period: Annotated[str, typer.Option(help="day, week or month.")] = "week",
     activity: Annotated[
         str,
         typer.Option(help="any (any event, store included) or purchase: what counts as active."),

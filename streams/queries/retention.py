@@ -22,7 +22,11 @@ from clickhouse_connect.driver.client import Client
 
 from streams.queries.query import Query, QueryError, run_query
 
-PERIODS = {"week": ("toMonday", "week"), "month": ("toStartOfMonth", "month")}
+PERIODS = {
+    "day": ("toDate", "day"),
+    "week": ("toMonday", "week"),
+    "month": ("toStartOfMonth", "month"),
+}
 COHORTS = {"first_visit": "first_visit", "first_purchase": "first_purchase"}
 
 #: Each person's events, resolved and folded once: every figure below is a function of one
@@ -80,7 +84,7 @@ def _params(cohort: str, period: str, date_from: datetime, date_to: datetime) ->
     if cohort not in COHORTS:
         raise QueryError(f"cohort {cohort!r}: use first_visit or first_purchase")
     if period not in PERIODS:
-        raise QueryError(f"period {period!r}: use week or month")
+        raise QueryError(f"period {period!r}: use day, week or month")
     if date_to <= date_from:
         raise QueryError("--to must be after --from")
     return {"date_from": date_from, "date_to": date_to, "cohort_is_visit": cohort == "first_visit"}

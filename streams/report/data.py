@@ -37,7 +37,9 @@ HOURLY_RATES_UP_TO = timedelta(days=2)
 #: would fill the diagram).
 PATH_DEPTH = 4
 TOP_PATHS = 20
-#: Retention cohorts by week up to half a year, by month beyond.
+#: Retention cohorts by day up to three weeks (a week's report is a heatmap of its days, not
+#: one cohort), by week up to half a year, by month beyond.
+DAILY_COHORTS_UP_TO = timedelta(days=21)
 WEEKLY_COHORTS_UP_TO = timedelta(days=183)
 
 
@@ -54,6 +56,8 @@ class Period:
 
     @property
     def cohort_period(self) -> str:
+        if self.end - self.start <= DAILY_COHORTS_UP_TO:
+            return "day"
         return "week" if self.end - self.start <= WEEKLY_COHORTS_UP_TO else "month"
 
     @property

@@ -22,10 +22,14 @@ def _day(ts_ms: int) -> date:
 
 
 def _start(d: date, period: str) -> date:
+    if period == "day":
+        return d
     return d - timedelta(days=d.weekday()) if period == "week" else d.replace(day=1)
 
 
 def _offset(cohort: date, d: date, period: str) -> int:
+    if period == "day":
+        return (d - cohort).days
     if period == "week":
         return (_start(d, "week") - cohort).days // 7
     return (d.year - cohort.year) * 12 + d.month - cohort.month

@@ -67,6 +67,8 @@ def test_retention_and_value_match_the_oracle(ch: Client, seed: int) -> None:
     start_ms, end_ms = T0, T0 + 70 * DAY
     for cohort, period, activity in (
         ("first_visit", "week", "any"),
+        ("first_visit", "day", "any"),
+        ("first_purchase", "day", "purchase"),
         ("first_purchase", "month", "purchase"),
         ("first_visit", "month", "purchase"),
     ):
@@ -118,7 +120,7 @@ def test_retention_sql_matches_the_golden_files() -> None:
     with pytest.raises(QueryError, match="cohort"):
         retention_query(START, END, cohort="signup")
     with pytest.raises(QueryError, match="period"):
-        value_query(START, END, period="day")
+        value_query(START, END, period="fortnight")
     with pytest.raises(QueryError, match="churn"):
         value_query(START, END, churn_days=0)
 

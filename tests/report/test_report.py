@@ -154,7 +154,7 @@ def test_journey_map_retention_and_touchpoints_are_the_analytics_queries(
     simulated: Simulated,
 ) -> None:
     """The Sankey diagram is `parcours paths` (first 4 touchpoints), the heatmap `parcours
-    retention` by week, the tables `parcours touchpoints` with NPS, CSAT and CES."""
+    retention` by day (a short period), the tables `parcours touchpoints` with NPS, CSAT and CES."""
     period = resolve_period(simulated.client, None, None)
     data = collect(simulated.client, period)
     charts = {c.name: c for c in all_charts(data)}
@@ -170,8 +170,15 @@ def test_journey_map_retention_and_touchpoints_are_the_analytics_queries(
         first_steps
     )
     heatmap = charts["retention"].figure.data[0]
-    retention = run_query(simulated.client, retention_query(period.start, period.end)).records()
+    unit = period.cohort_period
+    assert unit == "day"  # a few days of traffic: one cohort per day, not a single week
+    retention = run_query(
+        simulated.client, retention_query(period.start, period.end, period=unit)
+    ).records()
     assert heatmap.z[0][0] == retention[0]["retention_rate"] == 1.0
+    cohorts = sorted({r["cohort"] for r in retention})
+    assert len(heatmap.z) == len(cohorts) > 1
+    assert heatmap.x[0] == "day 0"
     assert set(data.satisfaction.columns) >= {"nps", "csat_percent", "ces"}
     assert data.satisfaction.rows, "the simulated traffic has survey responses"
     assert data.touchpoints.rows
