@@ -179,6 +179,7 @@ def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
         "at_ms": msg.at_ms,
         "pending": [message_to_dict(from_waiting(w, msg.from_person)) for w in msg.pending],
         "transactions": dedup.to_wire(msg.transactions),
+        "contacts": msg.contacts,
         "watermark_ms": msg.watermark_ms,
     }
 
@@ -211,6 +212,7 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             at_ms=int(data["at_ms"]),
             pending=tuple(_pending(d) for d in data.get("pending", [])),
             transactions=dedup.from_wire(data.get("transactions", "")),
+            contacts=tuple((int(t), str(m), str(c)) for t, m, c in data.get("contacts", ())),
             watermark_ms=int(data.get("watermark_ms", 0)),
         )
     raise ValueError(f"unknown journey message kind {kind!r}")

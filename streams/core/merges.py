@@ -54,9 +54,10 @@ def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | N
         at_ms=msg.linked_at_ms,
         pending=state.pending,
         transactions=state.transactions,
+        contacts=state.contacts,
         watermark_ms=msg.watermark_ms,
     )
-    state.session, state.checkout, state.pending = None, None, ()
+    state.session, state.checkout, state.pending, state.contacts = None, None, (), ()
     # What was handed over is the customer's now: no replay of this person may redo it.
     revise.start_over(state)
     state.transactions = dedup.EMPTY
@@ -79,6 +80,8 @@ def take_over(state: PersonState, msg: Handover, config: JourneyConfig) -> list[
         state.pending = with_waiting(state.pending, waiting)
     state.checkout = co.combine(state.checkout, msg.checkout)
     state.transactions = dedup.union(state.transactions, msg.transactions)
+    if msg.contacts:
+        state.contacts = tuple(sorted({*state.contacts, *msg.contacts}))
     incoming = msg.session
     if incoming is None:
         return out
@@ -107,6 +110,9 @@ def take_over(state: PersonState, msg: Handover, config: JourneyConfig) -> list[
         # Two different visits: the earlier one is over, the later one stays open.
         earlier, later = (s, incoming) if s.last_ms <= incoming.last_ms else (incoming, s)
         state.session = earlier
-        close_session(state, config, out)
+        # No base here: this close is part of taking the hand-over over, which a replay from
+        # a base saved now would not take again (it takes those after the base's time, and
+        # the earlier visit may end after the login's); a replay starts before the hand-over.
+        close_session(state, config, out, base=False)
         state.session = later
     return out

@@ -113,6 +113,9 @@ class Handover:
     pending: tuple[Waiting, ...] = ()
     #: The anonymous person's transaction memory: the customer remembers those purchases too.
     transactions: bytes = dedup.EMPTY
+    #: The anonymous person's support contacts of the last day: a customer who phoned before
+    #: logging in and then chats has contacted support twice, whichever arrived first.
+    contacts: tuple[tuple[int, str, str], ...] = ()
     #: The watermark when the link was made: a hand-over that arrives behind what the customer
     #: has decided is put in its place by a replay up to (at least) this watermark.
     watermark_ms: int = 0
@@ -317,7 +320,11 @@ def _closest_recent(
     return best[1] if best else None
 
 
-def close_session(state: PersonState, config: JourneyConfig, out: list[Output]) -> None:
+def close_session(
+    state: PersonState, config: JourneyConfig, out: list[Output], *, base: bool = True
+) -> None:
+    """Close the open session: its summary and closing signals, and (with `base`) a point a
+    replay may start from, right after it."""
     s = state.session
     if s is None:
         return
@@ -350,7 +357,7 @@ def close_session(state: PersonState, config: JourneyConfig, out: list[Output]) 
     # a replay; and a replay may start right after this session.
     cap_end = s.started_ms + config.session_cap_ms
     state.decided_ms = max(state.decided_ms, min(s.last_ms + config.session_gap_ms, cap_end))
-    if state.history is not None:
+    if base and state.history is not None:
         checkout = None if state.checkout is None else replace(state.checkout)
         state.bases = (*state.bases, (s.last_ms, checkout, state.contacts, state.transactions))
 
