@@ -188,9 +188,18 @@ def _forget(state: PersonState, watermark_ms: int, config: JourneyConfig) -> Non
     oldest = revise.oldest(state)
     if oldest is not None and revise.forget_due(oldest, config) <= watermark_ms:
         revise.forget(state, revise.forget_from(watermark_ms, config))
-    contacts_from = watermark_ms - config.rules.repeat_contact.window_ms
+    contacts_from = watermark_ms - contacts_kept_ms(state, config)
     if state.contacts and min(c[0] for c in state.contacts) < contacts_from:
         state.contacts = tuple(c for c in state.contacts if c[0] >= contacts_from)
+
+
+def contacts_kept_ms(state: PersonState, config: JourneyConfig) -> int:
+    """How long behind the watermark a support contact is remembered: the repeat-contact
+    window, and, for a person whose journey can be revised, the revision horizon too. A
+    contact that arrives late but in its person's order (the store's call centre file loaded
+    after the web's day) is judged against the contacts of its own day, not the watermark's."""
+    window = config.rules.repeat_contact.window_ms
+    return window + config.revision_horizon_ms if state.history is not None else window
 
 
 def next_deadline(state: PersonState, config: JourneyConfig) -> int | None:
@@ -243,7 +252,7 @@ def memory_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         if best is None or d < best:
             best = d
     if state.contacts:
-        d = min(c[0] for c in state.contacts) + config.rules.repeat_contact.window_ms + 1
+        d = min(c[0] for c in state.contacts) + contacts_kept_ms(state, config) + 1
         if best is None or d < best:
             best = d
     history = state.history

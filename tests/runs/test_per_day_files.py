@@ -61,11 +61,12 @@ def _resolved_sessions(view: dict[str, Any]) -> dict[str, str]:
 
 
 def test_per_day_web_app_and_store_files_read_as_one_interleaved_file() -> None:
-    interleaved, files, starts = simulated_days(customers=100, days=3)
-    assert len(starts) >= 8  # three days of three files each
+    # a week: repeat support contacts across days, logins on the app after the web's day
+    interleaved, files, starts = simulated_days(customers=300, days=7)
+    assert len(starts) >= 20  # seven days of three files each
     whole = tables(run_in_pieces(interleaved, [], close=True).records)
     loaded = tables(run_in_pieces(files, starts, close=True).records)
-    assert len(whole["sessions"]) > 400 and len(whole["signals"]) > 200  # a real population
+    assert len(whole["sessions"]) > 2500 and len(whole["signals"]) > 1000  # a real population
     assert loaded["sessions"] == whole["sessions"]
     assert loaded["signals"] == whole["signals"]
     assert loaded["minutes"] == whole["minutes"]
