@@ -211,8 +211,8 @@ class SpikeTracker:
         for spike_id, (row, version) in list(self.emitted.items()):
             if spike_id in current:
                 continue
-            state = self.series[(row.type, row.channel, row.device_type)]
-            judged = state.next_step or 0
+            state = self.series.get((row.type, row.channel, row.device_type))
+            judged = (state.next_step or 0) if state is not None else 0
             if row.ended_at_ms // self.settings.step_ms >= judged - rewind_steps:
                 out.append(_versioned(row, version + 1, deleted=True))  # undone by late data
             del self.emitted[spike_id]  # or aged out of the detector: forgotten, not undone
