@@ -8,7 +8,8 @@ over the baseline's reach (the weeks looked back plus the rolling days) and feed
 tracker gives the tracker the stopped process had, without a checkpoint of its own to keep in
 step with the offsets. The spikes it already wrote (`friction_spikes`, newest versions) are
 loaded as written, so the next rows carry on their versions: an unchanged spike is not written
-again, a changed one gets the next version, one that no longer holds is withdrawn.
+again, a changed one gets the next version, one that no longer holds is withdrawn (a stopped
+sink from before this rebuild, whose baseline had started afresh, is corrected so).
 
 Only the sink stage uses this (the embedded runner saves its tracker with its state file).
 """
@@ -40,45 +41,58 @@ _DAY_MS = 1440 * MINUTE_MS
 
 def stored_tracker(
     client: Client, settings: SpikeSettings, journey: JourneyConfig | None = None
-) -> SpikeTracker:
-    """A tracker as it stood when the sink stopped: the minutes stored within the baseline's
-    reach observed (not yet judged: the next `advance` judges them, the same decisions), the
-    spikes stored as its written rows."""
+) -> tuple[SpikeTracker, list[FrictionSpike]]:
+    """A tracker as it stood when the sink stopped, and the spike rows to write that its
+    judging of the stored minutes changed (none when the stopped tracker had judged them alike).
+
+    The minutes are read and judged a day at a time, so neither the rows nor the tracker's
+    memory of minutes (kept for revisions, 28 hours) hold the five weeks at once."""
     tracker = SpikeTracker(settings, journey or JourneyConfig())
     newest = client.query("SELECT toInt64(max(minute)) * 1000 FROM minute_aggregates")
     newest_ms = newest.result_rows[0][0] if newest.result_rows else 0
     if not newest_ms:
-        return tracker
-    reach_ms = (7 * settings.weeks + settings.rolling_days + 2) * _DAY_MS
-    minutes = client.query(
-        """SELECT toInt64(minute) * 1000, shard, channel, metric, key,
-                  argMax(count, version), max(version)
-           FROM minute_aggregates
-           WHERE minute >= toDateTime({from_s:Int64}, 'UTC') AND metric IN {metrics:Array(String)}
-           GROUP BY minute, shard, channel, metric, key
-           ORDER BY minute""",
-        parameters={"from_s": (newest_ms - reach_ms) // 1000, "metrics": list(_METRICS)},
-    )
-    tracker.observe(
-        [
-            MinuteAggregate(m, ch, metric, key, int(count), 0.0, shard, int(version))
-            for m, shard, ch, metric, key, count, version in minutes.result_rows
-        ]
-    )
+        return tracker, []
+    from_ms = newest_ms - (7 * settings.weeks + settings.rolling_days + 2) * _DAY_MS
     spikes = client.query(
         """SELECT spike_id, type, channel, device_type, toUnixTimestamp64Milli(started_at),
                   toUnixTimestamp64Milli(ended_at), observed, expected, ratio, score, status,
                   signals, expected_signals, denominator, version
            FROM friction_spikes FINAL
            WHERE NOT is_deleted AND ended_at >= fromUnixTimestamp64Milli({from_ms:Int64})""",
-        parameters={"from_ms": newest_ms - reach_ms},
+        parameters={"from_ms": from_ms},
     )
     names = [f.name for f in dataclass_fields(FrictionSpike)][:14]  # without version, is_deleted
     for values in spikes.result_rows:
         row = FrictionSpike(**dict(zip(names, values[:14], strict=True)))
         row = replace(row, signals=int(row.signals), denominator=int(row.denominator))
         tracker.emitted[row.spike_id] = (row, int(values[14]))
-    return tracker
+    changed: dict[str, FrictionSpike] = {}
+    for day_ms in range(from_ms - from_ms % _DAY_MS, newest_ms + 1, _DAY_MS):
+        minutes = client.query(
+            """SELECT toInt64(minute) * 1000, shard, channel, metric, key,
+                      argMax(count, version), max(version)
+               FROM minute_aggregates
+               WHERE minute >= toDateTime({lo:Int64}, 'UTC')
+                 AND minute < toDateTime({hi:Int64}, 'UTC')
+                 AND metric IN {metrics:Array(String)}
+               GROUP BY minute, shard, channel, metric, key
+               ORDER BY minute""",
+            parameters={
+                "lo": max(day_ms, from_ms) // 1000,
+                "hi": (day_ms + _DAY_MS) // 1000,
+                "metrics": list(_METRICS),
+            },
+        )
+        tracker.observe(
+            [
+                MinuteAggregate(m, ch, metric, key, int(count), 0.0, shard, int(version))
+                for m, shard, ch, metric, key, count, version in minutes.result_rows
+            ]
+        )
+        # as the live stage does after a batch: judged up to the newest minute seen
+        for row in tracker.advance(min(day_ms + _DAY_MS, newest_ms + MINUTE_MS)):
+            changed[row.spike_id] = row  # the newest version of each
+    return tracker, list(changed.values())
 
 
 def describe(tracker: SpikeTracker) -> str:

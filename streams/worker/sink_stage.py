@@ -133,6 +133,8 @@ class SinkStage:
         #: restart carries on with the baseline and the spikes the stopped process had.
         self.spikes = SpikeTracker(spike_settings())
         self._spikes_restored = False
+        #: Spike rows the rebuild changed, written with the first batch.
+        self._spikes_rebuilt: list[FrictionSpike] = []
 
     def stop(self, *_: object) -> None:
         self._stop = True
@@ -209,7 +211,9 @@ class SinkStage:
         delay, longest = self.outage_delays_s
         while True:
             try:
-                self.spikes = stored_tracker(self.sink.client, self.spikes.settings)
+                self.spikes, self._spikes_rebuilt = stored_tracker(
+                    self.sink.client, self.spikes.settings
+                )
                 break
             except Exception as exc:  # the client's errors: told apart by `is_permanent`
                 if is_permanent(exc):
@@ -226,12 +230,13 @@ class SinkStage:
         if not self._spikes_restored:
             self._spikes_from_storage()
         self.spikes.observe(records)
+        rebuilt, self._spikes_rebuilt = self._spikes_rebuilt, []
         newest = max((r.minute_ms for r in records if isinstance(r, MinuteAggregate)), default=None)
         if newest is None:
-            return []
+            return rebuilt
         rows = self.spikes.advance(newest + 60_000)
         metrics.observe_spike_gauges(self.spikes.gauges())
-        return rows
+        return [*rebuilt, *rows]
 
     def _send_dead_letter(self, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         """To the DLQ, acknowledged before the offsets are committed (nothing is lost)."""
