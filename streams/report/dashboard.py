@@ -9,9 +9,10 @@ prints for the same range, and a change to a KPI reaches the dashboard when the 
 written again: `python -m streams.report.dashboard > infra/grafana/dashboards/journeys.json`
 (tests/infra checks that the committed file is what this module builds).
 
-Variables apply where the rows carry them: channel to every panel (a multi-channel session
-is `omni` in the bounce panel and always shown), device type to the panels whose rows have a
-device (friction, abandonment); sessions have none.
+Variables apply where the rows carry them: channel to every panel but the device-type funnel
+(a multi-channel session is `omni` in the bounce panel and always shown), device type to the
+panels whose rows have a device (friction, abandonment, the device-type funnel); sessions
+have none.
 """
 
 from __future__ import annotations
@@ -96,14 +97,18 @@ def _panel(
     return panel
 
 
-def funnel_sql() -> str:
+def funnel_sql(by: str = "channel") -> str:
+    """The funnel broken down by `by` (channel or device type of the first step), the
+    variable of that name applied: a person's funnel has one entry, so it is filtered by
+    the value it is broken down by (an entry without a device type is `unknown`)."""
     steps = tuple(Step(t) for t in FUNNEL_STEPS)
-    spec = FunnelSpec(steps, FUNNEL_WINDOW_S, _ANY, _ANY_END, breakdown="channel")
+    spec = FunnelSpec(steps, FUNNEL_WINDOW_S, _ANY, _ANY_END, breakdown=by)
     inner = grafana_sql(funnel_query(spec))
     counts = ", ".join(f"step_{k}" for k in range(1, len(FUNNEL_STEPS) + 1))
+    value = "breakdown" if by == "channel" else "if(breakdown = '', 'unknown', breakdown)"
     return (
-        f"SELECT breakdown AS channel, {counts}\nFROM (\n{inner}\n)\n"
-        "WHERE channel IN (${channel:singlequote})\nORDER BY step_1 DESC"
+        f"SELECT {value} AS {by}, {counts}\nFROM (\n{inner}\n)\n"
+        f"WHERE {by} IN (${{{by}:singlequote}})\nORDER BY step_1 DESC, {by}"
     )
 
 
@@ -201,6 +206,20 @@ def build() -> dict[str, Any]:
             funnel_sql(),
             (0, 0, 12, 9),
             options={"xField": "channel", "legend": {"displayMode": "list", "placement": "bottom"}},
+        ),
+        _panel(
+            8,
+            "barchart",
+            "Purchase funnel by device type of entry (persons)",
+            "The same funnel broken down by the device type of each person's first step "
+            "(`unknown`: a store receipt or an event without one); device type variable "
+            "applied; `parcours funnel --by device_type`.",
+            funnel_sql("device_type"),
+            (0, 38, 12, 9),
+            options={
+                "xField": "device_type",
+                "legend": {"displayMode": "list", "placement": "bottom"},
+            },
         ),
         _panel(
             2,

@@ -148,9 +148,9 @@ def _online_visit(
     v = st.Visit(
         rng, start, channel, device, c.customer_id if logged else None, dtype, config.incidents
     )
-    if shared:  # a family tablet: everyone logs in as themselves
-        v.emit("login", method="password")
+    if shared:  # a family tablet: everyone logs in as themselves (a login names its customer)
         v.customer = c.customer_id
+        v.emit("login", method="password")
         logged = True
     st.land(v)
     if rng.random() < 0.30:
@@ -219,7 +219,33 @@ def _store_visit(
     if rng.random() < 0.6 or not c.has_card:
         v.wait(120, 1800)
         st.store_receipt(v, round(rng.uniform(8, 250), 2))
+        if c.has_card:
+            _survey(v, c, "nps", "store", 0.08)
     return v.steps
+
+
+#: Scores as retail surveys tend to answer: NPS mostly promoters and passives, a tail of
+#: detractors; CES (1 very easy .. 7 very hard) mostly easy.
+_SCORES = {
+    "nps": ((0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10), (1, 1, 1, 2, 2, 4, 6, 12, 21, 25, 25)),
+    "ces": ((1, 2, 3, 4, 5, 6, 7), (20, 30, 20, 12, 9, 6, 3)),
+}
+
+
+def _survey(v: st.Visit, c: Customer, kind: str, touchpoint: str, rate: float) -> None:
+    """A satisfaction survey after some visits (NPS after a loyalty receipt in store, CES
+    after a support contact), sent `rate` of the time a few minutes later. Drawn from a
+    generator of its own, seeded by the visit, so the visit's random stream (and every other
+    seeded output) is the same as before surveys were simulated."""
+    rng = random.Random(f"survey:{kind}:{c.customer_id}:{v.now}")
+    if rng.random() >= rate:
+        return
+    values, weights = _SCORES[kind]
+    visit_end, v.now = v.now, v.now + rng.randint(60, 900) * 1000  # the visit's last step
+    v.emit(
+        "survey_response", kind=kind, score=rng.choices(values, weights)[0], touchpoint=touchpoint
+    )
+    v.now = visit_end  # what follows the visit is timed from the visit, as before
 
 
 def _support(
@@ -231,6 +257,7 @@ def _support(
     st.land(v)
     v.wait(10, 60)
     v.emit("support_contact", medium="chat", topic="delivery")
+    _survey(v, c, "ces", "support", 0.2)
     steps = v.steps
     if rng.random() < 0.5:  # not solved: calls the next day or a few hours later
         call = st.Visit(
@@ -243,6 +270,7 @@ def _support(
             config.incidents,
         )
         call.emit("support_contact", medium=rng.choice(["phone", "in_store"]), topic="delivery")
+        _survey(call, c, "ces", "support", 0.2)
         steps.extend(call.steps)
     return steps
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from streams.queries.funnel import FunnelSpec, Step, funnel_query
 from streams.queries.kpi import kpi_query
 from streams.queries.query import run_query
 from streams.report.dashboard import CHANNELS, DEVICE_TYPES, build
-from streams.report.data import Period, collect
+from streams.report.data import FUNNEL_STEPS, FUNNEL_WINDOW_S, Period, collect
 from tests.report.conftest import Simulated
 from tests.report.grafana import substitute
 
@@ -98,3 +99,21 @@ def test_paths_panel_is_the_reports_journey_map(simulated: Simulated) -> None:
         for r in data.paths
     ]
     assert _run(simulated, panel, ALL) == expected
+
+
+def test_device_type_funnel_panel_is_the_cli_funnel(simulated: Simulated) -> None:
+    """The panel's rows are `parcours funnel --by device_type` over the same range, an entry
+    without a device type shown as `unknown`, and the variable keeps only what it names."""
+    panel = next(p for p in _panels() if p["title"].startswith("Purchase funnel by device"))
+    spec = FunnelSpec(
+        tuple(Step(t) for t in FUNNEL_STEPS), FUNNEL_WINDOW_S, START, END, breakdown="device_type"
+    )
+    expected = {
+        (r["breakdown"] or "unknown"): tuple(r[f"step_{k}"] for k in range(1, 5))
+        for r in run_query(simulated.client, funnel_query(spec)).records()
+    }
+    rows = _run(simulated, panel, ALL)
+    assert {r["device_type"]: tuple(r[f"step_{k}"] for k in range(1, 5)) for r in rows} == expected
+    assert len(expected) > 1 and sum(s[0] for s in expected.values()) > 0
+    mobile = _run(simulated, panel, {**ALL, "device_type": ["mobile"]})
+    assert [r["device_type"] for r in mobile] == ["mobile"]
