@@ -24,9 +24,11 @@ and over all seeds: precision and false spikes per simulated week. Then the deli
 the same month replayed 100x faster (the watermark moves 100 times further between calls),
 stalled for 6 hours then caught up, and with late data revising minutes already judged, give
 the same spikes as live; and a month whose traffic doubles halfway at constant rates (a second
-population joins) gives no spike the same month without the doubling does not give: over the
-seeds at the scaled volume (spikes after the doubling, doubled vs not, side by side) and on the
-simulator's own visits (seed 2, spike by spike).
+population joins) is compared with the same month as it is: over the scaled seeds, false
+spikes a week in the second halves, doubled vs not, side by side (the added customers bring
+their own noise, so the doubled months' false spikes are other ones: their count is printed
+too, not a count of spikes the doubling caused); on the simulator's own visits (seed 2),
+spike by spike.
 """
 
 from __future__ import annotations
