@@ -28,16 +28,24 @@ def spikes(
     channel: Annotated[
         str | None, typer.Option(help="Only this channel: web, app or store.")
     ] = None,
+    device_type: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this device type (desktop, mobile, tablet, kiosk, pos); '' for the "
+            "channel's every device together."
+        ),
+    ] = None,
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
     """Friction spikes: when a friction rate (per checkout attempt, per session, ...) was
-    abnormally high for its hour of the week, with observed and expected rates (in %)."""
+    abnormally high for its hour of the week, with observed and expected rates (in %); per
+    channel (device type '') and per device type where there is enough traffic to judge."""
     check_format(fmt)
     start, end = parse_range(date_from, date_to)
     try:
-        query = spikes_query(start, end, signal_type, channel)
+        query = spikes_query(start, end, signal_type, channel, device_type)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
     print_result(run_or_exit(query), fmt, "Friction spikes")  # type: ignore[arg-type]

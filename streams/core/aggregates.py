@@ -10,6 +10,14 @@ Metrics: `events` (key = event_type), `late_events`, `conversions` and `revenue`
 events, but not a copy of a purchase already counted: `EventRow.duplicate_transaction`),
 `sessions_started` and `sessions_ended` (channel `omni` when a session touched several
 channels), `friction` (key = signal type).
+
+By device: the friction spikes are also decided per device type (a checkout bug in the iPad
+app alone), so both sides of each friction rate are counted again split by device type:
+`friction_by_device` (key `<signal type>@<device type>`), `events_by_device` (key `<event
+type>@<device type>`, only the event types a friction rate is a rate of, `BY_DEVICE_EVENTS`)
+and `sessions_started_by_device` (key = the session's device type). These are separate metrics,
+not a column, so every total above stays as it was (no query sums a split twice); rows without
+a device type are in the totals only.
 """
 
 from __future__ import annotations
@@ -20,10 +28,13 @@ from schemas.properties import CANONICAL
 from streams.core.config import MINUTE_MS, JourneyConfig
 from streams.core.friction import SIGNAL_TYPES
 from streams.core.records import EventRow, FrictionSignal, MinuteAggregate, SessionSummary
+from streams.core.spikes import RATES
 
 BucketKey = tuple[int, str, str, str]
 #: Names known in advance (event types of the contract, signal types), one string object each.
 _NAMES = {name: name for name in (*CANONICAL, *SIGNAL_TYPES)}
+#: Event types counted by device type too: what a friction rate is a rate of (spikes.RATES).
+BY_DEVICE_EVENTS = frozenset(key for metric, key in RATES.values() if metric == "events")
 
 
 @dataclass(slots=True)
@@ -97,6 +108,9 @@ def aggregate_step(
             return state, []
         ts, channel = record.occurred_at_ms, record.channel
         _add(state, ts, channel, "events", record.event_type, 0.0, sign)
+        if record.device_type and record.event_type in BY_DEVICE_EVENTS:
+            key = f"{record.event_type}@{record.device_type}"
+            _add(state, ts, channel, "events_by_device", key, sign=sign)
         if record.late:
             _add(state, ts, channel, "late_events", "", sign=sign)
         if record.event_type == "purchase" and not record.duplicate_transaction:
@@ -106,8 +120,11 @@ def aggregate_step(
         if record.is_open or record.is_deleted:  # counted once, when it closes
             return state, []
         channel = _session_channel(record.channels)
-        if record.started_at_ms >= horizon:
-            _add(state, record.started_at_ms, channel, "sessions_started", "", sign=sign)
+        started, device_type = record.started_at_ms, record.device_type
+        if started >= horizon:
+            _add(state, started, channel, "sessions_started", "", sign=sign)
+            if device_type:
+                _add(state, started, channel, "sessions_started_by_device", device_type, sign=sign)
         if record.ended_at_ms >= horizon:
             _add(state, record.ended_at_ms, channel, "sessions_ended", "", sign=sign)
     elif (
@@ -116,6 +133,9 @@ def aggregate_step(
         and not record.is_deleted
     ):
         _add(state, record.occurred_at_ms, record.channel, "friction", record.type, sign=sign)
+        if record.device_type:
+            key = f"{record.type}@{record.device_type}"
+            _add(state, record.occurred_at_ms, record.channel, "friction_by_device", key, sign=sign)
     return state, []
 
 

@@ -57,7 +57,9 @@ class SessionSummary:
     when it changes. Rows of one session replace each other by `version` (the newest wins,
     `session_version`), and `is_deleted` withdraws a session that no longer exists (absorbed
     by another after a login). An open session is not judged yet: `bounced` is false and its
-    friction decided at close is not raised.
+    friction decided at close is not raised. `device_type` is the type of the device it was
+    last on, the one its signals decided at close carry (so both sides of a per-session
+    friction rate split by device type the same way); not stored in `sessions`.
     """
 
     session_id: str
@@ -79,6 +81,7 @@ class SessionSummary:
     is_open: bool = False
     version: int = 1
     is_deleted: bool = False
+    device_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +134,10 @@ class MinuteAggregate:
     """A per-minute count for one (channel, metric, key), complete for `shard`.
 
     metric is one of: `events` (key = event_type), `sessions_started`, `sessions_ended`,
-    `conversions`, `revenue` (in `amount`), `friction` (key = signal type), `late_events`.
-    `version` grows when late input updates an already emitted minute; the newest version
+    `conversions`, `revenue` (in `amount`), `friction` (key = signal type), `late_events`;
+    split by device type for the friction rates (`streams.core.aggregates`, "by device"):
+    `friction_by_device`, `events_by_device` (key = `<type>@<device type>`),
+    `sessions_started_by_device` (key = device type). `version` grows when late input updates an already emitted minute; the newest version
     replaces older ones. Rows of different shards (stream partitions) add up.
     """
 
@@ -148,12 +153,13 @@ class MinuteAggregate:
 
 @dataclass(frozen=True, slots=True)
 class FrictionSpike:
-    """A period in which one friction type's rate on one channel was abnormally high
-    (`streams.core.spikes`). `observed` and `expected` are rates (signals per thing they can
+    """A period in which one friction type's rate on one channel (or one of its device types)
+    was abnormally high (`streams.core.spikes`). `observed` and `expected` are rates (signals per thing they can
     happen to), `ratio` their quotient, `score` the evidence (nats of log-likelihood ratio);
     `status` is `open` until the rate is back. Rows of one spike replace each other by
     `version`; `is_deleted` withdraws a spike that late data showed was not one (or that moved:
-    its id is named after its start). `device_type` is `''`: every device type together."""
+    its id is named after its start). `device_type` is `''` for the channel's every device
+    together, else the one device type the series is about (streams.core.spike_tracker)."""
 
     spike_id: str
     type: str

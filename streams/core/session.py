@@ -280,6 +280,7 @@ def summarise(
         is_open=is_open,
         version=session_version(s.events, is_open=is_open, is_deleted=is_deleted),
         is_deleted=is_deleted,
+        device_type=s.last_device_type,
     )
 
 

@@ -13,6 +13,13 @@ after. A runner calls `observe` with what the journey emitted and `advance` with
 out come `FrictionSpike` rows for spikes that are new or changed (a new version), and
 withdrawals of spikes that late data undid. The same minutes give the same spikes whatever
 the speed, order or cut of the input (tests/core/test_spikes.py).
+
+Series: one per friction type and channel (`device_type` ''), and one per friction type,
+channel and device type, from the minutes counted by device (`streams.core.aggregates`,
+"by device"). A device-type series is judged like any other, against its own baseline: a
+checkout bug in the tablet app alone is a spike of `app`/`tablet` even when the app as a whole
+looks only a little worse, and a series too small to rest a baseline on (`min_baseline_count`
+signals) or to reach `min_count` signals decides nothing, so thin device types stay quiet.
 """
 
 from __future__ import annotations
@@ -41,8 +48,16 @@ SPIKE_CHANNELS = ("web", "app", "store")
 _BY_DENOMINATOR: dict[tuple[str, str], tuple[str, ...]] = {}
 for _type, _denominator in RATES.items():
     _BY_DENOMINATOR[_denominator] = (*_BY_DENOMINATOR.get(_denominator, ()), _type)
+#: The per-minute metrics split by device type, and the metric of their totals.
+_DEVICE_METRICS = {
+    "friction_by_device": "friction",
+    "events_by_device": "events",
+    "sessions_started_by_device": "sessions_started",
+}
 
 MinuteKey = tuple[int, str, str, str, str]
+#: (friction type, channel, device type): device type '' is the channel's every device.
+SeriesKey = tuple[str, str, str]
 _DECISION_FIELDS = tuple(f.name for f in fields(Decision))
 
 
@@ -55,13 +70,14 @@ def spike_id_for(signal_type: str, channel: str, device_type: str, started_at_ms
 
 @dataclass(slots=True)
 class SpikeTracker:
-    """The spikes of every (friction type, channel), from the per-minute aggregates."""
+    """The spikes of every (friction type, channel[, device type]), from the per-minute
+    aggregates."""
 
     settings: SpikeSettings = field(default_factory=SpikeSettings)
     journey: JourneyConfig = field(default_factory=JourneyConfig)
     #: (minute, shard, channel, metric, key) -> the count last seen (revisions send whole counts).
     minutes: dict[MinuteKey, int] = field(default_factory=dict)
-    series: dict[tuple[str, str], SeriesState] = field(default_factory=dict)
+    series: dict[SeriesKey, SeriesState] = field(default_factory=dict)
     #: spike id -> (the row last written, without its version; its version).
     emitted: dict[str, tuple[FrictionSpike, int]] = field(default_factory=dict)
     watermark_ms: int = 0
@@ -81,10 +97,19 @@ class SpikeTracker:
         for agg in records:
             if not isinstance(agg, MinuteAggregate) or agg.channel not in SPIKE_CHANNELS:
                 continue
-            if agg.metric == "friction":
-                types: tuple[str, ...] = (agg.key,) if agg.key in RATES else ()
+            metric, name, device_type = agg.metric, agg.key, ""
+            if metric in _DEVICE_METRICS:
+                metric = _DEVICE_METRICS[metric]
+                if metric == "sessions_started":
+                    name, device_type = "", agg.key
+                else:
+                    name, _, device_type = agg.key.rpartition("@")
+                if not device_type:
+                    continue
+            if metric == "friction":
+                types: tuple[str, ...] = (name,) if name in RATES else ()
             else:
-                types = _BY_DENOMINATOR.get((agg.metric, agg.key), ())
+                types = _BY_DENOMINATOR.get((metric, name), ())
             if not types:
                 continue
             key = (agg.minute_ms, agg.shard, agg.channel, agg.metric, agg.key)
@@ -95,16 +120,16 @@ class SpikeTracker:
             step = agg.minute_ms // step_ms
             self.last_step = max(self.last_step, step)
             for signal_type in types:
-                state = self._series(signal_type, agg.channel)
-                if agg.metric == "friction":
+                state = self._series((signal_type, agg.channel, device_type))
+                if metric == "friction":
                     add_counts(state, step, delta, 0)
                 else:
                     add_counts(state, step, 0, delta)
 
-    def _series(self, signal_type: str, channel: str) -> SeriesState:
-        state = self.series.get((signal_type, channel))
+    def _series(self, key: SeriesKey) -> SeriesState:
+        state = self.series.get(key)
         if state is None:
-            state = self.series[(signal_type, channel)] = SeriesState()
+            state = self.series[key] = SeriesState()
         return state
 
     def advance(self, watermark_ms: int, *, final: bool = False) -> list[FrictionSpike]:
@@ -112,7 +137,7 @@ class SpikeTracker:
         every step seen) and return the rows of spikes that changed."""
         self.watermark_ms = max(self.watermark_ms, watermark_ms)
         step_ms = self.settings.step_ms
-        for (signal_type, _), state in sorted(self.series.items()):
+        for (signal_type, _, _), state in sorted(self.series.items()):
             # Never past the newest minute seen: a watermark at the end of time (a finished
             # input) has nothing to judge beyond it, and a quiet stretch is judged once the
             # minutes after it arrive (the same decisions, as they are the same counts).
@@ -126,18 +151,19 @@ class SpikeTracker:
     def spikes(self) -> list[FrictionSpike]:
         """Every spike known now (rows as they would be written, version 1)."""
         rows = []
-        for (signal_type, channel), state in sorted(self.series.items()):
+        for key, state in sorted(self.series.items()):
             for spike in spikes_of(state, self.settings):
-                rows.append(self._row(signal_type, channel, spike))
-        return sorted(rows, key=lambda r: (r.started_at_ms, r.type, r.channel))
+                rows.append(self._row(key, spike))
+        return sorted(rows, key=lambda r: (r.started_at_ms, r.type, r.channel, r.device_type))
 
     def gauges(self) -> list[tuple[str, str, bool, float]]:
         """(type, channel, spike open now, observed/expected over the last hour judged), for
-        every series with a baseline: what Prometheus shows, computed from event time."""
+        every channel-level series with a baseline: what Prometheus shows, computed from event
+        time (device types are in the table, not in the gauges' labels)."""
         out = []
         sph = self.settings.steps_per_hour
-        for (signal_type, channel), state in sorted(self.series.items()):
-            if state.next_step is None or state.rate is None:
+        for (signal_type, channel, device_type), state in sorted(self.series.items()):
+            if device_type or state.next_step is None or state.rate is None:
                 continue
             x = n = 0
             for step in range(state.next_step - sph, state.next_step):
@@ -150,14 +176,15 @@ class SpikeTracker:
             out.append((signal_type, channel, state.decision.spike is not None, ratio))
         return out
 
-    def _row(self, signal_type: str, channel: str, spike: Spike) -> FrictionSpike:
+    def _row(self, key: SeriesKey, spike: Spike) -> FrictionSpike:
+        signal_type, channel, device_type = key
         step_ms = self.settings.step_ms
         started = spike.start_step * step_ms
         return FrictionSpike(
-            spike_id=spike_id_for(signal_type, channel, "", started),
+            spike_id=spike_id_for(signal_type, channel, device_type, started),
             type=signal_type,
             channel=channel,
-            device_type="",
+            device_type=device_type,
             started_at_ms=started,
             ended_at_ms=(spike.end_step + 1) * step_ms,
             observed=round(spike.observed, 6),
@@ -184,8 +211,8 @@ class SpikeTracker:
         for spike_id, (row, version) in list(self.emitted.items()):
             if spike_id in current:
                 continue
-            state = self.series[(row.type, row.channel)]
-            judged = state.next_step or 0
+            state = self.series.get((row.type, row.channel, row.device_type))
+            judged = (state.next_step or 0) if state is not None else 0
             if row.ended_at_ms // self.settings.step_ms >= judged - rewind_steps:
                 out.append(_versioned(row, version + 1, deleted=True))  # undone by late data
             del self.emitted[spike_id]  # or aged out of the detector: forgotten, not undone
@@ -210,7 +237,7 @@ def snapshot_tracker(tracker: SpikeTracker) -> dict[str, Any]:
     """The tracker's whole state as JSON-able plain data (saved with the journey's)."""
     return {
         "minutes": [[*k, n] for k, n in tracker.minutes.items()],
-        "series": [[t, ch, _series_data(s)] for (t, ch), s in tracker.series.items()],
+        "series": [[t, ch, dt, _series_data(s)] for (t, ch, dt), s in tracker.series.items()],
         "emitted": [[asdict(row), version] for row, version in tracker.emitted.values()],
         "watermark_ms": tracker.watermark_ms,
         "last_step": tracker.last_step,
@@ -223,7 +250,11 @@ def restore_tracker(
     """A tracker carrying on from `snapshot_tracker`'s data."""
     tracker = SpikeTracker(settings, journey)
     tracker.minutes = {(m, sh, ch, me, k): n for m, sh, ch, me, k, n in data["minutes"]}
-    tracker.series = {(t, ch): _series_of(d) for t, ch, d in data["series"]}
+    # A snapshot from before device types were split has [type, channel, data] entries.
+    tracker.series = {
+        (t, ch, str(rest[0]) if len(rest) == 2 else ""): _series_of(rest[-1])
+        for t, ch, *rest in data["series"]
+    }
     for row, version in data["emitted"]:
         spike = FrictionSpike(**row)
         tracker.emitted[spike.spike_id] = (spike, version)

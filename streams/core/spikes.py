@@ -31,7 +31,12 @@ The baseline (`baseline_rate`), per hour of event time, only from hours outside 
 - a **week-aware rate**: the same hour of the week in the last `weeks` weeks, pooled, shrunk
   towards the rolling rate by `prior_hours` hours of it (a gamma-Poisson posterior mean), so
   that Saturday evening is compared with Saturday evenings once there are some, and a thin
-  hour of the week does not make the baseline noisy.
+  hour of the week does not make the baseline noisy. Each week's hour is counted in hours of
+  its own day's traffic (its denominator over the mean hourly denominator of the 24 hours up
+  to it), so the weights are the same whatever the volume: when traffic doubles at the same
+  rates, last weeks' evenings still weigh what they did against the prior, and the expected
+  rate does not move (weighed against today's traffic they counted for half as much, pulling
+  an evening's baseline towards the day's rate).
 Hours are folded into the baseline `fold_lag_hours` after they end, once a spike that covers
 them has had time to be decided (and so to be left out).
 
@@ -374,16 +379,28 @@ def _compute_rate(state: SeriesState, hour: int, settings: SpikeSettings) -> flo
         rolling = daily[mid] if len(daily) % 2 else (daily[mid - 1] + daily[mid]) / 2
     else:  # under a day known, or too few signals a day for a median to be fair
         rolling = pooled_x / pooled_n
-    week_x = week_n = 0
+    # Each week's cell in hours of its own day's traffic (the 24 hours up to it), and the
+    # prior in hours too: a gamma-Poisson mean whose weights no change of volume moves (twice
+    # the traffic since last week at the same rates leaves the expected rate where it was).
+    week_x = week_n = 0.0
     for week in range(1, settings.weeks + 1):
-        cell = state.hours.get(hour - 168 * week)
-        if cell is not None:
-            week_x += cell[0]
-            week_n += cell[1]
+        at = hour - 168 * week
+        cell = state.hours.get(at)
+        if cell is None:
+            continue
+        day_n = day_hours = 0
+        for h in range(at - 23, at + 1):
+            around = state.hours.get(h)
+            if around is not None:
+                day_n += around[1]
+                day_hours += 1
+        if day_n > 0:
+            per_hour = day_n / day_hours
+            week_x += cell[0] / per_hour
+            week_n += cell[1] / per_hour
     if week_n == 0:
         return rolling
-    prior_n = settings.prior_hours * pooled_n / max(hours_known, 1)
-    return (week_x + rolling * prior_n) / (week_n + prior_n)
+    return (week_x + rolling * settings.prior_hours) / (week_n + settings.prior_hours)
 
 
 def _rewind(state: SeriesState, step: int, settings: SpikeSettings) -> None:

@@ -153,7 +153,7 @@ ORDER BY switches DESC"""
 
 def friction_over_time(by: str = "day", signal_type: str | None = None) -> str:
     """Signals per period, type and channel; `in_spike` marks a period that overlaps a friction
-    spike of its type and channel (`friction_spikes`, streams/core/spikes.py)."""
+    spike of its type and channel, every device together (`friction_spikes`, streams/core/spikes.py)."""
     bucket = {"day": "toDate(occurred_at)", "hour": "toStartOfHour(occurred_at)"}.get(by)
     if bucket is None:
         raise QueryError("friction can be grouped --by day or hour")
@@ -182,6 +182,7 @@ LEFT JOIN (
     SELECT type, channel, groupArray(toDateTime(started_at, 'UTC')) AS starts,
         groupArray(toDateTime(ended_at, 'UTC')) AS ends
     FROM friction_spikes FINAL
+    WHERE device_type = ''
     GROUP BY type, channel
 ) AS sp ON f.type = sp.type AND f.channel = sp.channel
 ORDER BY {by}, type, channel"""

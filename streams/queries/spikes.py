@@ -1,16 +1,21 @@
 """Friction spikes as analysts read them: the `friction_spikes` table, newest version of each.
 
 A spike overlaps the period asked when it started before its end and ended after its start,
-so a spike that began yesterday evening and is still open shows up in today's list.
+so a spike that began yesterday evening and is still open shows up in today's list. A spike
+of one device type (`device_type` not '') is listed beside its channel's (`device_type` '').
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import get_args
 
+from schemas.properties import DeviceType
 from streams.core.friction import SIGNAL_TYPES
 from streams.core.spike_tracker import SPIKE_CHANNELS
 from streams.queries.query import Query, QueryError
+
+DEVICE_TYPES: tuple[str, ...] = get_args(DeviceType)
 
 
 def spikes_query(
@@ -18,8 +23,10 @@ def spikes_query(
     date_to: datetime,
     signal_type: str | None = None,
     channel: str | None = None,
+    device_type: str | None = None,
 ) -> Query:
-    """Spikes overlapping [date_from, date_to), oldest first."""
+    """Spikes overlapping [date_from, date_to), oldest first (`device_type` '': the channel's
+    every device together only)."""
     params: dict[str, object] = {"date_from": date_from, "date_to": date_to}
     filters = ""
     if signal_type is not None:
@@ -34,10 +41,18 @@ def spikes_query(
             raise QueryError(f"unknown channel {channel!r}; one of {', '.join(SPIKE_CHANNELS)}")
         params["channel"] = channel
         filters += " AND channel = {channel:String}"
+    if device_type is not None:
+        if device_type and device_type not in DEVICE_TYPES:
+            raise QueryError(
+                f"unknown device type {device_type!r}; one of {', '.join(DEVICE_TYPES)}"
+            )
+        params["device_type"] = device_type
+        filters += " AND device_type = {device_type:String}"
     return Query(
         f"""SELECT
     type,
     channel,
+    device_type,
     started_at,
     ended_at,
     round(dateDiff('second', started_at, ended_at) / 60) AS minutes,
@@ -50,6 +65,6 @@ def spikes_query(
     status
 FROM friction_spikes FINAL
 WHERE started_at < {{date_to:DateTime64(3)}} AND ended_at > {{date_from:DateTime64(3)}}{filters}
-ORDER BY started_at, type, channel""",
+ORDER BY started_at, type, channel, device_type""",
         params,
     )

@@ -172,7 +172,7 @@ def spikes_annotation_sql() -> str:
         "    concat(type, ' spike on ', channel, ': ', toString(round(ratio, 1)),\n"
         "        'x the expected rate (', toString(signals), ' signals, ', status, ')') AS text,\n"
         "    [type, channel] AS tags\n"
-        f"FROM (\n{grafana_sql(spikes_query(_ANY, _ANY_END))}\n)\n"
+        f"FROM (\n{grafana_sql(spikes_query(_ANY, _ANY_END, device_type=''))}\n)\n"
         "WHERE channel IN (${channel:singlequote})"
     )
 

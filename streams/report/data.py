@@ -127,7 +127,7 @@ def collect(client: Client, period: Period) -> ReportData:
         ),
         conversion_by_channel=run_query(client, kpi_query("conversion", start, end)),
         friction_over_time=run_query(client, friction_query(start, end, period.bucket)),
-        spikes=run_query(client, spikes_query(start, end)),
+        spikes=run_query(client, spikes_query(start, end, device_type="")),
         bounce=run_query(client, kpi_query("bounce", start, end, limit=12, min_sessions=5)),
         abandonment=run_query(client, kpi_query("abandonment", start, end)),
         channel_switches=run_query(client, kpi_query("channel_switch", start, end)),

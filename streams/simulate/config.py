@@ -19,17 +19,22 @@ class Incident:
     attempts fail with `payment_error`; `checkout_bug` causes exceptions and checkout loops.
     `channel` None means every channel. `factor` sizes the incident instead: the friction it
     raises (payment failures per checkout attempt, exceptions per visit) is `factor` times its
-    normal rate (spec suffix `*F`, e.g. `payment_outage:+1d:+1d2h*5`; benchmarks use it)."""
+    normal rate (spec suffix `*F`, e.g. `payment_outage:+1d:+1d2h*5`; benchmarks use it).
+    `device_type` limits it to visits from one device type (a bug in the tablet app alone; set
+    in code, for tests of the spikes per device type)."""
 
     kind: str
     start: datetime
     end: datetime
     channel: str | None = None
     factor: float | None = None
+    device_type: str | None = None
 
-    def active(self, ts_ms: int, channel: str) -> bool:
-        return self.start.timestamp() * 1000 <= ts_ms < self.end.timestamp() * 1000 and (
-            self.channel is None or self.channel == channel
+    def active(self, ts_ms: int, channel: str, device_type: str | None = None) -> bool:
+        return (
+            self.start.timestamp() * 1000 <= ts_ms < self.end.timestamp() * 1000
+            and (self.channel is None or self.channel == channel)
+            and (self.device_type is None or self.device_type == device_type)
         )
 
 

@@ -60,12 +60,15 @@ class Visit:
         )
 
     def incident(self, kind: str) -> bool:
-        return any(i.kind == kind and i.active(self.now, self.channel) for i in self.incidents)
+        return any(
+            i.kind == kind and i.active(self.now, self.channel, self.device_type)
+            for i in self.incidents
+        )
 
     def incident_factor(self, kind: str) -> float | None:
         """None: no such incident now; 0.0: one of the classic size; else its `factor`."""
         for i in self.incidents:
-            if i.kind == kind and i.active(self.now, self.channel):
+            if i.kind == kind and i.active(self.now, self.channel, self.device_type):
                 return i.factor or 0.0
         return None
 

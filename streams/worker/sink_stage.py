@@ -17,6 +17,7 @@ goes on (before issue 12 it exited, re-read the same message on restart and exit
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from collections.abc import Callable
@@ -32,8 +33,12 @@ from streams.core.records import EventRow, FrictionSpike, MinuteAggregate, Recor
 from streams.core.spike_tracker import SpikeTracker
 from streams.sinks.base import RejectedInput
 from streams.sinks.clickhouse import ClickHouseSink
+from streams.sinks.faults import is_permanent
+from streams.sinks.spike_history import describe, stored_tracker
 from streams.spike_settings import spike_settings
 from streams.worker.messages import outputs_from_bytes
+
+_log = logging.getLogger("parcours.sink")
 
 #: Sends one unreadable records-topic message to the dead-letter topic: (value, headers).
 DeadLetter = Callable[[bytes, list[tuple[str, bytes]]], None]
@@ -123,8 +128,13 @@ class SinkStage:
         self.stats = SinkStageStats()
         self._stop = False
         #: Friction spikes, from the per-minute aggregates passing through (one sink process
-        #: sees every shard's minutes; its baseline starts afresh when the process does).
+        #: must see every shard's minutes: README, "Friction spikes"). Rebuilt from the stored
+        #: minutes and spikes before the first batch is judged (`_spikes_from_storage`), so a
+        #: restart carries on with the baseline and the spikes the stopped process had.
         self.spikes = SpikeTracker(spike_settings())
+        self._spikes_restored = False
+        #: Spike rows the rebuild changed, written with the first batch.
+        self._spikes_rebuilt: list[FrictionSpike] = []
 
     def stop(self, *_: object) -> None:
         self._stop = True
@@ -194,16 +204,39 @@ class SinkStage:
         self.stats.records += len(records)
         self.stats.rejected += len(rejected)
 
+    def _spikes_from_storage(self) -> None:
+        """The tracker as the tables leave it (streams/sinks/spike_history.py). ClickHouse
+        unreachable: wait and try again, reading nothing new (as a failed flush does); a
+        permanent error (no such table: migrations not run) stops the stage."""
+        delay, longest = self.outage_delays_s
+        while True:
+            try:
+                self.spikes, self._spikes_rebuilt = stored_tracker(
+                    self.sink.client, self.spikes.settings
+                )
+                break
+            except Exception as exc:  # the client's errors: told apart by `is_permanent`
+                if is_permanent(exc):
+                    raise SinkError(f"cannot read the stored spikes: {exc}") from exc
+                self.stats.outage_retries += 1
+                self.sleep(delay)
+                delay = min(delay * 2, longest)
+        self._spikes_restored = True
+        _log.info("spike tracker rebuilt from storage: %s", describe(self.spikes))
+
     def _judge_spikes(self, records: list[Record]) -> list[FrictionSpike]:
         """A minute's aggregate is written once the journey's watermark has passed it: the
         newest minute seen is how far event time has come."""
+        if not self._spikes_restored:
+            self._spikes_from_storage()
         self.spikes.observe(records)
+        rebuilt, self._spikes_rebuilt = self._spikes_rebuilt, []
         newest = max((r.minute_ms for r in records if isinstance(r, MinuteAggregate)), default=None)
         if newest is None:
-            return []
+            return rebuilt
         rows = self.spikes.advance(newest + 60_000)
         metrics.observe_spike_gauges(self.spikes.gauges())
-        return rows
+        return [*rebuilt, *rows]
 
     def _send_dead_letter(self, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         """To the DLQ, acknowledged before the offsets are committed (nothing is lost)."""

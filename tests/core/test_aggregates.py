@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from schemas import Event, decode
+from streams.core.aggregates import BY_DEVICE_EVENTS
 from streams.core.config import MINUTE_MS
 from streams.core.pipeline import JourneyPipeline
 from streams.core.records import EventRow, FrictionSignal, MinuteAggregate, SessionSummary
@@ -56,6 +57,9 @@ def test_a_story_by_hand() -> None:
         (minute(0), "omni", "sessions_started", ""): (1, 0.0),
         (minute(21), "omni", "sessions_ended", ""): (1, 0.0),
         (minute(21), "store", "friction", "channel_switch"): (1, 0.0),
+        # split by device type for the spike detector: the web events name none, the till does
+        (minute(0), "omni", "sessions_started_by_device", "pos"): (1, 0.0),
+        (minute(21), "store", "friction_by_device", "channel_switch@pos"): (1, 0.0),
     }
 
 
@@ -90,6 +94,8 @@ def test_simulated_traffic_against_an_independent_count() -> None:
             continue
         seen.add(ev.event_id)
         add(ev.ts_ms, ev.channel.value, "events", ev.event_type)
+        if ev.device_type and ev.event_type in BY_DEVICE_EVENTS:
+            add(ev.ts_ms, ev.channel.value, "events_by_device", f"{ev.event_type}@{ev.device_type}")
         if ev.event_type == "purchase":
             add(ev.ts_ms, ev.channel.value, "conversions")
             add(ev.ts_ms, ev.channel.value, "revenue", amount=float(ev.properties["value"]))
@@ -102,8 +108,12 @@ def test_simulated_traffic_against_an_independent_count() -> None:
             channel = r.channels[0] if len(r.channels) == 1 else "omni"
             add(r.started_at_ms, channel, "sessions_started")
             add(r.ended_at_ms, channel, "sessions_ended")
+            if r.device_type:
+                add(r.started_at_ms, channel, "sessions_started_by_device", r.device_type)
         elif isinstance(r, FrictionSignal):
             add(r.occurred_at_ms, r.channel, "friction", r.type)
+            if r.device_type:
+                add(r.occurred_at_ms, r.channel, "friction_by_device", f"{r.type}@{r.device_type}")
     want = {k: (int(c), round(a, 2)) for k, (c, a) in expected.items()}
     got = newest(records)
     assert got.keys() == want.keys()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from streams.core.config import HOUR_MS, MINUTE_MS
 from streams.core.records import FrictionSpike, MinuteAggregate
 from streams.core.spike_tracker import SpikeTracker, restore_tracker, snapshot_tracker
-from streams.core.spikes import SpikeSettings
+from streams.core.spikes import SpikeSettings, baseline_rate
 
 pytestmark = pytest.mark.unit
 
@@ -183,3 +183,44 @@ def test_settings_refuse_nonsense() -> None:
         SpikeSettings(step_ms=7 * MINUTE_MS)
     with pytest.raises(ValueError, match="target_ratio"):
         SpikeSettings(target_ratio=1.0)
+
+
+def evenings(*, weeks: int, double_from_day: int | None) -> list[MinuteAggregate]:
+    """Exact counts (no noise): 200 checkout attempts a minute, payment failures at 4 % from
+    18:00 to 22:00 and 2.5 % otherwise, every day alike; from day `double_from_day` twice the
+    attempts at the same rates (a second population joins)."""
+    rows = []
+    for m in range(weeks * 7 * DAY_MIN):
+        doubled = double_from_day is not None and m >= double_from_day * DAY_MIN
+        n = 400 if doubled else 200
+        evening = 18 * 60 <= m % DAY_MIN < 22 * 60
+        ts = T0 + m * MINUTE_MS
+        rows.append(MinuteAggregate(ts, "web", "events", "begin_checkout", n, 0.0, "0", 1))
+        if m % 5 == 0:  # the step's failures, in its first minute: exactly 4 % or 2.5 % of 5n
+            x = 5 * n * (40 if evening else 25) // 1000
+            rows.append(MinuteAggregate(ts, "web", "friction", "payment_failure", x, 0.0, "0", 1))
+    return rows
+
+
+def test_doubled_traffic_at_constant_rates_leaves_the_baseline_where_it_was() -> None:
+    """An evening's expected rate is its own rate in the same hours of past weeks, shrunk
+    towards the day's by a prior worth a few hours of traffic. That prior must be measured in
+    the traffic of the weeks it is weighed against: measured in today's, twice the traffic
+    made the past evenings count for less and pulled the evening's baseline towards the day's
+    rate (nearer to a false spike), although no rate had changed."""
+    doubled_day = 36
+    plain = replay(evenings(weeks=7, double_from_day=None), 60)
+    doubled = replay(evenings(weeks=7, double_from_day=doubled_day), 60)
+    assert plain.spikes() == [] and doubled.spikes() == []
+    settings_ = plain.settings
+    series = ("payment_failure", "web", "")
+    for day in (doubled_day + 1, doubled_day + 5, 48):  # week cells before and after the change
+        for hour_of_day in (3, 19):
+            hour = (T0 + (day * 24 + hour_of_day) * HOUR_MS) // HOUR_MS
+            expected = baseline_rate(plain.series[series], hour, settings_)
+            assert expected is not None
+            assert baseline_rate(doubled.series[series], hour, settings_) == pytest.approx(
+                expected, rel=1e-9
+            )
+            # and it is the evening's own rate, not the day's
+            assert expected > 0.03 if hour_of_day == 19 else expected < 0.027
