@@ -21,6 +21,8 @@ from its source is a `Duplicate`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from streams.core import closed, dedup, revise, transactions
 from streams.core.config import JourneyConfig
 from streams.core.identifiers import event_key
@@ -31,7 +33,9 @@ from streams.core.person import (
     Handover,
     Output,
     PersonState,
+    Waiting,
     apply_event,
+    from_waiting,
     settle,
     to_waiting,
     waiting_order,
@@ -97,15 +101,32 @@ def _on_link(
     """
     out: list[Output] = []
     at = msg.linked_at_ms
+    moved: list[Waiting] = []
     if state is not None:
         state, out = advance(state, min(msg.watermark_ms, at), config)
     if state is not None:
         if state.pending:
             # Its events up to the login are the visit's own: they go over inside the session.
             _release(state, at, config, out)
+        history = state.history
+        if history and (history[-1][0] > at or state.decided_ms >= at):
+            # The login arrived after what this device did next: as of the login, that is the
+            # customer's, and the visit then going on goes over (`revise.split_at`).
+            split = revise.split_at(state, at, config)
+            if split is not None:
+                out.extend(split[0])  # type: ignore[arg-type]
+                moved = split[1]
         settle(state, at, config, out)
     state, handed = on_link(state, msg)
-    return state, out + handed
+    # Handed on after the hand-over, as the customer's own events (no replay guard: they were
+    # applied once already, under the anonymous person).
+    rerouted: list[Output] = [
+        replace(
+            from_waiting(w, msg.customer_id), watermark_ms=msg.watermark_ms, source="", position=-1
+        )
+        for w in moved
+    ]
+    return state, out + handed + rerouted
 
 
 def _on_handover(

@@ -22,7 +22,7 @@ from streams.core import closed, dedup, transactions
 from streams.core.config import JourneyConfig
 from streams.core.friction import EVENT_RULE_TYPES, Details
 from streams.core.identifiers import session_id_for, signal_id_for
-from streams.core.identity import Duplicate
+from streams.core.identity import Duplicate, Routed
 from streams.core.records import EventRow, FrictionSignal, SessionMerge, SessionSummary
 from streams.core.session import (
     CHECKOUT_ACTIVITY,
@@ -121,7 +121,9 @@ class Handover:
     watermark_ms: int = 0
 
 
-Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate
+#: A `Routed` among a step's outputs is an event handed on to another person (a device's events
+#: after a login that arrived late belong to the customer: `journey._on_link`).
+Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate | Routed
 
 
 def expired(s: SessionState, watermark_ms: int, config: JourneyConfig) -> bool:

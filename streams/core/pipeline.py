@@ -162,8 +162,8 @@ class JourneyPipeline:
             if kind is Routed or kind is LinkNotice or kind is Handover:
                 onward: list[Any] = []
                 for result in self._journey(msg):
-                    if type(result) is Handover:
-                        onward.append(result)  # the anonymous session joins first
+                    if type(result) is Handover or type(result) is Routed:
+                        onward.append(result)  # the anonymous session joins first, then events
                     else:
                         self._emit(result, out)
                 if onward and handovers is not None:
@@ -368,7 +368,7 @@ class JourneyPipeline:
         elif isinstance(result, Duplicate):
             self.counters.duplicates += 1
             return
-        elif isinstance(result, Handover):  # routed by `_drain`, not an output
+        elif isinstance(result, Handover | Routed):  # routed by `_drain`, not an output
             return
         elif isinstance(result, Retract):  # a revision took it back: out of the totals
             self.aggregates, _ = aggregate_step(self.aggregates, result.record, self.config, -1)

@@ -268,6 +268,60 @@ def _revise(
     return out
 
 
+def split_at(
+    state: PersonState, at_ms: int, config: JourneyConfig
+) -> tuple[list[Output | Retract], list[Waiting]] | None:
+    """An anonymous person's journey as it was at a login `at_ms` that arrived late: what it
+    concluded from its events after the login is taken back (they are the customer's, and are
+    returned to be handed on), and the visit going on at the login's time is open again, to be
+    handed over. None when no replay can reach that far back.
+    """
+    history = state.history
+    if history is None:
+        return None
+    base = _start(state, at_ms + 1, config)
+    if base is None:
+        return None
+    first = bisect_right(history, (base[0], "\U0010ffff"), key=waiting_order)
+    before, after = history[:first], history[first:]
+    keep = [w for w in after if w[0] <= at_ms]
+    moved = [w for w in after if w[0] > at_ms]
+    old_state, old_out = _replay(state, base, after, [], state.advanced_ms, config)
+    new_state, new_out = _replay(state, base, keep, [], at_ms, config)
+    out = [
+        # A visit withdrawn here may be the customer's next, under the same id (the id comes
+        # from its first event) and with the same events: a closed row of the same version,
+        # written later, must win (ReplacingMergeTree keeps the last of equal versions).
+        replace(r, version=2 * r.events + 1)
+        if isinstance(r, SessionSummary) and r.is_deleted
+        else r
+        for r in _difference(state, old_state, old_out, new_state, new_out, config)
+    ]
+    # The moved events' rows are written again by the customer: out of the totals here.
+    gone = {w[1] for w in moved}
+    out.extend(
+        Retract(r, withdrawn=False)
+        for r in old_out
+        if isinstance(r, EventRow) and r.event_id in gone
+    )
+    state.session, state.checkout, state.contacts = (
+        new_state.session,
+        new_state.checkout,
+        new_state.contacts,
+    )
+    state.bases = tuple(b for b in state.bases if b[0] <= base[0]) + tuple(
+        b for b in new_state.bases if b[0] > base[0]
+    )
+    state.history = before + keep
+    state.decided_ms = new_state.decided_ms
+    recent = tuple(c for c in closed.entries(state.recent_packed) if c[2] <= base[0])
+    recent += closed.entries(new_state.recent_packed)
+    state.recent_packed = closed.pack(
+        sorted(recent, key=lambda c: c[2])[-config.recent_sessions_kept :]
+    )
+    return out, moved
+
+
 def _replay(
     live: PersonState,
     base: Base,
@@ -355,11 +409,24 @@ def _difference(
             out.append(row)
     open_now = new_state.session
     shown_open = live.session is not None and bool(live.session.flags & PUBLISHED)
+    shown_before = old_state.session
+    if shown_open and shown_before is not None:
+        # The visit shown open: what replaces it must outrank its open row too.
+        engaged = is_engaged(shown_before, config.engaged_min_duration_ms, config.engaged_min_views)
+        shown = summarise(shown_before, live.person_id, engaged, is_open=True)
+        if new_sessions.get(shown.session_id, shown).version <= shown.version:
+            row = new_sessions.get(shown.session_id)
+            if row is not None and row.is_deleted:
+                new_sessions[shown.session_id] = replace(row, version=shown.version + 1)
     for session_id, row in new_sessions.items():
         before = old_sessions.get(session_id)
         if before != row:
             if before is not None:
                 out.append(Retract(before, withdrawn=False))
+                if row.version <= before.version:
+                    # What replaces a row must outrank it in storage, whatever the counts:
+                    # a visit taken back from a hand-over has fewer events than it showed.
+                    row = replace(row, version=before.version + 1)
             out.append(row)
     for session_id, before in old_sessions.items():
         if session_id in new_sessions:

@@ -2,9 +2,10 @@
 the events had arrived in event-time order (streams/core/revise.py), apart from nothing being
 flagged late.
 
-People here name themselves on every event (a customer, or one anonymous device that never
-logs in): a login's hand-over joins two people's journeys, which a revision of one person
-cannot replay (documented in streams/core/revise.py).
+People name themselves on every event (a customer, or one anonymous device that never logs
+in). Logins arriving late are covered by tests/runs/test_per_day_files.py (per-day files) and
+the journeys stories; an arbitrary arrival order around a login is not yet exact in every case
+(see the README's revisions section).
 """
 
 from __future__ import annotations
@@ -44,13 +45,15 @@ PEOPLE = [("d1", "c1"), ("d2", "c2"), (None, "c3"), ("d4", None), ("d5", None)]
 
 
 @st.composite
-def journey(draw: st.DrawFn) -> tuple[list[Event], list[int]]:
+def journey(
+    draw: st.DrawFn, people: list[tuple[str | None, str | None]] = PEOPLE
+) -> tuple[list[Event], list[int]]:
     """Events of a few people over a day, and a delay for each (up to 20 h)."""
     count = draw(st.integers(1, 40))
     evs: list[Event] = []
     delays: list[int] = []
     for i in range(count):
-        device, customer = draw(st.sampled_from(PEOPLE))
+        device, customer = draw(st.sampled_from(people))
         channel = Channel.STORE if device is None else draw(st.sampled_from(list(Channel)))
         seconds = draw(st.integers(0, 8 * 3600))
         props: dict[str, Any] = {
