@@ -30,10 +30,13 @@ from streams import metrics
 from streams.clickhouse.errors import SinkError
 from streams.core.records import EventRow, FrictionSpike, MinuteAggregate, Record
 from streams.core.spike_tracker import SpikeTracker
+from streams.privacy.policy import PrivacyFilter
+from streams.privacy.suppression import record_suppressed
 from streams.sinks.base import RejectedInput
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.spike_settings import spike_settings
 from streams.worker.messages import outputs_from_bytes
+from streams.worker.suppression_topic import SuppressionReader
 
 #: Sends one unreadable records-topic message to the dead-letter topic: (value, headers).
 DeadLetter = Callable[[bytes, list[tuple[str, bytes]]], None]
@@ -82,6 +85,8 @@ class SinkStageStats:
     outage_retries: int = 0
     #: Records-topic messages that could not be read, sent to the dead-letter topic.
     malformed: int = 0
+    #: Records and rejections dropped because they name an erased subject.
+    suppressed: int = 0
 
 
 class SinkStage:
@@ -97,7 +102,13 @@ class SinkStage:
         sleep: Callable[[float], None] = time.sleep,
         dlq_topic: str = "parcours-dlq",
         dead_letter: DeadLetter | None = None,
+        privacy: PrivacyFilter | None = None,
+        suppressions: SuppressionReader | None = None,
     ) -> None:
+        #: The suppression list (from ClickHouse and its topic, followed while running):
+        #: records naming an erased subject are dropped before the insert.
+        self.privacy = privacy
+        self.suppressions = suppressions
         self.bootstrap, self.dlq_topic = bootstrap, dlq_topic
         self._dead_letter = dead_letter
         self._producer: Producer | None = None
@@ -164,6 +175,7 @@ class SinkStage:
 
     def _write(self, messages: list[Any]) -> None:
         records, rejected, malformed = split_outputs(messages)
+        records, rejected = self._drop_suppressed(records, rejected)
         for message, reason in malformed:
             self._send_dead_letter(message.value() or b"", malformed_headers(message, reason))
         self.stats.malformed += len(malformed)
@@ -193,6 +205,25 @@ class SinkStage:
         self.stats.batches += 1
         self.stats.records += len(records)
         self.stats.rejected += len(rejected)
+
+    def _drop_suppressed(
+        self, records: list[Record], rejected: list[RejectedInput]
+    ) -> tuple[list[Record], list[RejectedInput]]:
+        """Records sent before their subject was erased, read after: never stored again."""
+        privacy = self.privacy
+        if privacy is None:
+            return records, rejected
+        if self.suppressions is not None:
+            privacy.suppress(self.suppressions.poll())
+        if not privacy.suppressed:
+            return records, rejected
+        kept = [r for r in records if not record_suppressed(privacy, r)]
+        kept_rejected = [r for r in rejected if not record_suppressed(privacy, r)]
+        dropped = len(records) - len(kept) + len(rejected) - len(kept_rejected)
+        if dropped:
+            self.stats.suppressed += dropped
+            metrics.PRIVACY_SUPPRESSED.inc(dropped)
+        return kept, kept_rejected
 
     def _judge_spikes(self, records: list[Record]) -> list[FrictionSpike]:
         """A minute's aggregate is written once the journey's watermark has passed it: the

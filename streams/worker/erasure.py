@@ -1,0 +1,139 @@
+"""Erasure in a running worker: a subject read from the suppression topic leaves its state.
+
+Intuition: `parcours forget` cannot reach into a worker's memory or rewrite its changelogs, so
+each worker does it for the partitions it owns, as soon as it reads new suppressed hashes
+(streams/worker/suppression_topic.py). For each owned partition of each table:
+
+1. clean the state in memory: every person and device that is hers or names her is dropped,
+   and her links are taken off devices that stay (`forget_suppressed`, the same cleaning as the
+   embedded runner's saved state);
+2. write the partition's whole state again to its changelog (her keys as deletions), after
+   everything already there, and wait until the broker has it;
+3. delete every older record of that changelog partition (`DeleteRecords`): her earlier
+   values, and earlier checkpoints that carried her, are gone from Kafka, not merely shadowed
+   until a compaction that may take days.
+
+A restart therefore restores her nowhere. Each partition remembers how many suppressed
+subjects it is clean of (in the journey checkpoint; under an internal key of the device
+table), so a restart redoes the work only when the list grew meanwhile (a worker that was down
+during an erasure). Cost: one write of the owned state per batch of erasures read together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from streams import metrics
+from streams.core.codec import device_from_dict, device_to_dict, person_to_dict
+from streams.core.identity import DeviceIdentity
+from streams.privacy.policy import PrivacyFilter
+from streams.privacy.suppression import forget_suppressed, item_suppressed
+from streams.worker.checkpoint import JourneyPartition, checkpoint_key, full_commit
+from streams.worker.suppression_topic import SuppressionReader
+from streams.worker.topic_purge import TopicPurge
+
+log = logging.getLogger(__name__)
+
+#: The device table's key holding how many suppressed subjects partition p is clean of.
+MARK = "\0suppressions/"
+
+
+class Erasure:
+    """The worker's suppression list (read from the topic) and the purge of its changelogs."""
+
+    def __init__(
+        self, privacy: PrivacyFilter, reader: SuppressionReader, purge: TopicPurge
+    ) -> None:
+        self.privacy = privacy
+        self.reader = reader
+        self.purge = purge
+
+    @property
+    def generation(self) -> int:
+        """How many subjects are suppressed: a partition clean of fewer must be erased."""
+        return len(self.privacy.suppressed)
+
+    def poll(self) -> None:
+        """Take the hashes added to the topic since the last poll (never waits)."""
+        new = self.privacy.suppress(self.reader.poll())
+        if new:
+            log.warning("suppression list: %d subject(s) added, erasing them", len(new))
+
+    def drop_item(self, data: Any) -> bool:
+        """Whether a journey input names a suppressed subject (counted when it does)."""
+        if item_suppressed(self.privacy, data):
+            metrics.PRIVACY_SUPPRESSED.inc()
+            return True
+        return False
+
+    async def erase_journey(self, part: JourneyPartition, persons: Any, topic: str) -> int:
+        """Clean one journey partition and its changelog partition; returns entries removed."""
+        gen = self.generation
+        logic = part.logic
+        plain = {pid: person_to_dict(s) for pid, s in logic.persons.items()}
+        kept, _, removed = forget_suppressed(self.privacy, plain, {})
+        gone = set(plain) - set(kept)
+        for pid in gone:
+            del logic.persons[pid]
+        held = [h for h in part.held if not item_suppressed(self.privacy, h[3])]
+        removed += len(part.held) - len(held)
+        part.held = held
+        logic.reschedule()
+        p = part.partition
+        _, start = await asyncio.to_thread(self.purge.bounds, topic, p)
+        entries, record = full_commit(part, gone)
+        for key, value in entries.items():
+            persons.send_changelog(p, key, value, None, "raw")
+        persons.send_changelog(p, checkpoint_key(p), record, None, "raw")
+        await persons.app.producer.flush()
+        await asyncio.to_thread(self.purge.delete_before, topic, {p: start})
+        # recorded by the next checkpoint: a crash before it only makes the next start redo it
+        part.suppressions, part.changed = gen, True
+        return removed
+
+    async def erase_devices(self, devices: Any, owned: set[int], topic: str) -> int:
+        """Clean the device table's owned partitions and their changelog partitions."""
+        gen = self.generation
+        removed = 0
+        for p in sorted(owned):
+            if _mark(devices.data.get(f"{MARK}{p}")) >= gen:
+                continue
+            latest, start = await asyncio.to_thread(self.purge.latest, topic, p)
+            live: dict[str, Any] = {}
+            for raw_key, value in latest.items():
+                key = raw_key.decode("utf-8", "replace")
+                if value is None or key.startswith("\0"):
+                    continue
+                stored = devices.data.get(key)
+                if isinstance(stored, dict):
+                    live[key] = stored
+                elif isinstance(stored, DeviceIdentity):
+                    live[key] = orjson.loads(orjson.dumps(device_to_dict(stored)))
+                else:
+                    live[key] = orjson.loads(value)
+            _, kept, n = forget_suppressed(self.privacy, {}, live)
+            removed += n
+            for key in live:
+                if key in kept:
+                    devices.data[key] = device_from_dict(kept[key])
+                    devices.send_changelog(p, key, orjson.dumps(kept[key]), value_serializer="raw")
+                else:
+                    devices.data.pop(key, None)
+                    devices.send_changelog(p, key, None, value_serializer="raw")
+            await devices.app.producer.flush()
+            await asyncio.to_thread(self.purge.delete_before, topic, {p: start})
+            # marked after the purge: a crash before the mark only makes the next start redo it
+            devices.data[f"{MARK}{p}"] = gen
+            devices.send_changelog(p, f"{MARK}{p}", str(gen).encode(), value_serializer="raw")
+        return removed
+
+
+def _mark(value: Any) -> int:
+    """An erasure mark as restored (the table decodes its JSON: an int), or 0."""
+    if isinstance(value, bytes):
+        value = orjson.loads(value)
+    return value if isinstance(value, int) else 0
