@@ -35,6 +35,8 @@ from streams.privacy.scrub import Scrubber
 
 DecodeResult = Event | Rejection
 
+#: Ids whose verdict is remembered at most (some 20 MB at most).
+VERDICTS_MAX = 100_000
 #: The prefix of an anonymous person id (`anon:<device>`, streams/core/identity.py).
 ANON = "anon:"
 #: A `"customer_id": "…"` or `"device_id": "…"` member in raw JSON bytes.
@@ -67,6 +69,10 @@ class PrivacyFilter:
         self.suppressed = frozenset(suppressed)
         self.shared_device = shared_device
         self.counts = PrivacyCounts()
+        #: (kind, id) -> whether it is on the list: an id comes back with every event of its
+        #: person, and a keyed hash costs a microsecond. Emptied when the list grows, and
+        #: when full (a bound on memory, not an eviction policy).
+        self._verdicts: dict[tuple[str, str], bool] = {}
 
     def suppress(self, hashes: Iterable[str]) -> frozenset[str]:
         """Add subject hashes to the list (streaming: read from the suppression topic while
@@ -74,6 +80,7 @@ class PrivacyFilter:
         new = frozenset(hashes) - self.suppressed
         if new:
             self.suppressed = self.suppressed | new
+            self._verdicts.clear()
         return new
 
     @property
@@ -204,11 +211,16 @@ class PrivacyFilter:
         The one test of the suppression rule: every other check here goes through it."""
         if not self.suppressed:
             return False
-        if self.key.subject(kind, value) in self.suppressed:
-            return True
-        return self.pseudonymise and self.key.subject(kind, self.key.pseudonym(value)) in (
-            self.suppressed
-        )
+        verdict = self._verdicts.get((kind, value))
+        if verdict is None:
+            if len(self._verdicts) >= VERDICTS_MAX:
+                self._verdicts.clear()
+            verdict = self.key.subject(kind, value) in self.suppressed or (
+                self.pseudonymise
+                and self.key.subject(kind, self.key.pseudonym(value)) in self.suppressed
+            )
+            self._verdicts[(kind, value)] = verdict
+        return verdict
 
     def _pseudonymise_member(self, match: re.Match[bytes]) -> bytes:
         value = _json_string(match.group(3))

@@ -114,6 +114,15 @@ def item_suppressed(privacy: PrivacyFilter, data: Any) -> bool:
     suppressed subject: one sent before the suppression was read, now arriving."""
     if not privacy.suppressed:
         return False
+    if isinstance(data, dict) and data.get("kind") == "event":  # the common case, directly
+        event = data.get("event")
+        if isinstance(event, dict):
+            customer, device = event.get("customer_id"), event.get("device_id")
+            return (
+                privacy.person_suppressed(str(data.get("person_id", "")))
+                or (isinstance(customer, str) and privacy.is_suppressed("customer", customer))
+                or (isinstance(device, str) and privacy.is_suppressed("device", device))
+            )
     customers, devices, persons = names_in(data)
     return (
         any(privacy.is_suppressed("customer", c) for c in customers)

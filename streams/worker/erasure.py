@@ -7,13 +7,15 @@ each worker does it for the partitions it owns, as soon as it reads new suppress
 1. clean the state in memory: every person and device that is hers or names her is dropped,
    and her links are taken off devices that stay (`forget_suppressed`, the same cleaning as the
    embedded runner's saved state);
-2. write the partition's whole state again to its changelog (her keys as deletions), after
-   everything already there, and wait until the broker has it;
+2. write the partition's whole state again to its changelog, after everything already
+   there, and wait until the broker has it (no deletion record for her keys: a Kafka
+   deletion record keeps its key, which names her);
 3. delete every older record of that changelog partition (`DeleteRecords`): her earlier
    values, and earlier checkpoints that carried her, are gone from Kafka, not merely shadowed
    until a compaction that may take days.
 
-A restart therefore restores her nowhere. Each partition remembers how many suppressed
+A restart therefore restores her nowhere. Should a worker die between 2 and 3, its next
+start restores her from the older records, and erases her again (the mark below is older). Each partition remembers how many suppressed
 subjects it is clean of (in the journey checkpoint; under an internal key of the device
 table), so a restart redoes the work only when the list grew meanwhile (a worker that was down
 during an erasure). Cost: one write of the owned state per batch of erasures read together.
@@ -95,17 +97,19 @@ class Erasure:
         part.suppressions, part.changed = gen, True
         return removed
 
-    async def erase_devices(self, devices: Any, owned: set[int], topic: str) -> int:
-        """Clean the device table's owned partitions and their changelog partitions."""
+    async def erase_devices(self, devices: Any, owned: set[int], topic: str) -> int | None:
+        """Clean the device table's owned partitions and their changelog partitions; returns
+        the entries removed, or None when every owned partition was clean already."""
         gen = self.generation
+        todo = [p for p in sorted(owned) if _mark(devices.data.get(f"{MARK}{p}")) < gen]
+        if not todo:
+            return None
         removed = 0
-        for p in sorted(owned):
-            if _mark(devices.data.get(f"{MARK}{p}")) >= gen:
-                continue
-            latest, start = await asyncio.to_thread(self.purge.latest, topic, p)
+        changelog = await asyncio.to_thread(self.purge.latest, topic, todo)
+        for p, (latest, _) in changelog.items():
             live: dict[str, Any] = {}
             for raw_key, value in latest.items():
-                key = raw_key.decode("utf-8", "replace")
+                key = _table_key(raw_key)
                 if value is None or key.startswith("\0"):
                     continue
                 stored = devices.data.get(key)
@@ -121,15 +125,25 @@ class Erasure:
                 if key in kept:
                     devices.data[key] = device_from_dict(kept[key])
                     devices.send_changelog(p, key, orjson.dumps(kept[key]), value_serializer="raw")
-                else:
+                else:  # no deletion record: its key would name her; the purge removes it
                     devices.data.pop(key, None)
-                    devices.send_changelog(p, key, None, value_serializer="raw")
-            await devices.app.producer.flush()
-            await asyncio.to_thread(self.purge.delete_before, topic, {p: start})
-            # marked after the purge: a crash before the mark only makes the next start redo it
+        await devices.app.producer.flush()
+        starts = {p: start for p, (_, start) in changelog.items()}
+        await asyncio.to_thread(self.purge.delete_before, topic, starts)
+        # marked after the purge: a crash before the marks only makes the next start redo it
+        for p in todo:
             devices.data[f"{MARK}{p}"] = gen
             devices.send_changelog(p, f"{MARK}{p}", str(gen).encode(), value_serializer="raw")
         return removed
+
+
+def _table_key(raw: bytes) -> str:
+    """A table key as the changelog holds it (Faust's default key codec is JSON)."""
+    try:
+        key = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace")
+    return key if isinstance(key, str) else raw.decode("utf-8", "replace")
 
 
 def _mark(value: Any) -> int:

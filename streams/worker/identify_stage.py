@@ -221,8 +221,12 @@ class IdentifyStage:
         except PrivacyUnavailable as exc:  # transient: done again at the next batch or tick
             log.warning("device state: erasure not done yet: %s", exc)
             return
-        if removed:
-            log.warning("erased %d device entries naming suppressed subjects", removed)
+        if removed is not None:
+            log.warning(
+                "device state: erased %d entries naming suppressed subjects; changelog "
+                "partitions rewritten and purged",
+                removed,
+            )
 
     async def _process(self, batch: Sequence[Any]) -> None:
         # journey packs of at most 250 inputs: a journey message touches at most 250 persons

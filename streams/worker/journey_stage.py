@@ -158,12 +158,12 @@ class JourneyStage:
         except PrivacyUnavailable as exc:  # transient: done again before the next batch
             log.warning("journey partition %d: erasure not done yet: %s", part.partition, exc)
             return
-        if removed:
-            log.warning(
-                "journey partition %d: erased %d entries naming suppressed subjects",
-                part.partition,
-                removed,
-            )
+        log.warning(
+            "journey partition %d: erased %d entries naming suppressed subjects; changelog "
+            "rewritten and purged",
+            part.partition,
+            removed,
+        )
 
     def watermark(self, part: JourneyPartition, now: float) -> int:
         own = part.tracker.watermark(now)

@@ -33,21 +33,28 @@ from streams.privacy.keys import SubjectKind
 TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
 
 
-def ensure_topic(bootstrap: str, topic: str) -> None:
-    """Create the suppression topic (one partition, compacted) unless it exists."""
+def ensure_topic(bootstrap: str, topic: str) -> list[int]:
+    """Create the suppression topic (one partition, compacted) unless it exists; returns its
+    partitions once the broker's metadata shows them (a new topic's may lag behind)."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     try:
-        if topic in admin.list_topics(timeout=30).topics:
-            return
-        futures = admin.create_topics([NewTopic(topic, 1, 1, config=dict(TOPIC_CONFIG))])
-        for future in futures.values():
-            try:
-                future.result(30)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise
+        if topic not in admin.list_topics(timeout=30).topics:
+            futures = admin.create_topics([NewTopic(topic, 1, 1, config=dict(TOPIC_CONFIG))])
+            for future in futures.values():
+                try:
+                    future.result(30)
+                except KafkaException as exc:
+                    if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                        raise
+        for _ in range(120):
+            meta = admin.list_topics(topic, timeout=30).topics.get(topic)
+            partitions = {} if meta is None or meta.error is not None else meta.partitions
+            if partitions and all(p.leader >= 0 for p in partitions.values()):
+                return sorted(partitions)
+            time.sleep(0.25)
     except KafkaException as exc:
         raise PrivacyUnavailable(f"cannot create the suppression topic {topic}: {exc}") from None
+    raise PrivacyUnavailable(f"the suppression topic {topic} has no partition with a leader")
 
 
 def publish(
@@ -82,7 +89,7 @@ class SuppressionReader:
     """Reads the whole suppression topic, then what is added to it (see the module)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        ensure_topic(bootstrap, topic)
+        self.partitions = ensure_topic(bootstrap, topic)
         self.topic = topic
         self.consumer = Consumer(
             {
@@ -93,8 +100,6 @@ class SuppressionReader:
                 "log_level": 3,
             }
         )
-        metadata = self.consumer.list_topics(topic, timeout=30).topics[topic]
-        self.partitions = sorted(metadata.partitions)
         self.consumer.assign([KafkaTP(topic, p, OFFSET_BEGINNING) for p in self.partitions])
 
     def catch_up(self, timeout_s: float = 60.0) -> set[str]:
@@ -118,7 +123,7 @@ class SuppressionReader:
                     f"{timeout_s:.0f} s: refusing to process input that might name an erased "
                     "subject"
                 )
-            hashes |= self._read(1.0)
+            hashes |= self._read(0.2)  # `consume` waits for a full batch or the timeout
 
     def poll(self) -> set[str]:
         """The hashes fetched since the last call (never waits)."""

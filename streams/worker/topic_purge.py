@@ -19,6 +19,7 @@ workers run them in a thread.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,10 @@ PURGEABLE_CHANGELOG = {
     "retention.ms": "-1",
     "retention.bytes": "-1",
 }
+
+
+#: How long reading a partition to its end may take before the purge gives up (transient).
+READ_TIMEOUT_S = 60.0
 
 
 class TopicPurge:
@@ -171,37 +176,50 @@ class TopicPurge:
         self.delete_before(topic, ends)
         return dropped
 
-    def latest(self, topic: str, partition: int) -> tuple[dict[bytes, bytes | None], int]:
-        """The newest value of every key in a (changelog) partition, and its end offset."""
-        low, high = self.bounds(topic, partition)
-        values: dict[bytes, bytes | None] = {}
-        for message in self._read(topic, partition, low, high):
+    def latest(
+        self, topic: str, partitions: list[int]
+    ) -> dict[int, tuple[dict[bytes, bytes | None], int]]:
+        """Per (changelog) partition: the newest value of every key, and its end offset."""
+        ranges = {p: self.bounds(topic, p) for p in partitions}
+        out: dict[int, tuple[dict[bytes, bytes | None], int]] = {
+            p: ({}, high) for p, (_, high) in ranges.items()
+        }
+        for message in self._read_many(topic, ranges):
             key = message.key()
             if key is not None:
-                values[key] = message.value()
-        return values, high
+                out[int(message.partition() or 0)][0][key] = message.value()
+        return out
 
     def _read(self, topic: str, partition: int, start: int, end: int) -> list[Message]:
-        if end <= start:
+        return self._read_many(topic, {partition: (start, end)})
+
+    def _read_many(self, topic: str, ranges: dict[int, tuple[int, int]]) -> list[Message]:
+        """The records of each partition from its start to its end, with one consumer."""
+        pending = {p for p, (start, end) in ranges.items() if end > start}
+        if not pending:
             return []
         consumer = self._consumer()
         out: list[Message] = []
         try:
-            consumer.assign([TopicPartition(topic, partition, start)])
-            while True:
-                messages = consumer.consume(1000, timeout=5)
-                if not messages:
-                    raise PrivacyUnavailable(f"{topic}/{partition} could not be read to {end}")
-                for m in messages:
-                    error, offset = m.error(), m.offset() or 0
+            consumer.assign([TopicPartition(topic, p, ranges[p][0]) for p in sorted(pending)])
+            deadline = time.monotonic() + READ_TIMEOUT_S
+            while pending:
+                if time.monotonic() > deadline:
+                    raise PrivacyUnavailable(f"{topic} could not be read to its end: {pending}")
+                # `consume` waits until it has them all or the time is up: short waits
+                for m in consumer.consume(1000, timeout=0.2):
+                    p, offset, error = int(m.partition() or 0), m.offset() or 0, m.error()
+                    if p not in pending:
+                        continue
                     if error is not None:
                         if error.code() == KafkaError._PARTITION_EOF:
-                            return out  # the end (only transaction markers may follow)
+                            pending.discard(p)  # the end (only transaction markers may follow)
                         continue
-                    if offset >= end:
-                        return out
-                    out.append(m)
+                    end = ranges[p][1]
+                    if offset < end:
+                        out.append(m)
                     if offset >= end - 1:
-                        return out
+                        pending.discard(p)
         finally:
             consumer.close()
+        return out

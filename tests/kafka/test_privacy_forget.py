@@ -9,10 +9,12 @@ worker's local directory, and Ben's rows are still there. Only the raw input top
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,8 +38,31 @@ pytestmark = [pytest.mark.kafka, pytest.mark.integration, pytest.mark.slow]
 
 #: Her email, her phone (as typed and as digits), her devices (linked to her alone).
 NEEDLES = [ANNA, ANNA_PHONE, "612345678", "w-anna", "a-anna"]
-#: On the replay: her 6 events and the rejected line naming her as customer_id.
+#: On the replay: her 6 events and the rejected line naming her as customer_id (at least: a
+#: rejected line sharing a message with her events names her too, and an input partition
+#: read again after a pause counts again).
 SUPPRESSED_ON_REPLAY = 6 + 1
+
+
+def _story_ending_now(path: Path) -> int:
+    """Write the story (and the rejected lines naming her) moved in time to end 5 minutes
+    ago: her journey is still in the worker's state (an open session, her devices' links)
+    when she is forgotten, not closed and pruned long ago. Returns the lines written."""
+    docs = [json.loads(line) for line in ANNA_AND_BEN.ingest_lines().splitlines()]
+    docs += [json.loads(line) for line in ANNA_REJECTED_LINES]
+    stamps = [
+        datetime.fromisoformat(d["value"]["occurred_at"].replace("Z", "+00:00"))
+        for d in docs
+        if isinstance(d["value"], dict)
+    ]
+    shift = datetime.now(UTC) - timedelta(minutes=5) - max(stamps)
+    for doc in docs:
+        value = doc["value"]
+        if isinstance(value, dict):
+            at = datetime.fromisoformat(value["occurred_at"].replace("Z", "+00:00")) + shift
+            value["occurred_at"] = at.isoformat(timespec="milliseconds")
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return len(docs)
 
 
 def _topic_texts(bootstrap: str, topics: list[str]) -> dict[str, list[bytes]]:
@@ -65,7 +90,7 @@ def _topic_texts(bootstrap: str, topics: list[str]) -> dict[str, list[bytes]]:
         pending = {(tp.topic, tp.partition) for tp in tps}
         deadline = time.monotonic() + 60
         while pending and time.monotonic() < deadline:
-            for m in consumer.consume(500, timeout=1):
+            for m in consumer.consume(500, timeout=0.2):
                 error = m.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
@@ -107,8 +132,7 @@ def test_forget_while_streaming_then_replay_leaves_nothing_anywhere(
         PARCOURS_STREAM_PARTITIONS="2",
     )
     story = tmp_path / "anna.jsonl"
-    story.write_bytes(ANNA_AND_BEN.ingest_lines() + b"\n".join(ANNA_REJECTED_LINES) + b"\n")
-    lines = len(story.read_bytes().splitlines())
+    lines = _story_ending_now(story)
     produced = run(env, "produce", str(story))
     assert produced.returncode == 0, produced.stderr
 
@@ -124,10 +148,9 @@ def test_forget_while_streaming_then_replay_leaves_nothing_anywhere(
         )
         time.sleep(3)  # the last closes checkpointed
         sink_all(env)
-        [(stored,)] = query(
-            env, f"SELECT count() FROM events WHERE customer_id = '{ANNA}'"
-        )  # she is there before
-        assert stored == 6
+        her = f"customer_id = '{ANNA}' OR device_id IN ('w-anna', 'a-anna')"
+        [(stored,)] = query(env, f"SELECT count() FROM events WHERE {her}")
+        assert stored == 6  # she is there before
 
         forgotten = run(env, "forget", "--customer", ANNA)
         assert forgotten.returncode == 0, forgotten.stderr
@@ -136,18 +159,16 @@ def test_forget_while_streaming_then_replay_leaves_nothing_anywhere(
         # the replay: the same events, three of a device to a message
         replayed = run(env, "produce", "--batch", "3", str(story))
         assert replayed.returncode == 0, replayed.stderr
-        metrics = wait_for(
+        wait_for(
             port,
             lambda m: m.get("parcours_privacy_suppressed_total", 0) >= SUPPRESSED_ON_REPLAY,
             timeout=60,
             log=log,
         )
-        assert metrics["parcours_privacy_suppressed_total"] == SUPPRESSED_ON_REPLAY
         time.sleep(3)  # the replay's batches checkpointed
     finally:
         stop(worker)
-    assert "erased" in log.read_text()  # the worker said what it did (never whom)
-    assert ANNA not in log.read_text()
+    said = log.read_text()
     sink_all(env)
 
     # no table
@@ -172,6 +193,12 @@ def test_forget_while_streaming_then_replay_leaves_nothing_anywhere(
     for topic, records in texts.items():
         for needle in NEEDLES:
             assert not any(needle.encode() in r for r in records), (topic, needle)
+    # the worker erased her live state (persons, devices), and said what it did, never whom
+    erased = re.findall(r"(journey partition \d+|device state): erased (\d+) entries", said)
+    assert {where.split()[0] for where, _ in erased} == {"journey", "device"}, said[-3000:]
+    assert sum(int(n) for where, n in erased if where.startswith("journey")) >= 2
+    assert sum(int(n) for where, n in erased if where == "device state") >= 2
+    assert not any(needle in said for needle in NEEDLES)
     # the worker's local directory (Faust's, empty with in-memory tables) holds nothing of her
     for path in data_dir.rglob("*"):
         if path.is_file():
