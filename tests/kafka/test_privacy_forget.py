@@ -171,6 +171,17 @@ def test_forget_while_streaming_then_replay_leaves_nothing_anywhere(
     said = log.read_text()
     sink_all(env)
 
+    # a restart restores from the purged changelogs: Ben's open visit is back, and nothing
+    # is erased again (each partition recorded that it is clean of the list as it is)
+    port = free_port()
+    restarted_log = tmp_path / f"worker-{port}.log"
+    worker = start_worker(env, port)
+    try:
+        wait_for(port, lambda m: m.get("parcours_open_sessions", 0) >= 1, timeout=60, log=log)
+    finally:
+        stop(worker)
+    assert "erased" not in restarted_log.read_text()
+
     # no table
     for needle, tables in _tables_naming(env).items():
         assert tables == {}, (needle, tables)
