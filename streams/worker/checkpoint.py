@@ -154,20 +154,24 @@ def commit(part: JourneyPartition) -> tuple[dict[str, bytes | None], bytes]:
     return spill, record
 
 
-def full_commit(part: JourneyPartition, erased: set[str]) -> tuple[dict[str, bytes | None], bytes]:
+def full_commit(
+    part: JourneyPartition, erased: set[str], persons: dict[str, Any] | None = None
+) -> tuple[dict[str, bytes | None], bytes]:
     """Every live entry of `part` under its own key and a checkpoint carrying no entries:
     written in that order, they are the partition's whole state, so every older record of
     its changelog partition can be deleted (an erasure, streams/worker/erasure.py). The
     `erased` persons get no deletion record: its key would name them; the older records
     are deleted instead, and if that does not happen (a crash), the next start erases
-    them again. Empties the touched sets, like `commit`."""
+    them again. `persons`: the persons as plain data when the caller has them already
+    (serialising a person is most of the cost). Empties the touched sets, like `commit`."""
     logic, p = part.logic, part.partition
     # deletions not written under their own keys yet, in case the older records stay after all
     gone = set(logic.touched or ()) | set(part.last_entries)
     gone |= {minute_key(p, m) for m in part.touched_minutes}
     entries: dict[str, bytes | None] = {key: None for key in sorted(gone - erased)}
     for key, state in logic.persons.items():
-        entries[key] = orjson.dumps(person_to_dict(state))
+        plain = persons.get(key) if persons is not None else None
+        entries[key] = orjson.dumps(plain if plain is not None else person_to_dict(state))
     for m in logic.aggregates.minutes:
         rows = minute_buckets(logic.aggregates, m)
         if rows is not None:

@@ -87,7 +87,7 @@ class Erasure:
         logic.reschedule()
         p = part.partition
         _, start = await asyncio.to_thread(self.purge.bounds, topic, p)
-        entries, record = full_commit(part, gone)
+        entries, record = full_commit(part, gone, kept)
         for key, value in entries.items():
             persons.send_changelog(p, key, value, None, "raw")
         persons.send_changelog(p, checkpoint_key(p), record, None, "raw")
