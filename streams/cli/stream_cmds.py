@@ -64,6 +64,12 @@ def _ensure_topics(bootstrap: str, stream: StreamSettings) -> int:
         if all(name in topics for name in wanted):
             break
         time.sleep(0.5)
+    # state changelogs a worker can purge after an erasure; older ones were `compact` only
+    from streams.worker.topic_purge import TopicPurge
+
+    TopicPurge(bootstrap).make_purgeable(
+        [f"{stream.app_id}-{table}-changelog" for table in ("devices", "persons")]
+    )
     journey = len(topics[stream.journey_topic].partitions)
     if journey != stream.partitions:
         err.print(
@@ -104,16 +110,10 @@ def worker(
     import faust
 
     from streams.worker.app import create_app
-    from streams.worker.suppression_topic import SuppressionReader
-    from streams.worker.topic_purge import TopicPurge
 
     settings, stream = load_settings(), StreamSettings()
-    input_partitions = _ensure_topics(bootstrap, stream)
     try:
-        TopicPurge(bootstrap).make_purgeable(
-            [f"{stream.app_id}-{table}-changelog" for table in ("devices", "persons")]
-        )
-        suppressions = SuppressionReader(bootstrap, stream.suppressions_topic)
+        input_partitions = _ensure_topics(bootstrap, stream)
         faust_app = create_app(
             settings,
             stream,
@@ -121,7 +121,7 @@ def worker(
             web_port=web_port,
             web_host=web_host,
             input_partitions=input_partitions,
-            suppressions=suppressions,
+            read_suppressions=True,
         )
     except ParcoursError as exc:
         err.print(error_line("error:", exc))

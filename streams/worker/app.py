@@ -91,12 +91,13 @@ def create_app(
     web_port: int = 6066,
     web_host: str = "127.0.0.1",
     input_partitions: int | None = None,
-    suppressions: SuppressionReader | None = None,
+    read_suppressions: bool = False,
 ) -> faust.App:
     """The worker's Faust app. `input_partitions`: the input topics' partition count, when
     they exist already (the device table is partitioned like them); else the journey's.
-    `suppressions`: the suppression topic, read to its end here (before any input), then
-    followed while the worker runs (streams/worker/erasure.py)."""
+    `read_suppressions`: read the suppression topic to its end here (before any input), then
+    follow it while the worker runs (streams/worker/erasure.py); raises `PrivacyUnavailable`
+    when it cannot be read."""
     if not settings.kafka_bootstrap:
         raise ValueError("PARCOURS_KAFKA_BOOTSTRAP is not set: streaming mode needs a Kafka broker")
     n = stream.partitions
@@ -161,7 +162,8 @@ def create_app(
 
     privacy = worker_privacy(settings.data_dir, config)
     erasure = None
-    if suppressions is not None:
+    if read_suppressions:
+        suppressions = SuppressionReader(settings.kafka_bootstrap, stream.suppressions_topic)
         privacy.suppress(suppressions.catch_up())
         erasure = Erasure(privacy, suppressions, TopicPurge(settings.kafka_bootstrap))
     wiring = Wiring(
