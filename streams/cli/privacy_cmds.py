@@ -50,7 +50,9 @@ def forget(
 ) -> None:
     """Erase a customer (or a device) from every table and the saved journey state, and keep
     them out of every later run (suppression list). Prints a receipt; the audit table keeps
-    only a keyed hash of the id and the time. Stop `parcours ingest` first."""
+    only a keyed hash of the id and the time. Stop `parcours ingest` (and a sink writing to
+    chDB) first. Streaming (PARCOURS_KAFKA_BOOTSTRAP set): also on the suppression topic,
+    which running workers follow to erase their state, and purges the topics read back."""
     if (customer is None) == (device is None):
         raise typer.BadParameter("give exactly one of --customer or --device")
     kind: SubjectKind = "customer" if customer is not None else "device"

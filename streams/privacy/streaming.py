@@ -16,11 +16,9 @@ from __future__ import annotations
 from streams.privacy.keys import PrivacyKey, SubjectKind
 from streams.privacy.policy import PrivacyFilter
 from streams.settings import StreamSettings
+from streams.worker.sink_stage import SINK_GROUP
 from streams.worker.suppression_topic import publish
 from streams.worker.topic_purge import TopicPurge
-
-#: The sink's consumer group (streams/worker/sink_stage.py).
-SINK_GROUP = "parcours-sink"
 
 
 class StreamingErasure:

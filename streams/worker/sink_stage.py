@@ -38,6 +38,8 @@ from streams.spike_settings import spike_settings
 from streams.worker.messages import outputs_from_bytes
 from streams.worker.suppression_topic import SuppressionReader
 
+#: The sink's consumer group (`parcours forget` deletes what it committed from the records).
+SINK_GROUP = "parcours-sink"
 #: Sends one unreadable records-topic message to the dead-letter topic: (value, headers).
 DeadLetter = Callable[[bytes, list[tuple[str, bytes]]], None]
 
@@ -96,7 +98,7 @@ class SinkStage:
         topic: str,
         sink: ClickHouseSink,
         *,
-        group: str = "parcours-sink",
+        group: str = SINK_GROUP,
         batch_size: int = 5000,
         outage_delays_s: tuple[float, float] = (1.0, 60.0),
         sleep: Callable[[float], None] = time.sleep,
