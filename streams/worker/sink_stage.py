@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from streams import metrics
 from streams.clickhouse.errors import SinkError
@@ -164,13 +171,30 @@ class SinkStage:
                 last_data = time.monotonic()
                 metrics.SINK_BATCH_PENDING.set(1)
                 self._write(good)
-                self.consumer.commit(offsets=_next_offsets(good), asynchronous=False)
+                self._commit(good)
                 metrics.SINK_BATCH_PENDING.set(0)
                 metrics.SINK_LAST_COMMIT.set(time.time())
                 self._observe_lag(good)
         finally:
             self.consumer.close()
         return self.stats
+
+    def _commit(self, messages: list[Message]) -> None:
+        """Commit the batch's offsets, waiting while the group's coordinator is unavailable or
+        loading (a broker restart: the chaos test's sink exited on `COORDINATOR_LOAD_IN_PROGRESS`).
+        Other errors (the group rebalanced meanwhile) still end the stage: a restart re-reads
+        the batch, which ClickHouse keeps once."""
+        delay, longest = self.outage_delays_s
+        while True:
+            try:
+                self.consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+                return
+            except KafkaException as exc:
+                if exc.args[0].code() not in _COORDINATOR_AWAY:
+                    raise
+                metrics.SINK_ERRORS.labels("kafka").inc()
+                self.sleep(delay)
+                delay = min(delay * 2, longest)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop = True
@@ -258,6 +282,20 @@ class SinkStage:
             tp = TopicPartition(topic, partition)
             _, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=True)
             metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(0, high - offset - 1))
+
+
+#: Commit errors that only mean "not now": the coordinator moves, loads or is unreachable.
+_COORDINATOR_AWAY = frozenset(
+    {
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._WAIT_COORD,
+    }
+)
 
 
 def _next_offsets(messages: list[Message]) -> list[TopicPartition]:

@@ -155,6 +155,9 @@ def test_forget_while_streaming_then_replay_leaves_nothing_anywhere(
         forgotten = run(env, "forget", "--customer", ANNA)
         assert forgotten.returncode == 0, forgotten.stderr
         assert "records deleted" in forgotten.stdout and ANNA not in forgotten.stdout
+        # the dead-letter topic was rewritten without her: the other rejected line is kept
+        [dead] = _topic_texts(kafka_bootstrap, [env["PARCOURS_STREAM_DLQ_TOPIC"]]).values()
+        assert len(dead) == 1 and b"[redacted:email]" in dead[0], dead
 
         # the replay: the same events, three of a device to a message
         replayed = run(env, "produce", "--batch", "3", str(story))
