@@ -32,6 +32,7 @@ import orjson
 from streams import metrics
 from streams.core.codec import device_from_dict, device_to_dict, person_to_dict
 from streams.core.identity import DeviceIdentity
+from streams.privacy.errors import PrivacyUnavailable
 from streams.privacy.policy import PrivacyFilter
 from streams.privacy.suppression import forget_suppressed, item_suppressed
 from streams.worker.checkpoint import JourneyPartition, checkpoint_key, full_commit
@@ -96,6 +97,30 @@ class Erasure:
         # recorded by the next checkpoint: a crash before it only makes the next start redo it
         part.suppressions, part.changed = gen, True
         return removed
+
+    async def erase_device_table(self, app: Any, devices: Any, topic_map: dict[str, str]) -> None:
+        """The identify stage's side: read the topic, then clean the owned partitions of the
+        device table (`erase_devices`). Skipped while the assignment changes, and when Kafka
+        cannot be reached (transient): tried again at the next batch or tick."""
+        self.poll()
+        if not self.generation:
+            return
+        if getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False):
+            return
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in topic_map}
+        try:
+            removed = await self.erase_devices(
+                devices, owned, devices.changelog_topic.get_topic_name()
+            )
+        except PrivacyUnavailable as exc:
+            log.warning("device state: erasure not done yet: %s", exc)
+            return
+        if removed is not None:
+            log.warning(
+                "device state: erased %d entries naming suppressed subjects; changelog "
+                "partitions rewritten and purged",
+                removed,
+            )
 
     async def erase_devices(self, devices: Any, owned: set[int], topic: str) -> int | None:
         """Clean the device table's owned partitions and their changelog partitions; returns

@@ -54,7 +54,6 @@ from streams.core.identity import (
 )
 from streams.core.records import IdentityLink
 from streams.core.watermarks import aligned_pauses
-from streams.privacy.errors import PrivacyUnavailable
 from streams.privacy.policy import PrivacyFilter
 from streams.sinks.base import RejectedInput
 from streams.worker.erasure import Erasure
@@ -148,6 +147,13 @@ async def reject_message(
     )
 
 
+def _suppressed(privacy: PrivacyFilter | None) -> int:
+    """Inputs the filter has dropped so far (erased subjects)."""
+    if privacy is None:
+        return 0
+    return privacy.counts.suppressed_events + privacy.counts.suppressed_rejections
+
+
 class IdentifyStage:
     def __init__(
         self,
@@ -203,30 +209,9 @@ class IdentifyStage:
             await self.erase_suppressed()
 
     async def erase_suppressed(self) -> None:
-        """Read the suppression topic; erase what it added from the owned devices' state and
-        changelog partitions (streams/worker/erasure.py)."""
-        erasure = self.w.erasure
-        if erasure is None:
-            return
-        erasure.poll()
-        if not erasure.generation:
-            return
-        app = self.w.app
-        if getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False):
-            return  # the assignment is changing: at the next batch or tick
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in self.topic_map}
-        topic = self.devices.changelog_topic.get_topic_name()
-        try:
-            removed = await erasure.erase_devices(self.devices, owned, topic)
-        except PrivacyUnavailable as exc:  # transient: done again at the next batch or tick
-            log.warning("device state: erasure not done yet: %s", exc)
-            return
-        if removed is not None:
-            log.warning(
-                "device state: erased %d entries naming suppressed subjects; changelog "
-                "partitions rewritten and purged",
-                removed,
-            )
+        """Erase newly suppressed subjects from the owned devices (streams/worker/erasure.py)."""
+        if self.w.erasure is not None:
+            await self.w.erasure.erase_device_table(self.w.app, self.devices, self.topic_map)
 
     async def _process(self, batch: Sequence[Any]) -> None:
         # journey packs of at most 250 inputs: a journey message touches at most 250 persons
@@ -236,12 +221,7 @@ class IdentifyStage:
         dirty: dict[str, tuple[int, str]] = {}
         sources: set[str] = set()
         consumed: Counter[str] = Counter()  # counted once per batch: `labels()` is costly
-        privacy = self.w.privacy
-        counts_before = (
-            0
-            if privacy is None
-            else privacy.counts.suppressed_events + privacy.counts.suppressed_rejections
-        )
+        suppressed_before = _suppressed(self.w.privacy)
         for event in batch:
             message = event.message
             consumed[message.topic] += 1
@@ -269,11 +249,9 @@ class IdentifyStage:
                 await reject_message(self.w, outbox, rejected, message)
         for topic, n in consumed.items():
             metrics.EVENTS_CONSUMED.labels(topic).inc(n)
-        if privacy is not None:
-            counts = privacy.counts
-            suppressed = counts.suppressed_events + counts.suppressed_rejections - counts_before
-            if suppressed:
-                metrics.PRIVACY_SUPPRESSED.inc(suppressed)
+        suppressed = _suppressed(self.w.privacy) - suppressed_before
+        if suppressed:
+            metrics.PRIVACY_SUPPRESSED.inc(suppressed)
         for source in sorted(sources):
             tell = orjson.dumps({"kind": "watermark", "src": source, "wm": self._watermark(source)})
             for q in range(self.w.partitions):
