@@ -65,11 +65,15 @@ def _ensure_topics(bootstrap: str, stream: StreamSettings) -> int:
             break
         time.sleep(0.5)
     # state changelogs a worker can purge after an erasure; older ones were `compact` only
+    from streams.privacy.errors import PrivacyUnavailable
     from streams.worker.topic_purge import TopicPurge
 
-    TopicPurge(bootstrap).make_purgeable(
-        [f"{stream.app_id}-{table}-changelog" for table in ("devices", "persons")]
-    )
+    try:
+        TopicPurge(bootstrap).make_purgeable(
+            [f"{stream.app_id}-{table}-changelog" for table in ("devices", "persons")]
+        )
+    except PrivacyUnavailable as exc:  # no right to alter topics: erasure still cleans state
+        err.print(error_line("warning:", f"{exc} (an erasure cannot purge their old records)"))
     journey = len(topics[stream.journey_topic].partitions)
     if journey != stream.partitions:
         err.print(
