@@ -60,7 +60,8 @@ EVENTS_DUPLICATE = Counter(
 )
 PRIVACY_SUPPRESSED = Counter(
     "parcours_privacy_suppressed_total",
-    "Inputs dropped at decode because they name an erased customer or device.",
+    "Inputs dropped because they name an erased customer or device (at decode; streaming: "
+    "also journey inputs and records in flight).",
     registry=REGISTRY,
 )
 PRIVACY_REDACTIONS = Counter(

@@ -64,6 +64,9 @@ class StreamSettings(BaseSettings):
     journey_topic: str = "parcours-journey"
     records_topic: str = "parcours-records"
     dlq_topic: str = "parcours-dlq"
+    #: The suppression list (keyed hashes of erased subjects; compacted): `parcours forget`
+    #: writes it, every worker and sink reads all of it.
+    suppressions_topic: str = "parcours-suppressions"
     #: The journey topic's partitions (persons are placed by this number, so it cannot change
     #: under an existing journey topic), and the count for input topics `parcours worker`
     #: creates when none exists; existing input topics keep theirs (the device table follows).

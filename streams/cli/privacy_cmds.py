@@ -19,7 +19,7 @@ from streams.privacy.erase import forget as forget_subject
 from streams.privacy.keys import SubjectKind
 from streams.privacy.report import IDENTIFIER_COLUMNS, privacy_report
 from streams.privacy.settings import PrivacySettings, load_key
-from streams.settings import load_settings
+from streams.settings import StreamSettings, load_settings
 
 err = Console(stderr=True)
 privacy_app = typer.Typer(help="Privacy: what personal data Parcours holds.", no_args_is_help=True)
@@ -50,17 +50,34 @@ def forget(
 ) -> None:
     """Erase a customer (or a device) from every table and the saved journey state, and keep
     them out of every later run (suppression list). Prints a receipt; the audit table keeps
-    only a keyed hash of the id and the time. Stop `parcours ingest` first."""
+    only a keyed hash of the id and the time. Stop `parcours ingest` (and a sink writing to
+    chDB) first. Streaming (PARCOURS_KAFKA_BOOTSTRAP set): also on the suppression topic,
+    which running workers follow to erase their state, and purges the topics read back."""
     if (customer is None) == (device is None):
         raise typer.BadParameter("give exactly one of --customer or --device")
     kind: SubjectKind = "customer" if customer is not None else "device"
     value = customer if customer is not None else device
     assert value is not None
     client = _client(database)
+    settings = load_settings()
     try:
         privacy = PrivacySettings()
-        key = load_key(privacy, load_settings().data_dir)
-        receipt = forget_subject(client, key, kind, value, pseudonymise=privacy.pseudonymise)
+        key = load_key(privacy, settings.data_dir)
+        streaming = None
+        if settings.kafka_bootstrap:
+            from streams.privacy.streaming import StreamingErasure
+
+            streaming = StreamingErasure(settings.kafka_bootstrap, StreamSettings(), key)
+        receipt = forget_subject(
+            client,
+            key,
+            kind,
+            value,
+            pseudonymise=privacy.pseudonymise,
+            publish=None if streaming is None else streaming.publish,
+        )
+        if streaming is not None:
+            receipt.topics = streaming.purge_topics()
     except ParcoursError as exc:
         err.print(error_line("error:", exc))
         raise typer.Exit(1) from None
@@ -71,12 +88,19 @@ def forget(
         table.add_row(name, f"{rows:,} rows")
     table.add_row("journey_state", f"{receipt.state_entries:,} entries")
     table.add_row("total", f"{receipt.total:,}")
+    for topic, records in receipt.topics.items():
+        table.add_row(f"topic {topic}", f"{records:,} records deleted")
     out = Console()
     out.print(table)
     out.print(
         "Suppressed: later events naming this "
         f"{kind} are dropped at decode. Kept: per-minute aggregates (anonymous counts)."
     )
+    if receipt.topics:
+        out.print(
+            "Streaming: on the suppression topic; each worker erases its state and changelogs "
+            "as it reads it. Input topics keep her until their retention (replays are filtered)."
+        )
 
 
 @privacy_app.command("report")

@@ -13,6 +13,8 @@ from rich.console import Console
 
 from streams.cli.app import app
 from streams.cli.config_cmd import journey_config_or_exit
+from streams.cli.output import error_line
+from streams.errors import ParcoursError
 from streams.settings import StreamSettings, load_settings
 
 err = Console(stderr=True)
@@ -62,6 +64,16 @@ def _ensure_topics(bootstrap: str, stream: StreamSettings) -> int:
         if all(name in topics for name in wanted):
             break
         time.sleep(0.5)
+    # state changelogs a worker can purge after an erasure; older ones were `compact` only
+    from streams.privacy.errors import PrivacyUnavailable
+    from streams.worker.topic_purge import TopicPurge
+
+    try:
+        TopicPurge(bootstrap).make_purgeable(
+            [f"{stream.app_id}-{table}-changelog" for table in ("devices", "persons")]
+        )
+    except PrivacyUnavailable as exc:  # no right to alter topics: erasure still cleans state
+        err.print(error_line("warning:", f"{exc} (an erasure cannot purge their old records)"))
     journey = len(topics[stream.journey_topic].partitions)
     if journey != stream.partitions:
         err.print(
@@ -104,15 +116,20 @@ def worker(
     from streams.worker.app import create_app
 
     settings, stream = load_settings(), StreamSettings()
-    input_partitions = _ensure_topics(bootstrap, stream)
-    faust_app = create_app(
-        settings,
-        stream,
-        journey,
-        web_port=web_port,
-        web_host=web_host,
-        input_partitions=input_partitions,
-    )
+    try:
+        input_partitions = _ensure_topics(bootstrap, stream)
+        faust_app = create_app(
+            settings,
+            stream,
+            journey,
+            web_port=web_port,
+            web_host=web_host,
+            input_partitions=input_partitions,
+            read_suppressions=True,
+        )
+    except ParcoursError as exc:
+        err.print(error_line("error:", exc))
+        raise typer.Exit(1) from None
 
     @faust_app.task
     async def honour_loglevel() -> None:
@@ -181,16 +198,37 @@ def sink(
     client = connect(settings.resolved_clickhouse_dsn())
     _migrated_or_exit(client)
     stream = StreamSettings()
+    try:
+        privacy, suppressions = _sink_privacy(bootstrap, client, stream)
+    except ParcoursError as exc:
+        err.print(error_line("error:", exc))
+        raise typer.Exit(1) from None
     stage = SinkStage(
         bootstrap,
         stream.records_topic,
         ClickHouseSink(client, batch_rows=settings.sink_batch_rows, flush_interval_s=None),
         dlq_topic=stream.dlq_topic,
+        privacy=privacy,
+        suppressions=suppressions,
     )
     stats = stage.run(idle_exit_s=idle_exit)
+    suppressed = f", {stats.suppressed:,} dropped (erased subjects)" if stats.suppressed else ""
     err.print(
-        f"sink stopped: {stats.records:,} records and {stats.rejected:,} rejections in {stats.batches:,} batches"
+        f"sink stopped: {stats.records:,} records and {stats.rejected:,} rejections in {stats.batches:,} batches{suppressed}"
     )
+
+
+def _sink_privacy(bootstrap: str, client: Any, stream: StreamSettings) -> tuple[Any, Any]:
+    """The sink's suppression list: the database's and the topic's, the topic followed."""
+    from streams.privacy.erase import suppression_list
+    from streams.privacy.policy import PrivacyFilter
+    from streams.privacy.settings import PrivacySettings, load_key
+    from streams.worker.suppression_topic import SuppressionReader
+
+    key = load_key(PrivacySettings(), load_settings().data_dir)
+    reader = SuppressionReader(bootstrap, stream.suppressions_topic)
+    privacy = PrivacyFilter(key, suppressed=suppression_list(client) | reader.catch_up())
+    return privacy, reader
 
 
 @app.command()

@@ -21,6 +21,7 @@ channel and event type; her contribution stays in them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
@@ -54,6 +55,9 @@ class Receipt:
     subject_hash: str
     rows: dict[str, int] = field(default_factory=dict)
     state_entries: int = 0
+    #: Streaming mode: records deleted from the topics Parcours reads back, per topic
+    #: (not in `total`, which counts what the audit row records: rows and state entries).
+    topics: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -162,19 +166,25 @@ def forget(
     *,
     pseudonymise: bool = False,
     now_ms: int | None = None,
+    publish: Callable[[list[tuple[SubjectKind, str]], int], None] | None = None,
 ) -> Receipt:
-    """Erase the customer or device `value` (given in clear) everywhere; see the module."""
+    """Erase the customer or device `value` (given in clear) everywhere; see the module.
+    `publish`: streaming mode, puts the hashes on the suppression topic too, right after the
+    suppression table and before any row is deleted (streams/privacy/streaming.py)."""
     if not value:
         raise PrivacyError(f"forget: the {kind} id is empty")
     at_ms = int(time.time() * 1000) if now_ms is None else now_ms
     try:
         subject = find_subject(client, key, kind, value, pseudonymise)
         receipt = Receipt(kind, key.subject(kind, value))
+        hashes = subject.suppression_hashes(key)
         client.insert(
             "privacy_suppressions",
-            [[h, k, at_ms] for k, h in subject.suppression_hashes(key)],
+            [[h, k, at_ms] for k, h in hashes],
             column_names=["subject_hash", "kind", "added_at"],
         )
+        if publish is not None:
+            publish(hashes, at_ms)
         conditions = _conditions(subject, _sessions_of(client, subject))
         for table in TABLES:
             where, params = conditions[table]

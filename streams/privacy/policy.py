@@ -35,6 +35,10 @@ from streams.privacy.scrub import Scrubber
 
 DecodeResult = Event | Rejection
 
+#: Ids whose verdict is remembered at most (some 20 MB at most).
+VERDICTS_MAX = 100_000
+#: The prefix of an anonymous person id (`anon:<device>`, streams/core/identity.py).
+ANON = "anon:"
 #: A `"customer_id": "…"` or `"device_id": "…"` member in raw JSON bytes.
 _ID_MEMBER = re.compile(rb'"(customer_id|device_id)"(\s*:\s*)"((?:[^"\\]|\\.){1,512})"')
 
@@ -65,6 +69,19 @@ class PrivacyFilter:
         self.suppressed = frozenset(suppressed)
         self.shared_device = shared_device
         self.counts = PrivacyCounts()
+        #: (kind, id) -> whether it is on the list: an id comes back with every event of its
+        #: person, and a keyed hash costs a microsecond. Emptied when the list grows, and
+        #: when full (a bound on memory, not an eviction policy).
+        self._verdicts: dict[tuple[str, str], bool] = {}
+
+    def suppress(self, hashes: Iterable[str]) -> frozenset[str]:
+        """Add subject hashes to the list (streaming: read from the suppression topic while
+        running); returns those that were not on it yet."""
+        new = frozenset(hashes) - self.suppressed
+        if new:
+            self.suppressed = self.suppressed | new
+            self._verdicts.clear()
+        return new
 
     @property
     def active(self) -> bool:
@@ -96,8 +113,8 @@ class PrivacyFilter:
     def event(self, event: Event) -> Event | None:
         customer, device = event.customer_id, event.device_id
         if self.suppressed and (
-            (customer is not None and self._suppressed("customer", customer))
-            or (device is not None and self._suppressed("device", device))
+            (customer is not None and self.is_suppressed("customer", customer))
+            or (device is not None and self.is_suppressed("device", device))
         ):
             self.counts.suppressed_events += 1
             return None
@@ -150,7 +167,7 @@ class PrivacyFilter:
                 if self.suppressed:
                     kind: SubjectKind = "customer" if match.group(1) == b"customer_id" else "device"
                     value = _json_string(match.group(3))
-                    if value is not None and self._suppressed(kind, value):
+                    if value is not None and self.is_suppressed(kind, value):
                         return None
             if found and self.pseudonymise:
                 data = _ID_MEMBER.sub(self._pseudonymise_member, data)
@@ -158,14 +175,52 @@ class PrivacyFilter:
             data = self.scrubber.raw(data)
         return data
 
-    def _suppressed(self, kind: SubjectKind, value: str) -> bool:
-        """Whether the id is on the list, in clear or (pseudonymising) as its pseudonym: the
-        devices found linked to an erased customer are only known in their stored form."""
-        if self.key.subject(kind, value) in self.suppressed:
+    def names_suppressed(self, data: bytes) -> bool:
+        """Whether raw bytes name a suppressed subject in a `customer_id` or `device_id`
+        member (what `raw` drops), without making them private."""
+        if not self.suppressed:
+            return False
+        for match in _ID_MEMBER.finditer(data):
+            kind: SubjectKind = "customer" if match.group(1) == b"customer_id" else "device"
+            value = _json_string(match.group(3))
+            if value is not None and self.is_suppressed(kind, value):
+                return True
+        return False
+
+    def person_suppressed(self, person_id: str) -> bool:
+        """Whether a person id belongs to a suppressed subject: a customer's person is her id;
+        `anon:<device>` and a guest visit `anon:<device>:<event id>` are the device's."""
+        if not self.suppressed:
+            return False
+        if not person_id.startswith(ANON):
+            return self.is_suppressed("customer", person_id)
+        rest = person_id[len(ANON) :]
+        if self.is_suppressed("device", rest):
             return True
-        return self.pseudonymise and self.key.subject(kind, self.key.pseudonym(value)) in (
-            self.suppressed
-        )
+        # a guest visit: the device is what comes before one of the colons (ids may hold some)
+        at = rest.find(":")
+        while at > 0:
+            if self.is_suppressed("device", rest[:at]):
+                return True
+            at = rest.find(":", at + 1)
+        return False
+
+    def is_suppressed(self, kind: SubjectKind, value: str) -> bool:
+        """Whether the id is on the list, in clear or (pseudonymising) as its pseudonym: the
+        devices found linked to an erased customer are only known in their stored form.
+        The one test of the suppression rule: every other check here goes through it."""
+        if not self.suppressed:
+            return False
+        verdict = self._verdicts.get((kind, value))
+        if verdict is None:
+            if len(self._verdicts) >= VERDICTS_MAX:
+                self._verdicts.clear()
+            verdict = self.key.subject(kind, value) in self.suppressed or (
+                self.pseudonymise
+                and self.key.subject(kind, self.key.pseudonym(value)) in self.suppressed
+            )
+            self._verdicts[(kind, value)] = verdict
+        return verdict
 
     def _pseudonymise_member(self, match: re.Match[bytes]) -> bytes:
         value = _json_string(match.group(3))

@@ -43,9 +43,10 @@ def worker_privacy(
     data_dir: Path, config: JourneyConfig, settings: PrivacySettings | None = None
 ) -> PrivacyFilter:
     """The streaming worker's filter: scrubbing and pseudonymisation at decode, as in the
-    embedded mode. No suppression list yet (the worker reads no ClickHouse; the list as a
-    compacted topic is future work, README "Privacy"). Every worker must be given the same
-    `PARCOURS_PRIVACY_KEY` to pseudonymise (required then)."""
+    embedded mode. Its suppression list comes from the suppression topic (the worker reads
+    no ClickHouse; streams/worker/suppression_topic.py adds it). Every worker must be given
+    the same `PARCOURS_PRIVACY_KEY` (required to pseudonymise, and to recognise the hashes
+    `parcours forget` published)."""
     settings = settings or PrivacySettings()
     return PrivacyFilter(
         load_key(settings, data_dir),

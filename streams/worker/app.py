@@ -53,6 +53,7 @@ from streams import metrics
 from streams.core.config import JourneyConfig
 from streams.privacy.setup import worker_privacy
 from streams.settings import Settings, StreamSettings
+from streams.worker.erasure import Erasure
 from streams.worker.faust_internals import (
     RewindingConsumer,
     client_position,
@@ -65,6 +66,8 @@ from streams.worker.input_ends import InputEnd
 from streams.worker.journey_stage import JourneyStage
 from streams.worker.recovery_watch import RecoveryWatch
 from streams.worker.stalls import report_stalls
+from streams.worker.suppression_topic import SuppressionReader
+from streams.worker.topic_purge import PURGEABLE_CHANGELOG, TopicPurge
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +91,13 @@ def create_app(
     web_port: int = 6066,
     web_host: str = "127.0.0.1",
     input_partitions: int | None = None,
+    read_suppressions: bool = False,
 ) -> faust.App:
     """The worker's Faust app. `input_partitions`: the input topics' partition count, when
-    they exist already (the device table is partitioned like them); else the journey's."""
+    they exist already (the device table is partitioned like them); else the journey's.
+    `read_suppressions`: read the suppression topic to its end here (before any input), then
+    follow it while the worker runs (streams/worker/erasure.py); raises `PrivacyUnavailable`
+    when it cannot be read."""
     if not settings.kafka_bootstrap:
         raise ValueError("PARCOURS_KAFKA_BOOTSTRAP is not set: streaming mode needs a Kafka broker")
     n = stream.partitions
@@ -143,7 +150,8 @@ def create_app(
     journey_topic = raw_topic(stream.journey_topic, partitions=n, internal=True)
     records_topic = raw_topic(stream.records_topic, partitions=n)
     dlq_topic = raw_topic(stream.dlq_topic, partitions=n)
-    big = {"max.message.bytes": str(MAX_RECORD_BYTES)}
+    # changelogs a worker can purge after an erasure (streams/worker/topic_purge.py)
+    big = {"max.message.bytes": str(MAX_RECORD_BYTES), **PURGEABLE_CHANGELOG}
     devices = app.Table("devices", default=None, partitions=k, extra_topic_configs=big)
     persons = app.Table("persons", default=None, partitions=n, extra_topic_configs=big)
     partitioner = DefaultPartitioner()
@@ -152,6 +160,12 @@ def create_app(
         """The partition of a person or device key (the producer's partitioner, as Faust's)."""
         return int(partitioner(key.encode(), list(range(n)), list(range(n))))
 
+    privacy = worker_privacy(settings.data_dir, config)
+    erasure = None
+    if read_suppressions:
+        suppressions = SuppressionReader(settings.kafka_bootstrap, stream.suppressions_topic)
+        privacy.suppress(suppressions.catch_up())
+        erasure = Erasure(privacy, suppressions, TopicPurge(settings.kafka_bootstrap))
     wiring = Wiring(
         app,
         journey_topic,
@@ -160,7 +174,8 @@ def create_app(
         n,
         config,
         partition_of,
-        privacy=worker_privacy(settings.data_dir, config),
+        privacy=privacy,
+        erasure=erasure,
     )
     identify_stage = IdentifyStage(
         wiring, devices, topic_map, stream.idle_after_s, stream.align_skew_s
@@ -218,6 +233,10 @@ def create_app(
                 await identify_stage.declare_idle(read, time.time())
         except Exception as exc:  # a rebalance in progress: try again at the next tick
             log.warning("idle check skipped: %r", exc)
+        try:
+            await identify_stage.erase_when_idle()
+        except Exception as exc:  # Kafka unreachable: the erasure is tried again
+            log.warning("erasure of suppressed subjects not done yet: %r", exc)
         for p in range(n):
             await journey_topic.send(key=None, value=b'{"kind": "tick"}', partition=p)
         journey_stage.gauges()

@@ -105,6 +105,9 @@ class JourneyPartition:
     #: The entries of the last checkpoint (key -> serialised value, None: deleted), written
     #: under their own keys at the next commit unless it carries them again (module doc).
     last_entries: dict[str, bytes | None] = field(default_factory=dict)
+    #: How many suppressed subjects the partition's state and changelog are clean of
+    #: (streams/worker/erasure.py); kept in the checkpoint, so a restart does not redo it.
+    suppressions: int = 0
     #: The runtime's duplicate and revision counts already reported to Prometheus.
     reported_duplicates: int = 0
     reported_revisions: dict[str, int] = field(default_factory=dict)
@@ -143,20 +146,58 @@ def commit(part: JourneyPartition) -> tuple[dict[str, bytes | None], bytes]:
         rows = minute_buckets(aggregates, m)
         entries[minute_key(p, m)] = None if rows is None else orjson.dumps(rows)
     spill = {k: v for k, v in part.last_entries.items() if k not in entries}
-    record = {
-        "applied": part.applied,
-        "advanced_to": logic.watermark_ms,
-        "aggregates": aggregates_meta(aggregates),
-        "tracker": tracker_to_dict(part.tracker),
-        "peers": tracker_to_dict(part.peers),
-        "held": part.held,
-        "entries": {k: None if v is None else orjson.Fragment(v) for k, v in entries.items()},
-    }
+    record = _record(part, entries)
     touched.clear()
     part.touched_minutes.clear()
     part.last_entries = entries
     part.changed = False
-    return spill, orjson.dumps(record, option=NON_STR)
+    return spill, record
+
+
+def full_commit(
+    part: JourneyPartition, erased: set[str], persons: dict[str, Any] | None = None
+) -> tuple[dict[str, bytes | None], bytes]:
+    """Every live entry of `part` under its own key and a checkpoint carrying no entries:
+    written in that order, they are the partition's whole state, so every older record of
+    its changelog partition can be deleted (an erasure, streams/worker/erasure.py). The
+    `erased` persons get no deletion record: its key would name them; the older records
+    are deleted instead, and if that does not happen (a crash), the next start erases
+    them again. `persons`: the persons as plain data when the caller has them already
+    (serialising a person is most of the cost). Empties the touched sets, like `commit`."""
+    logic, p = part.logic, part.partition
+    # deletions not written under their own keys yet, in case the older records stay after all
+    gone = set(logic.touched or ()) | set(part.last_entries)
+    gone |= {minute_key(p, m) for m in part.touched_minutes}
+    entries: dict[str, bytes | None] = {key: None for key in sorted(gone - erased)}
+    for key, state in logic.persons.items():
+        plain = persons.get(key) if persons is not None else None
+        entries[key] = orjson.dumps(plain if plain is not None else person_to_dict(state))
+    for m in logic.aggregates.minutes:
+        rows = minute_buckets(logic.aggregates, m)
+        if rows is not None:
+            entries[minute_key(p, m)] = orjson.dumps(rows)
+    if logic.touched is not None:
+        logic.touched.clear()
+    part.touched_minutes.clear()
+    part.last_entries = {}
+    part.changed = False
+    return entries, _record(part, {})
+
+
+def _record(part: JourneyPartition, entries: dict[str, bytes | None]) -> bytes:
+    """The checkpoint record of `part` carrying `entries`."""
+    logic = part.logic
+    record = {
+        "applied": part.applied,
+        "advanced_to": logic.watermark_ms,
+        "aggregates": aggregates_meta(logic.aggregates),
+        "tracker": tracker_to_dict(part.tracker),
+        "peers": tracker_to_dict(part.peers),
+        "held": part.held,
+        "suppressions": part.suppressions,
+        "entries": {k: None if v is None else orjson.Fragment(v) for k, v in entries.items()},
+    }
+    return orjson.dumps(record, option=NON_STR)
 
 
 def restore_partition(
@@ -211,6 +252,7 @@ def restore_partition(
         applied=saved["applied"],
         peers=tracker_from_dict(saved["peers"], now_s) if "peers" in saved else WatermarkTracker(),
         held=[(int(h[0]), int(h[1]), int(h[2]), h[3]) for h in saved.get("held", [])],
+        suppressions=int(saved.get("suppressions", 0)),
     )
     # the checkpoint's entries may not be under their own keys yet: written at the next commit
     part.last_entries = {

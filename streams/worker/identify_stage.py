@@ -29,6 +29,7 @@ fetched are still processed, so a partition can run ahead by one fetch of it (RE
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -55,6 +56,7 @@ from streams.core.records import IdentityLink
 from streams.core.watermarks import aligned_pauses
 from streams.privacy.policy import PrivacyFilter
 from streams.sinks.base import RejectedInput
+from streams.worker.erasure import Erasure
 from streams.worker.faust_internals import consumer_thread, reconcile_pauses
 from streams.worker.input_ends import TRAILING_MARKERS_MAX, InputEnd, InputEnds
 from streams.worker.messages import (
@@ -85,6 +87,9 @@ class Wiring:
     partition_of: Any  # person or device key -> partition, as the producer's partitioner
     #: Applied to everything decoded (scrubbing, pseudonymisation; streams/privacy/policy.py).
     privacy: PrivacyFilter | None = None
+    #: The suppression list from its topic, and the erasure of the state it names
+    #: (streams/worker/erasure.py); None: no suppression topic (tests without a broker).
+    erasure: Erasure | None = None
 
 
 def processing_failure(exc: Exception, message: Any, event_id: str | None) -> Rejection:
@@ -142,6 +147,13 @@ async def reject_message(
     )
 
 
+def _suppressed(privacy: PrivacyFilter | None) -> int:
+    """Inputs the filter has dropped so far (erased subjects)."""
+    if privacy is None:
+        return 0
+    return privacy.counts.suppressed_events + privacy.counts.suppressed_rejections
+
+
 class IdentifyStage:
     def __init__(
         self,
@@ -170,6 +182,8 @@ class IdentifyStage:
         self.client_may_pause = False
         #: what the ticks saw of each input partition's end (streams/worker/input_ends.py)
         self.ends = InputEnds(idle_after_s)
+        #: held while a batch is processed or the state erased: never both at once
+        self.lock = asyncio.Lock()
 
     def device_state(self, device_id: str) -> DeviceIdentity | None:
         stored = self.devices.data.get(device_id)
@@ -179,11 +193,25 @@ class IdentifyStage:
         return stored if isinstance(stored, DeviceIdentity) else None
 
     async def process(self, batch: Sequence[Any]) -> None:
-        self.busy = True
-        try:
-            await self._process(batch)
-        finally:
-            self.busy = False
+        async with self.lock:
+            self.busy = True
+            try:
+                await self.erase_suppressed()
+                await self._process(batch)
+            finally:
+                self.busy = False
+
+    async def erase_when_idle(self) -> None:
+        """From the tick: erase newly suppressed subjects even when no input comes."""
+        if self.lock.locked():
+            return
+        async with self.lock:
+            await self.erase_suppressed()
+
+    async def erase_suppressed(self) -> None:
+        """Erase newly suppressed subjects from the owned devices (streams/worker/erasure.py)."""
+        if self.w.erasure is not None:
+            await self.w.erasure.erase_device_table(self.w.app, self.devices, self.topic_map)
 
     async def _process(self, batch: Sequence[Any]) -> None:
         # journey packs of at most 250 inputs: a journey message touches at most 250 persons
@@ -193,6 +221,7 @@ class IdentifyStage:
         dirty: dict[str, tuple[int, str]] = {}
         sources: set[str] = set()
         consumed: Counter[str] = Counter()  # counted once per batch: `labels()` is costly
+        suppressed_before = _suppressed(self.w.privacy)
         for event in batch:
             message = event.message
             consumed[message.topic] += 1
@@ -205,6 +234,7 @@ class IdentifyStage:
             results = decode(message.value, canonical)
             if self.w.privacy is not None:
                 results = self.w.privacy.apply(results)
+
             for index, result in enumerate(results):
                 if isinstance(result, Rejection):
                     rejected.append(result)
@@ -219,6 +249,9 @@ class IdentifyStage:
                 await reject_message(self.w, outbox, rejected, message)
         for topic, n in consumed.items():
             metrics.EVENTS_CONSUMED.labels(topic).inc(n)
+        suppressed = _suppressed(self.w.privacy) - suppressed_before
+        if suppressed:
+            metrics.PRIVACY_SUPPRESSED.inc(suppressed)
         for source in sorted(sources):
             tell = orjson.dumps({"kind": "watermark", "src": source, "wm": self._watermark(source)})
             for q in range(self.w.partitions):

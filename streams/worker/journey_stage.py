@@ -37,6 +37,7 @@ checkpoint record per partition and commit, and inputs at or below its offset ar
 
 from __future__ import annotations
 
+import logging
 import time
 from bisect import insort
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ from streams.core.config import MINUTE_MS
 from streams.core.identity import LinkNotice, Routed
 from streams.core.journey import Handover, JourneyInput
 from streams.core.records import MinuteAggregate, Record
+from streams.privacy.errors import PrivacyUnavailable
 from streams.worker.checkpoint import (
     JourneyPartition,
     checkpoint_key,
@@ -61,6 +63,8 @@ from streams.worker.checkpoint import (
 from streams.worker.identify_stage import Wiring, processing_failure, reject
 from streams.worker.messages import record_to_bytes, routed_from_dict
 from streams.worker.outbox import Outbox
+
+log = logging.getLogger(__name__)
 
 
 class JourneyStage:
@@ -104,11 +108,17 @@ class JourneyStage:
     async def process(self, batch: Sequence[Any]) -> None:
         now = time.time()
         outbox = Outbox()
+        erasure = self.w.erasure
+        if erasure is not None:
+            erasure.poll()
+            for owned in list(self.parts.values()):
+                await self.erase_suppressed(owned)
         for event in batch:
             m = event.message
             part = self.parts.get(m.partition)
             if part is None:
                 part = self.parts[m.partition] = self.restore(m.partition, now)
+                await self.erase_suppressed(part)
             if m.offset <= part.applied:
                 continue  # in the restored checkpoint: effects kept, outputs acknowledged
             part.applied, part.changed = m.offset, True
@@ -134,6 +144,27 @@ class JourneyStage:
             metrics.observe_records(self.emitted, time.time())
             self.emitted = []
 
+    async def erase_suppressed(self, part: JourneyPartition) -> None:
+        """Erase the subjects suppressed since the partition was last cleaned, from its state
+        and its changelog partition (streams/worker/erasure.py). Called before the batch
+        applies anything to the partition, so the state it writes is never ahead of the
+        outputs sent (streams/worker/checkpoint.py, rule 1)."""
+        erasure = self.w.erasure
+        if erasure is None or part.suppressions >= erasure.generation:
+            return
+        topic = self.persons.changelog_topic.get_topic_name()
+        try:
+            removed = await erasure.erase_journey(part, self.persons, topic)
+        except PrivacyUnavailable as exc:  # transient: done again before the next batch
+            log.warning("journey partition %d: erasure not done yet: %s", part.partition, exc)
+            return
+        log.warning(
+            "journey partition %d: erased %d entries naming suppressed subjects; changelog "
+            "rewritten and purged",
+            part.partition,
+            removed,
+        )
+
     def watermark(self, part: JourneyPartition, now: float) -> int:
         own = part.tracker.watermark(now)
         return min(own, part.peers.watermark(now)) if part.peers.upstreams else own
@@ -150,6 +181,9 @@ class JourneyStage:
             tracker.observe(src, data["wm"], now)
         if kind == "watermark":
             return
+        erasure = self.w.erasure
+        if erasure is not None and erasure.privacy.suppressed and erasure.drop_item(data):
+            return  # sent before its subject was suppressed; erased, it must not come back
         watermark = self.watermark(part, now)
         if data.get("hold_until", watermark) > watermark:  # a hand-over, or an event after it
             self._hold(part, data["hold_until"], data)

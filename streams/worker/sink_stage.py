@@ -25,20 +25,33 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from streams import metrics
 from streams.clickhouse.errors import SinkError
 from streams.core.records import EventRow, FrictionSpike, MinuteAggregate, Record
 from streams.core.spike_tracker import SpikeTracker
+from streams.privacy.policy import PrivacyFilter
+from streams.privacy.suppression import record_suppressed
 from streams.sinks.base import RejectedInput
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.sinks.faults import is_permanent
 from streams.sinks.spike_history import describe, stored_tracker
 from streams.spike_settings import spike_settings
 from streams.worker.messages import outputs_from_bytes
+from streams.worker.suppression_topic import SuppressionReader
 
 _log = logging.getLogger("parcours.sink")
+
+#: The sink's consumer group (`parcours forget` deletes what it committed from the records).
+SINK_GROUP = "parcours-sink"
 
 #: Sends one unreadable records-topic message to the dead-letter topic: (value, headers).
 DeadLetter = Callable[[bytes, list[tuple[str, bytes]]], None]
@@ -87,6 +100,8 @@ class SinkStageStats:
     outage_retries: int = 0
     #: Records-topic messages that could not be read, sent to the dead-letter topic.
     malformed: int = 0
+    #: Records and rejections dropped because they name an erased subject.
+    suppressed: int = 0
 
 
 class SinkStage:
@@ -96,13 +111,19 @@ class SinkStage:
         topic: str,
         sink: ClickHouseSink,
         *,
-        group: str = "parcours-sink",
+        group: str = SINK_GROUP,
         batch_size: int = 5000,
         outage_delays_s: tuple[float, float] = (1.0, 60.0),
         sleep: Callable[[float], None] = time.sleep,
         dlq_topic: str = "parcours-dlq",
         dead_letter: DeadLetter | None = None,
+        privacy: PrivacyFilter | None = None,
+        suppressions: SuppressionReader | None = None,
     ) -> None:
+        #: The suppression list (from ClickHouse and its topic, followed while running):
+        #: records naming an erased subject are dropped before the insert.
+        self.privacy = privacy
+        self.suppressions = suppressions
         self.bootstrap, self.dlq_topic = bootstrap, dlq_topic
         self._dead_letter = dead_letter
         self._producer: Producer | None = None
@@ -161,7 +182,7 @@ class SinkStage:
                 last_data = time.monotonic()
                 metrics.SINK_BATCH_PENDING.set(1)
                 self._write(good)
-                self.consumer.commit(offsets=_next_offsets(good), asynchronous=False)
+                self._commit(good)
                 metrics.SINK_BATCH_PENDING.set(0)
                 metrics.SINK_LAST_COMMIT.set(time.time())
                 self._observe_lag(good)
@@ -169,11 +190,29 @@ class SinkStage:
             self.consumer.close()
         return self.stats
 
+    def _commit(self, messages: list[Message]) -> None:
+        """Commit the batch's offsets, waiting while the group's coordinator is unavailable or
+        loading (a broker restart: the chaos test's sink exited on `COORDINATOR_LOAD_IN_PROGRESS`).
+        Other errors (the group rebalanced meanwhile) still end the stage: a restart re-reads
+        the batch, which ClickHouse keeps once."""
+        delay, longest = self.outage_delays_s
+        while True:
+            try:
+                self.consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+                return
+            except KafkaException as exc:
+                if exc.args[0].code() not in _COORDINATOR_AWAY:
+                    raise
+                metrics.SINK_ERRORS.labels("kafka").inc()
+                self.sleep(delay)
+                delay = min(delay * 2, longest)
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop = True
 
     def _write(self, messages: list[Any]) -> None:
         records, rejected, malformed = split_outputs(messages)
+        records, rejected = self._drop_suppressed(records, rejected)
         for message, reason in malformed:
             self._send_dead_letter(message.value() or b"", malformed_headers(message, reason))
         self.stats.malformed += len(malformed)
@@ -224,6 +263,25 @@ class SinkStage:
         self._spikes_restored = True
         _log.info("spike tracker rebuilt from storage: %s", describe(self.spikes))
 
+    def _drop_suppressed(
+        self, records: list[Record], rejected: list[RejectedInput]
+    ) -> tuple[list[Record], list[RejectedInput]]:
+        """Records sent before their subject was erased, read after: never stored again."""
+        privacy = self.privacy
+        if privacy is None:
+            return records, rejected
+        if self.suppressions is not None:
+            privacy.suppress(self.suppressions.poll())
+        if not privacy.suppressed:
+            return records, rejected
+        kept = [r for r in records if not record_suppressed(privacy, r)]
+        kept_rejected = [r for r in rejected if not record_suppressed(privacy, r)]
+        dropped = len(records) - len(kept) + len(rejected) - len(kept_rejected)
+        if dropped:
+            self.stats.suppressed += dropped
+            metrics.PRIVACY_SUPPRESSED.inc(dropped)
+        return kept, kept_rejected
+
     def _judge_spikes(self, records: list[Record]) -> list[FrictionSpike]:
         """A minute's aggregate is written once the journey's watermark has passed it: the
         newest minute seen is how far event time has come."""
@@ -258,6 +316,20 @@ class SinkStage:
             tp = TopicPartition(topic, partition)
             _, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=True)
             metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(0, high - offset - 1))
+
+
+#: Commit errors that only mean "not now": the coordinator moves, loads or is unreachable.
+_COORDINATOR_AWAY = frozenset(
+    {
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._WAIT_COORD,
+    }
+)
 
 
 def _next_offsets(messages: list[Message]) -> list[TopicPartition]:

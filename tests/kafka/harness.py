@@ -49,6 +49,7 @@ def stream_env(bootstrap: str, db_dir: Path, **extra: str) -> dict[str, str]:
         "PARCOURS_STREAM_JOURNEY_TOPIC": f"parcours-journey-{suffix}",
         "PARCOURS_STREAM_RECORDS_TOPIC": f"parcours-records-{suffix}",
         "PARCOURS_STREAM_DLQ_TOPIC": f"parcours-dlq-{suffix}",
+        "PARCOURS_STREAM_SUPPRESSIONS_TOPIC": f"parcours-suppressions-{suffix}",
         "PARCOURS_STREAM_IDLE_AFTER_S": "6",
         "PARCOURS_CLICKHOUSE_DSN": f"chdb://{db_dir}",
         **extra,

@@ -21,6 +21,7 @@ from streams.privacy.settings import PrivacySettings, load_key
 from streams.privacy.setup import privacy_filter
 from streams.sinks.clickhouse import ClickHouseSink
 from tests.journeys.privacy_stories import ANNA, ANNA_AND_BEN, ANNA_PHONE, ANNA_REJECTED_LINES, BEN
+from tests.privacy.search import found
 
 pytestmark = pytest.mark.integration
 
@@ -65,36 +66,7 @@ def _replay_cut_otherwise(client: Client, data_dir: Path, *, resume: bool) -> in
     return runner.finish(close=True).suppressed
 
 
-def _tables(client: Client) -> list[str]:
-    rows = client.query(
-        "SELECT name FROM system.tables WHERE database = currentDatabase() "
-        "AND engine NOT LIKE '%View%' ORDER BY name"
-    ).result_rows
-    return [r[0] for r in rows]
-
-
-def _found(client: Client, needle: str) -> dict[str, int]:
-    """Table -> rows where any column, read as text, contains `needle` (with the rows a
-    lightweight delete would only mask: `apply_deleted_mask = 0`)."""
-    found = {}
-    for table in _tables(client):
-        columns = [
-            r[0]
-            for r in client.query(
-                "SELECT name FROM system.columns WHERE database = currentDatabase() "
-                "AND table = {t:String}",
-                parameters={"t": table},
-            ).result_rows
-        ]
-        text = "concat(" + ", '|', ".join(f"toString(`{c}`)" for c in columns) + ")"
-        n = client.query(
-            f"SELECT count() FROM `{table}` WHERE position({text}, {{n:String}}) > 0",
-            parameters={"n": needle},
-            settings={"apply_deleted_mask": 0},
-        ).result_rows[0][0]
-        if n:
-            found[table] = n
-    return found
+_found = found
 
 
 def test_forget_leaves_nothing_and_a_replay_cut_otherwise_brings_nothing_back(
