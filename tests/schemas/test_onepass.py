@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from schemas import TOPIC_CHANNELS, Channel, Event, decode, onepass
 from schemas.decode import MAX_FUTURE, reference_decode
+from schemas.event import datetime_to_us
 from schemas.properties import CANONICAL
 from streams.simulate import SimulationConfig, generate
 from tests.perf.fuzz_decode import _input
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LIMIT = NOW + MAX_FUTURE
+LIMIT_US = datetime_to_us(LIMIT)
 
 
 def _same_as_reference(raw: bytes, topic: str) -> bool:
@@ -37,7 +39,7 @@ def _same_as_reference(raw: bytes, topic: str) -> bool:
     channel = TOPIC_CHANNELS.get(topic)
     if channel is None:
         return False
-    fast = onepass.decode_valid(raw, channel, LIMIT)
+    fast = onepass.decode_valid(raw, channel, LIMIT_US)
     if fast is None:
         return False
     reference = reference_decode(raw, topic, NOW)
