@@ -90,6 +90,10 @@ class Event(BaseModel):
 
 
 _FIELDS = frozenset(Event.model_fields)
+#: The `model_fields_set` of every trusted event: all of them. One set shared by all: pydantic
+#: only adds to a model's set when a field is assigned (refused: events are frozen) or in
+#: `model_copy(update=...)`, which adds to the copy's own set; and the names it would add are
+#: in it already.
 _FIELDS_SET = set(_FIELDS)
 _new = object.__new__
 # The slots every pydantic model has, set through their descriptors: what
@@ -135,7 +139,7 @@ def trusted_event(
             "ts_ms": ts_ms,
         },
     )
-    _set_fields(event, _FIELDS_SET.copy())
+    _set_fields(event, _FIELDS_SET)
     _set_extra(event, None)
     _set_private(event, None)
     return event

@@ -143,21 +143,42 @@ class Rules(NamedTuple):
     not_null: frozenset[str]
     #: Field -> the check of a value given for it (not null).
     checks: dict[str, Check]
+    #: Field -> the check of a string given for it (the usual value, checked the cheapest way:
+    #: a field of any string is absent, a choice of strings is a set's membership).
+    on_str: dict[str, Check]
+
+
+def _string_check(annotation: Any, metadata: list[Any], check: Check) -> Check | None:
+    """`check` for string values only, the cheapest way; None: any string is valid."""
+    if check is _UNKNOWN:
+        return check
+    if annotation is str and not metadata:
+        return None
+    if annotation is str and [getattr(m, "min_length", None) for m in metadata] == [1]:
+        return bool  # a non-empty string
+    if get_origin(annotation) is Literal:
+        return frozenset(get_args(annotation)).__contains__
+    return check
 
 
 def _rules(model: type[Properties]) -> Rules:
     required, not_null = set(), set()
     checks = {name: check for name, _, check in _field_checks(model)}
+    on_str: dict[str, Check] = {}
     for name, field in model.model_fields.items():
-        annotation = field.annotation
-        nullable = get_origin(annotation) in (Union, type(int | None)) and type(None) in get_args(
-            annotation
-        )
+        annotation, nullable = field.annotation, False
+        if get_origin(annotation) in (Union, type(int | None)):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            nullable = len(args) < len(get_args(annotation))
+            annotation = args[0] if len(args) == 1 else None
         if field.is_required():
             required.add(name)
         if field.is_required() or not nullable:
             not_null.add(name)
-    return Rules(frozenset(required), frozenset(not_null), checks)
+        string_check = _string_check(annotation, list(field.metadata), checks[name])
+        if string_check is not None:
+            on_str[name] = string_check
+    return Rules(frozenset(required), frozenset(not_null), checks, on_str)
 
 
 #: Event type -> its properties' field checks; `Properties` for any other type.
@@ -187,15 +208,17 @@ def properties_valid(event_type: str, properties: dict[str, Any]) -> bool:
     rules = RULES.get(event_type, _DEFAULT_RULES)
     if rules is None:
         return False
-    checks = rules.checks
     for name, value in properties.items():
-        check = checks.get(name)
-        if check is not None:
-            if value is None:
-                if name in rules.not_null:
-                    return False
-            elif not check(value):
+        if type(value) is str:
+            check = rules.on_str.get(name)
+        elif value is None:
+            if name in rules.not_null:
                 return False
+            continue
+        else:
+            check = rules.checks.get(name)
+        if check is not None and not check(value):
+            return False
     return properties.keys() >= rules.required
 
 
@@ -220,11 +243,11 @@ def decode_valid(raw: bytes, channel: Channel, future_limit_us: int) -> list[Eve
         doc = _DECODER.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
-    if type(doc) is not list:
-        ev = accept(cast(Envelope, doc), channel, future_limit_us)
+    if type(doc) is Envelope:
+        ev = accept(doc, channel, future_limit_us)
         return None if ev is None else [ev]
     events = []
-    for envelope in doc:
+    for envelope in cast("list[Envelope]", doc):  # a batch (a string: no alias built per call)
         ev = accept(envelope, channel, future_limit_us)
         if ev is None:
             return None
@@ -243,38 +266,27 @@ def accept(e: Envelope, channel: Channel, future_limit_us: int) -> Event | None:
         return None
     if e.schema_version != 1:
         return None
+    # RFC 3339: the usual form is recognised by `_PLAIN_TIME`; any other by the reference's
+    # pattern, a lowercase `t`/`z` or a leap second being left to the reference.
     value = e.occurred_at
-    if _PLAIN_TIME(value):
-        # UTC to the millisecond: the parsed time is the event's own, and its epoch
-        # milliseconds are exact from the float (an integer of milliseconds below 2**53, read
-        # back within far less than half a millisecond); compared as integers.
-        try:
-            occurred = _fromisoformat(value)
-        except ValueError:  # February 30, a leap second
-            return None
-        ts_ms = round(occurred.timestamp() * 1000)
-        if ts_ms * 1000 < EARLIEST_US or ts_ms * 1000 > future_limit_us:
-            return None
-    else:
-        # Any other RFC 3339 form: the reference decoder's pattern, then parsed directly; a
-        # lowercase `t`/`z` or a leap second is left to the reference.
-        if not _rfc3339(value) or value[17:19] == "60" or "t" in value or "z" in value:
-            return None
-        try:
-            at = _fromisoformat(value)
-        except ValueError:  # February 30
-            return None
-        at_us = datetime_to_us(at)
-        if at_us < EARLIEST_US or at_us > future_limit_us:
-            return None
-        ts_ms = at_us // 1000
-        # The parsed time is the event's own when it is UTC to the millisecond.
-        occurred = at if at.tzinfo is UTC and not at.microsecond % 1000 else ms_to_datetime(ts_ms)
+    plain = _PLAIN_TIME(value) is not None
+    if not plain and (not _rfc3339(value) or value[17:19] == "60" or "t" in value or "z" in value):
+        return None
+    try:
+        at = _fromisoformat(value)
+    except ValueError:  # February 30 (or, in the usual form, a leap second)
+        return None
+    at_us = datetime_to_us(at)
+    if at_us < EARLIEST_US or at_us > future_limit_us:
+        return None
+    ts_ms = at_us // 1000
+    # The parsed time is the event's own when it is UTC to the millisecond, as the usual form
+    # always is; otherwise the same instant in UTC, truncated to the millisecond.
+    if not plain and (at.tzinfo is not UTC or at.microsecond % 1000):
+        at = at.astimezone(UTC) if not at.microsecond % 1000 else ms_to_datetime(ts_ms)
     props = e.properties
     if props is None:
         props = {}
     if not properties_valid(event_type, props):
         return None
-    return trusted_event(
-        e.event_id, event_type, ts_ms, channel, device, customer, props, 1, occurred
-    )
+    return trusted_event(e.event_id, event_type, ts_ms, channel, device, customer, props, 1, at)
