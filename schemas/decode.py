@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from time import time_ns
 from typing import Any
 
 import orjson
@@ -35,11 +36,14 @@ from schemas.event import (
     Channel,
     Event,
     datetime_to_ms,
+    datetime_to_us,
     trusted_event,
+    us_to_datetime,
 )
 from schemas.properties import CANONICAL, IDENTIFYING_TYPES, Properties
 
 MAX_MESSAGE_BYTES = 1024 * 1024
+_MAX_FUTURE_US = MAX_FUTURE // timedelta(microseconds=1)
 MAX_PROPERTIES_BYTES = 32 * 1024
 #: Deepest nesting of objects and arrays in one event (the event object is level 1). Deeper
 #: input is rejected `too_deep`: storage serialises properties with orjson, which refuses
@@ -99,17 +103,21 @@ DecodeResult = Event | Rejection
 
 
 def decode(raw: bytes, topic: str, *, now: datetime | None = None) -> list[DecodeResult]:
-    """Decode one message value from `topic`. Never raises."""
-    now = now or datetime.now(UTC)
+    """Decode one message value from `topic`. Never raises.
+
+    `now` (default: the clock) is what `occurred_at` may not be more than 24 h after. Read as
+    epoch microseconds (`time.time_ns`), and made a datetime only for the reference decoder:
+    `datetime.now` costs a few percent of decoding a message."""
+    now_us = time_ns() // 1000 if now is None else datetime_to_us(now)
     channel = TOPIC_CHANNELS.get(topic)
     if channel is not None and len(raw) <= MAX_PROPERTIES_BYTES:
         try:
-            events = onepass.decode_valid(raw, channel, now + MAX_FUTURE)
+            events = onepass.decode_valid(raw, channel, now_us + _MAX_FUTURE_US)
         except Exception:  # not plainly valid after all: the reference decoder judges it
             events = None
         if events is not None:
-            return list(events)
-    return reference_decode(raw, topic, now)
+            return events  # type: ignore[return-value]  # Events are results (no copy, no cast call)
+    return reference_decode(raw, topic, us_to_datetime(now_us) if now is None else now)
 
 
 def reference_decode(raw: bytes, topic: str, now: datetime) -> list[DecodeResult]:

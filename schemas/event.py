@@ -90,8 +90,19 @@ class Event(BaseModel):
 
 
 _FIELDS = frozenset(Event.model_fields)
+#: The `model_fields_set` of every trusted event: all of them. One set shared by all: pydantic
+#: only adds to a model's set when a field is assigned (refused: events are frozen) or in
+#: `model_copy(update=...)`, which adds to the copy's own set; and the names it would add are
+#: in it already.
+_FIELDS_SET = set(_FIELDS)
 _new = object.__new__
-_set = object.__setattr__
+# The slots every pydantic model has, set through their descriptors: what
+# `object.__setattr__` ends up calling, without its lookup by name (it runs for every event).
+_SLOTS = BaseModel.__dict__
+_set_dict = _SLOTS["__dict__"].__set__
+_set_fields = _SLOTS["__pydantic_fields_set__"].__set__
+_set_extra = _SLOTS["__pydantic_extra__"].__set__
+_set_private = _SLOTS["__pydantic_private__"].__set__
 
 
 def trusted_event(
@@ -114,9 +125,8 @@ def trusted_event(
     given, must be `ms_to_datetime(ts_ms)` already (the decoder has it at hand).
     """
     event = _new(Event)
-    _set(
+    _set_dict(
         event,
-        "__dict__",
         {
             "event_id": event_id,
             "event_type": event_type,
@@ -129,9 +139,9 @@ def trusted_event(
             "ts_ms": ts_ms,
         },
     )
-    _set(event, "__pydantic_fields_set__", set(_FIELDS))
-    _set(event, "__pydantic_extra__", None)
-    _set(event, "__pydantic_private__", None)
+    _set_fields(event, _FIELDS_SET)
+    _set_extra(event, None)
+    _set_private(event, None)
     return event
 
 
@@ -139,6 +149,17 @@ def ms_to_datetime(ts_ms: int) -> datetime:
     """Epoch milliseconds -> aware UTC datetime (the inverse of `Event.ts_ms`). Integer
     arithmetic: exact, and several times cheaper than `datetime.fromtimestamp`."""
     return _EPOCH + timedelta(milliseconds=ts_ms)
+
+
+def datetime_to_us(value: datetime) -> int:
+    """Aware datetime -> epoch microseconds (exact)."""
+    elapsed = value - _EPOCH
+    return (elapsed.days * 86_400 + elapsed.seconds) * 1_000_000 + elapsed.microseconds
+
+
+def us_to_datetime(epoch_us: int) -> datetime:
+    """Epoch microseconds -> aware UTC datetime (the inverse of `datetime_to_us`)."""
+    return _EPOCH + timedelta(microseconds=epoch_us)
 
 
 def datetime_to_ms(value: datetime) -> int:

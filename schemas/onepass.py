@@ -20,9 +20,10 @@ path accepts the reference decoder accepts with the same `Event`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
+from typing import Annotated, Any, Literal, NamedTuple, Union, cast, get_args, get_origin
 
 import msgspec
 
@@ -32,7 +33,7 @@ from schemas.event import (
     SNAKE_CASE,
     Channel,
     Event,
-    datetime_to_ms,
+    datetime_to_us,
     ms_to_datetime,
     trusted_event,
 )
@@ -41,23 +42,30 @@ from schemas.properties import CANONICAL, IDENTIFYING_TYPES, Properties
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
-class Envelope(msgspec.Struct, forbid_unknown_fields=True):
-    """The envelope as msgspec checks it while decoding (the rest is checked in `accept`)."""
+#: Integers this path takes: 64-bit signed (msgspec's bounds). The reference parser (orjson)
+#: keeps integers up to 2**64 - 1 and reads larger ones as floats: those go to it.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+#: A property value this path takes: a scalar. An object or an array (which may nest too
+#: deep), or an integer beyond 64 bits, is left to the reference decoder.
+Scalar = str | Annotated[int, msgspec.Meta(ge=_INT_MIN, le=_INT_MAX)] | float | bool | None
+
+
+class Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The envelope as msgspec checks it while decoding (the rest is checked in `accept`).
+    Not tracked by the garbage collector: it holds no reference back to itself."""
 
     event_id: Id
     event_type: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     occurred_at: str
     device_id: Id | None = None
     customer_id: Id | None = None
-    properties: dict[str, Any] | None = None
+    properties: dict[str, Scalar] | None = None
     schema_version: int = 1
 
 
 _DECODER = msgspec.json.Decoder(Envelope | list[Envelope])
 _rfc3339, _snake_case = RFC3339.fullmatch, SNAKE_CASE.fullmatch
 _fromisoformat, _STORE = datetime.fromisoformat, Channel.STORE
-#: Integers the reference parser (orjson) keeps as integers; beyond, it reads a float.
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 # -- canonical properties ------------------------------------------------------------------
 
@@ -126,9 +134,55 @@ def _field_checks(model: type[Properties]) -> tuple[tuple[str, bool, Check], ...
     return tuple(checks)
 
 
+class Rules(NamedTuple):
+    """What one event type's properties must satisfy, as this module checks it."""
+
+    #: Fields that must be present (and not null).
+    required: frozenset[str]
+    #: Fields a null does not satisfy (required, or typed without None).
+    not_null: frozenset[str]
+    #: Field -> the check of a value given for it (not null).
+    checks: dict[str, Check]
+    #: Field -> the check of a string given for it (the usual value, checked the cheapest way:
+    #: a field of any string is absent, a choice of strings is a set's membership).
+    on_str: dict[str, Check]
+
+
+def _string_check(annotation: Any, metadata: list[Any], check: Check) -> Check | None:
+    """`check` for string values only, the cheapest way; None: any string is valid."""
+    if check is _UNKNOWN:
+        return check
+    if annotation is str and not metadata:
+        return None
+    if annotation is str and [getattr(m, "min_length", None) for m in metadata] == [1]:
+        return bool  # a non-empty string
+    if get_origin(annotation) is Literal:
+        return frozenset(get_args(annotation)).__contains__
+    return check
+
+
+def _rules(model: type[Properties]) -> Rules:
+    required, not_null = set(), set()
+    checks = {name: check for name, _, check in _field_checks(model)}
+    on_str: dict[str, Check] = {}
+    for name, field in model.model_fields.items():
+        annotation, nullable = field.annotation, False
+        if get_origin(annotation) in (Union, type(int | None)):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            nullable = len(args) < len(get_args(annotation))
+            annotation = args[0] if len(args) == 1 else None
+        if field.is_required():
+            required.add(name)
+        if field.is_required() or not nullable:
+            not_null.add(name)
+        string_check = _string_check(annotation, list(field.metadata), checks[name])
+        if string_check is not None:
+            on_str[name] = string_check
+    return Rules(frozenset(required), frozenset(not_null), checks, on_str)
+
+
 #: Event type -> its properties' field checks; `Properties` for any other type.
 PROPERTY_CHECKS = {event_type: _field_checks(model) for event_type, model in CANONICAL.items()}
-_DEFAULT_CHECKS = _field_checks(Properties)
 #: Types whose models check more than their fields' types (a validator: a survey score on its
 #: kind's scale): their properties are always checked by pydantic.
 _VALIDATED = frozenset(
@@ -137,46 +191,71 @@ _VALIDATED = frozenset(
     if model.__pydantic_decorators__.field_validators
     or model.__pydantic_decorators__.model_validators
 )
+#: Event type -> its rules; None: always left to pydantic. `Properties` for any other type.
+RULES: dict[str, Rules | None] = {
+    event_type: None if event_type in _VALIDATED else _rules(model)
+    for event_type, model in CANONICAL.items()
+}
+_DEFAULT_RULES = _rules(Properties)
 
 
 def properties_valid(event_type: str, properties: dict[str, Any]) -> bool:
-    """Whether the flat `properties` are certainly valid for `event_type` (False: not sure,
-    ask pydantic). Extra properties are allowed, as by the models."""
-    if event_type in _VALIDATED:
+    """Whether `properties` are certainly valid for `event_type` (False: not sure, ask
+    pydantic). Extra properties are allowed, as by the models. The values are scalars (see
+    `Scalar`: msgspec has checked that while decoding).
+
+    One pass over the event's own properties (usually fewer than the model's fields)."""
+    rules = RULES.get(event_type, _DEFAULT_RULES)
+    if rules is None:
         return False
-    for name, required, check in PROPERTY_CHECKS.get(event_type, _DEFAULT_CHECKS):
-        value = properties.get(name)
-        if value is None:
-            if required:
+    for name, value in properties.items():
+        if type(value) is str:
+            check = rules.on_str.get(name)
+        elif value is None:
+            if name in rules.not_null:
                 return False
-        elif not check(value):
+            continue
+        else:
+            check = rules.checks.get(name)
+        if check is not None and not check(value):
             return False
-    return True
+    return properties.keys() >= rules.required
 
 
 # -- the envelope ------------------------------------------------------------------------
 
+#: The usual timestamp: UTC, to the second or the millisecond (`2026-11-02T10:15:30.123Z`). Its
+#: fields' ranges (month, day of the month, hour, minute, second up to 59) are then checked by
+#: `datetime.fromisoformat`, which refuses what the reference's RFC 3339 pattern refuses in
+#: this shape (a leap second `60`, an hour 24, February 30).
+_PLAIN_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3})?Z"
+).fullmatch
+EARLIEST_US = datetime_to_us(EARLIEST)
 
-def decode_valid(raw: bytes, channel: Channel, future_limit: datetime) -> list[Event] | None:
+
+def decode_valid(raw: bytes, channel: Channel, future_limit_us: int) -> list[Event] | None:
     """The events of `raw` when every one is plainly valid, `occurred_at` at most
-    `future_limit`; None otherwise (see the module docstring)."""
+    `future_limit_us` (epoch microseconds: the decoder's clock plus 24 h, an integer so that
+    the usual timestamp is compared without building a datetime); None otherwise (see the
+    module docstring)."""
     try:
         doc = _DECODER.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
-    if type(doc) is not list:
-        ev = accept(cast(Envelope, doc), channel, future_limit)
+    if type(doc) is Envelope:
+        ev = accept(doc, channel, future_limit_us)
         return None if ev is None else [ev]
     events = []
-    for envelope in doc:
-        ev = accept(envelope, channel, future_limit)
+    for envelope in cast("list[Envelope]", doc):  # a batch (a string: no alias built per call)
+        ev = accept(envelope, channel, future_limit_us)
         if ev is None:
             return None
         events.append(ev)
     return events or None  # an empty batch is a rejection
 
 
-def accept(e: Envelope, channel: Channel, future_limit: datetime) -> Event | None:
+def accept(e: Envelope, channel: Channel, future_limit_us: int) -> Event | None:
     """The `Event` of an envelope msgspec has type-checked, or None when not plainly valid."""
     event_type, device, customer = e.event_type, e.device_id, e.customer_id
     if event_type not in CANONICAL and not _snake_case(event_type):
@@ -187,29 +266,27 @@ def accept(e: Envelope, channel: Channel, future_limit: datetime) -> Event | Non
         return None
     if e.schema_version != 1:
         return None
-    # RFC 3339: the reference decoder's pattern, then the common form (upper-case, no leap
-    # second) parsed directly; a lowercase `t`/`z` or a leap second is left to the reference.
+    # RFC 3339: the usual form is recognised by `_PLAIN_TIME`; any other by the reference's
+    # pattern, a lowercase `t`/`z` or a leap second being left to the reference.
     value = e.occurred_at
-    if not _rfc3339(value) or value[17:19] == "60" or "t" in value or "z" in value:
+    plain = _PLAIN_TIME(value) is not None
+    if not plain and (not _rfc3339(value) or value[17:19] == "60" or "t" in value or "z" in value):
         return None
     try:
         at = _fromisoformat(value)
-    except ValueError:  # February 30
+    except ValueError:  # February 30 (or, in the usual form, a leap second)
         return None
-    if at < EARLIEST or at > future_limit:
+    at_us = datetime_to_us(at)
+    if at_us < EARLIEST_US or at_us > future_limit_us:
         return None
+    ts_ms = at_us // 1000
+    # The parsed time is the event's own when it is UTC to the millisecond, as the usual form
+    # always is; otherwise the same instant in UTC, truncated to the millisecond.
+    if not plain and (at.tzinfo is not UTC or at.microsecond % 1000):
+        at = at.astimezone(UTC) if not at.microsecond % 1000 else ms_to_datetime(ts_ms)
     props = e.properties
     if props is None:
         props = {}
-    for v in props.values():
-        t = type(v)
-        if t is dict or t is list or (t is int and not _INT_MIN <= v <= _INT_MAX):
-            return None
     if not properties_valid(event_type, props):
         return None
-    ts_ms = datetime_to_ms(at)
-    # The parsed time is the event's own when it is UTC to the millisecond (the usual `...Z`).
-    occurred = at if at.tzinfo is UTC and not at.microsecond % 1000 else ms_to_datetime(ts_ms)
-    return trusted_event(
-        e.event_id, event_type, ts_ms, channel, device, customer, props, 1, occurred
-    )
+    return trusted_event(e.event_id, event_type, ts_ms, channel, device, customer, props, 1, at)

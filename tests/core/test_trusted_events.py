@@ -59,3 +59,14 @@ def test_decoded_event_equals_the_validated_one(topic: str, doc: dict[str, objec
     assert decoded == validated
     assert decoded.model_dump() == validated.model_dump()
     assert decoded.model_fields_set == set(Event.model_fields)  # as model_construct sets it
+
+
+def test_copying_an_event_leaves_the_others_fields_set_alone() -> None:
+    """Trusted events share one `model_fields_set` (all fields): a copy gets its own."""
+    doc = {"event_id": "e1", "event_type": "view_cart", "occurred_at": "2026-11-02T10:15:30Z"}
+    (a,) = decode(orjson.dumps(doc | {"device_id": "w1"}), "clickstream")
+    (b,) = decode(orjson.dumps(doc | {"device_id": "w2"}), "clickstream")
+    assert isinstance(a, Event) and isinstance(b, Event)
+    copy = a.model_copy(update={"event_id": "e2"})
+    assert copy.model_fields_set == b.model_fields_set == set(Event.model_fields)
+    assert copy.model_fields_set is not a.model_fields_set

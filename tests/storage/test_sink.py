@@ -245,6 +245,9 @@ class FlakyClient:
             raise ConnectionError("connection reset by peer")
         return self.client.insert(*args, **kwargs)
 
+    def __getattr__(self, name: str) -> Any:  # queries go through (the sink reads column types)
+        return getattr(self.client, name)
+
 
 def test_failed_inserts_are_retried_and_nothing_is_lost(ch: Client) -> None:
     flaky = FlakyClient(ch, failures=2)
