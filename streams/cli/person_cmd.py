@@ -10,7 +10,8 @@ from rich.console import Console
 
 from streams.cli.app import app
 from streams.cli.output import FORMATS, error_line, literal, print_result, render_table
-from streams.cli.query_cmds import DatabaseOpt, client_or_exit
+from streams.cli.query_cmds import READ_ONLY, DatabaseOpt, analyst_reader
+from streams.clickhouse.errors import StorageError
 from streams.queries.person import person_journeys
 from streams.queries.query import QueryError, QueryResult
 
@@ -35,11 +36,14 @@ def person(
     and identity links (a device that changed hands: one journey per owner)."""
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
-    client = client_or_exit(database)
     try:
-        journeys = person_journeys(client, ident)
+        with analyst_reader(database) as reader:
+            journeys = person_journeys(reader, ident, READ_ONLY)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
+    except StorageError as exc:
+        err.print(error_line("error:", exc))
+        raise typer.Exit(1) from None
     if not journeys:
         err.print(error_line("not found:", f"no customer, device or person {ident!r}"))
         raise typer.Exit(1)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -110,26 +112,33 @@ def check_format(fmt: str) -> None:
 READ_ONLY: dict[str, object] = {"readonly": 1}
 
 
+@contextmanager
+def analyst_reader(database: str | None = None) -> Iterator[Client]:
+    """A session of its own to read in, as every analyst query reads: the analyst DSN when
+    configured (which never migrates: analysts cannot), else the pipeline's, migrated first.
+    Queries sent through it pass `READ_ONLY` themselves. Closed on leaving."""
+    analyst = load_settings().analyst_dsn
+    if analyst is None:
+        client_or_exit(database)  # the embedded default, or the pipeline's server: migrated
+    dsn = analyst.get_secret_value() if analyst else load_settings().resolved_clickhouse_dsn()
+    reader = session_client(dsn, database)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
 def run_or_exit(
     query: Query, settings: dict[str, object] | None = READ_ONLY, database: str | None = None
 ) -> object:
-    """Run a query: read-only in a session of its own (the analyst DSN when configured,
-    which never migrates: analysts cannot), or, with `settings=None` (`sql --write`), with
-    the pipeline's client. `database` reads another database than the DSN's."""
-    analyst = load_settings().analyst_dsn
+    """Run a query: read-only in a session of its own (`analyst_reader`), or, with
+    `settings=None` (`sql --write`), with the pipeline's client. `database` reads another
+    database than the DSN's."""
     try:
         if settings is None:
             return run_query(client_or_exit(database), query)
-        if analyst is None:
-            client_or_exit(
-                database
-            )  # the embedded default, or the pipeline's server: migrated first
-        dsn = analyst.get_secret_value() if analyst else load_settings().resolved_clickhouse_dsn()
-        reader = session_client(dsn, database)
-        try:
+        with analyst_reader(database) as reader:
             return run_query(reader, query, settings=settings)
-        finally:
-            reader.close()
     except typer.Exit:
         raise
     except QueryError as exc:

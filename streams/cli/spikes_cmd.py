@@ -9,6 +9,7 @@ import typer
 from streams.cli.app import app
 from streams.cli.output import print_result
 from streams.cli.query_cmds import (
+    DatabaseOpt,
     FormatOpt,
     FromOpt,
     ToOpt,
@@ -38,6 +39,7 @@ def spikes(
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     fmt: FormatOpt = "table",
+    database: DatabaseOpt = None,
 ) -> None:
     """Friction spikes: when a friction rate (per checkout attempt, per session, ...) was
     abnormally high for its hour of the week, with observed and expected rates (in %); per
@@ -48,4 +50,4 @@ def spikes(
         query = spikes_query(start, end, signal_type, channel, device_type)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
-    print_result(run_or_exit(query), fmt, "Friction spikes")  # type: ignore[arg-type]
+    print_result(run_or_exit(query, database=database), fmt, "Friction spikes")  # type: ignore[arg-type]

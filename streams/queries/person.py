@@ -163,18 +163,25 @@ class PersonJourney:
         }
 
 
-def person_journeys(client: Client, ident: str) -> list[PersonJourney]:
-    """The journeys of the persons `ident` resolves to (none: an unknown id)."""
-    persons = [str(r[0]) for r in run_query(client, persons_query(ident)).rows]
+def person_journeys(
+    client: Client, ident: str, settings: dict[str, Any] | None = None
+) -> list[PersonJourney]:
+    """The journeys of the persons `ident` resolves to (none: an unknown id); `settings` go
+    with every query (the CLI reads with `readonly = 1`, as every analyst query does)."""
+
+    def run(query: Query) -> QueryResult:
+        return run_query(client, query, settings=settings)
+
+    persons = [str(r[0]) for r in run(persons_query(ident)).rows]
     journeys = []
     for person in persons:
         journeys.append(
             PersonJourney(
                 person,
-                run_query(client, sessions_query(person)),
-                run_query(client, events_query(person)),
-                run_query(client, signals_query(person)),
-                run_query(client, links_query(person)),
+                run(sessions_query(person)),
+                run(events_query(person)),
+                run(signals_query(person)),
+                run(links_query(person)),
                 [p for p in persons if p != person],
             )
         )

@@ -71,3 +71,46 @@ def test_a_missing_database_is_a_clear_error_and_is_not_created() -> None:
 def test_a_bad_database_name_is_refused() -> None:
     result = runner.invoke(app, ["sql", "SELECT 1", "--database", "x`; DROP"])
     assert result.exit_code == 1 and "letters, digits and _ only" in result.output
+
+
+#: The commands that read stored answers; each must take `--database`.
+READING_COMMANDS = (
+    "funnel",
+    "kpi",
+    "friction",
+    "sql",
+    "spikes",
+    "paths",
+    "retention",
+    "touchpoints",
+    "person",
+    "report",
+)
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_every_reading_command_takes_database(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "--database" in result.output
+
+
+def test_spikes_reads_the_named_database(ingested: str) -> None:
+    """A spike stored in the named database is listed with `--database`, and only there."""
+    insert = (
+        "INSERT INTO friction_spikes (spike_id, type, channel, device_type, started_at, "
+        "ended_at, observed, expected, ratio, score, status, signals, expected_signals, "
+        "denominator, version, is_deleted) VALUES ('dbopt-spike', 'payment_failure', 'web', '', "
+        "'2026-11-02 10:00:00', '2026-11-02 11:00:00', 0.3, 0.05, 6, 12.5, 'closed', 9, 1.5, "
+        "30, 1, 0)"
+    )
+    written = runner.invoke(app, ["sql", insert, "--write", "--database", ingested])
+    assert written.exit_code == 0, written.output
+    listed = _json(["spikes", "--database", ingested, "--from", "2026-11-02"])
+    assert [(r["type"], r["channel"], r["signals"]) for r in listed] == [
+        ("payment_failure", "web", 9)
+    ]
+    default = _json(["spikes", "--from", "2026-11-02", "--to", "2026-11-03"])
+    assert all(r["signals"] != 9 or r["ratio"] != 6 for r in default)
+    missing = runner.invoke(app, ["spikes", "--database", "no_such_db_xyz"])
+    assert missing.exit_code == 1 and "no database 'no_such_db_xyz'" in missing.output
