@@ -20,11 +20,13 @@ import uuid
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import TOPIC_CHANNELS
 from streams.embedded.runner import EmbeddedRunner
 from streams.sinks.clickhouse import ClickHouseSink
+from streams.worker.sink_stage import SINK_GROUP
 
 PARCOURS = [sys.executable, "-m", "streams.cli.main"]
 CANONICAL_TOPICS = frozenset(TOPIC_CHANNELS)
@@ -164,6 +166,55 @@ def sink_all(env: dict[str, str]) -> None:
     assert sink.returncode == 0, sink.stderr
 
 
+def sink_to_the_end(env: dict[str, str], log: Path, timeout: float = 300) -> None:
+    """Run the sink until its group has committed the end of every records partition, then
+    stop it. Only for records topics no worker writes any more (the workers stopped).
+
+    Observed, not guessed: `sink --idle-exit` stops after a quiet period, and a sink slow to
+    join its group or to write (a loaded machine) can be quiet that long with records left.
+    """
+    topic = env["PARCOURS_STREAM_RECORDS_TOPIC"]
+    offsets = Consumer(
+        {
+            "bootstrap.servers": env["PARCOURS_KAFKA_BOOTSTRAP"],
+            "group.id": SINK_GROUP,  # only read, never joined: no subscription
+            "enable.auto.commit": False,
+        }
+    )
+    sink = subprocess.Popen(
+        [*PARCOURS, "sink"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("a"),
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        partitions = offsets.list_topics(topic, timeout=30).topics[topic].partitions
+        ends = {
+            p: offsets.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in partitions
+        }
+        deadline = time.monotonic() + timeout
+        committed: dict[int, int] = {}
+        while time.monotonic() < deadline and sink.poll() is None:
+            found = offsets.committed([TopicPartition(topic, p) for p in ends], timeout=30)
+            committed = {tp.partition: tp.offset for tp in found}
+            if all(end == 0 or committed[p] >= end for p, end in ends.items()):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(
+                f"the sink did not commit the records topic's end {ends}: {committed}"
+                f"{'' if sink.poll() is None else f' (exited {sink.returncode})'}\n"
+                f"{log.read_text()[-3000:]}"
+            )
+    finally:
+        offsets.close()
+        stop(sink)
+    assert sink.returncode == 0, log.read_text()[-3000:]
+
+
 def embedded_reference(ch: Client, traffic: Path) -> EmbeddedRunner:
     """The embedded runner over the lines the worker can see.
 
@@ -221,10 +272,8 @@ def assert_same_as_embedded(env: dict[str, str], ch: Client) -> dict[str, Rows]:
     for name, sql in CONTENTS.items():
         expected = [tuple(_plain(v) for v in r) for r in ch.query(sql).result_rows]
         streamed[name] = query(env, sql)
-        missing = sorted(set(expected) - set(streamed[name]), key=str)[:5]
-        extra = sorted(set(streamed[name]) - set(expected), key=str)[:5]
-        assert streamed[name] == expected, (
-            f"{name} differs from the embedded runner: missing {missing}, extra {extra}"
+        assert streamed[name] == expected, f"{name} differs from the embedded runner:\n" + diff(
+            expected, streamed[name]
         )
     # and the shipped counting patterns show each id once
     for table, key in (("events", "event_id"), ("sessions", "session_id")):
@@ -232,6 +281,20 @@ def assert_same_as_embedded(env: dict[str, str], ch: Client) -> dict[str, Rows]:
         [(m,)] = [tuple(r) for r in ch.query(f"SELECT uniqExact({key}) FROM {table}").result_rows]
         assert n == m, table
     return streamed
+
+
+def diff(expected: Rows, streamed: Rows, shown: int = 20) -> str:
+    """The rows only one side has (up to `shown` of each), and how many there are: enough to
+    tell a missing conclusion from a different one when a comparison fails."""
+    missing = sorted(set(expected) - set(streamed), key=str)
+    extra = sorted(set(streamed) - set(expected), key=str)
+    lines = [
+        f"{len(expected)} rows embedded, {len(streamed)} streamed; "
+        f"{len(missing)} only embedded, {len(extra)} only streamed"
+    ]
+    lines += [f"  - {row}" for row in missing[:shown]]
+    lines += [f"  + {row}" for row in extra[:shown]]
+    return "\n".join(lines)
 
 
 def _plain(value: object) -> object:
