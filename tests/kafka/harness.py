@@ -166,6 +166,34 @@ def sink_all(env: dict[str, str]) -> None:
     assert sink.returncode == 0, sink.stderr
 
 
+class GroupOffsets:
+    """A consumer group's committed offsets against a topic's ends, read without joining the
+    group (no subscription): whether the group has processed all there is. The worker commits
+    an input batch only after processing it (Faust acks `take_events` batches after the agent's
+    loop body) and the sink after writing it."""
+
+    def __init__(self, env: dict[str, str], group: str) -> None:
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": env["PARCOURS_KAFKA_BOOTSTRAP"],
+                "group.id": group,
+                "enable.auto.commit": False,
+            }
+        )
+
+    def behind(self, topic: str) -> dict[int, tuple[int, int]]:
+        """Partition -> (committed, end) for each partition not committed to its end."""
+        c = self.consumer
+        partitions = c.list_topics(topic, timeout=30).topics[topic].partitions
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = {tp.partition: c.get_watermark_offsets(tp, timeout=30)[1] for tp in tps}
+        committed = {tp.partition: tp.offset for tp in c.committed(tps, timeout=30)}
+        return {p: (committed[p], end) for p, end in ends.items() if end > 0 and committed[p] < end}
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 def sink_to_the_end(env: dict[str, str], log: Path, timeout: float = 300) -> None:
     """Run the sink until its group has committed the end of every records partition, then
     stop it. Only for records topics no worker writes any more (the workers stopped).
@@ -174,13 +202,7 @@ def sink_to_the_end(env: dict[str, str], log: Path, timeout: float = 300) -> Non
     join its group or to write (a loaded machine) can be quiet that long with records left.
     """
     topic = env["PARCOURS_STREAM_RECORDS_TOPIC"]
-    offsets = Consumer(
-        {
-            "bootstrap.servers": env["PARCOURS_KAFKA_BOOTSTRAP"],
-            "group.id": SINK_GROUP,  # only read, never joined: no subscription
-            "enable.auto.commit": False,
-        }
-    )
+    offsets = GroupOffsets(env, SINK_GROUP)
     sink = subprocess.Popen(
         [*PARCOURS, "sink"],
         env=env,
@@ -190,25 +212,16 @@ def sink_to_the_end(env: dict[str, str], log: Path, timeout: float = 300) -> Non
         start_new_session=True,
     )
     try:
-        partitions = offsets.list_topics(topic, timeout=30).topics[topic].partitions
-        ends = {
-            p: offsets.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-            for p in partitions
-        }
         deadline = time.monotonic() + timeout
-        committed: dict[int, int] = {}
-        while time.monotonic() < deadline and sink.poll() is None:
-            found = offsets.committed([TopicPartition(topic, p) for p in ends], timeout=30)
-            committed = {tp.partition: tp.offset for tp in found}
-            if all(end == 0 or committed[p] >= end for p, end in ends.items()):
-                break
+        left = offsets.behind(topic)
+        while left and time.monotonic() < deadline and sink.poll() is None:
             time.sleep(0.5)
-        else:
-            raise AssertionError(
-                f"the sink did not commit the records topic's end {ends}: {committed}"
-                f"{'' if sink.poll() is None else f' (exited {sink.returncode})'}\n"
-                f"{log.read_text()[-3000:]}"
-            )
+            left = offsets.behind(topic)
+        exited = "" if sink.poll() is None else f" (exited {sink.returncode})"
+        assert not left, (
+            f"the sink did not commit the records topic's end{exited}: {left}\n"
+            f"{log.read_text()[-3000:]}"
+        )
     finally:
         offsets.close()
         stop(sink)
