@@ -233,7 +233,8 @@ SINK_BATCH_PENDING = Gauge(
 )
 WATERMARK = Gauge(
     "parcours_watermark_timestamp_seconds",
-    "Event-time watermark of this process (epoch seconds).",
+    "Event-time watermark of this process: the lowest of its journey partitions', whose "
+    "conclusions up to it are sent (epoch seconds).",
     registry=REGISTRY,
 )
 
