@@ -229,11 +229,25 @@ def identity_step(
                 del links[1]
             state.linked = flat_links(links)
             outputs.append(IdentityLink(device, customer, ts, config.retro_window_ms))
-            if first_link:
+            if first_link or earliest:
+                # Earliest: a login that arrived late, before the one the anonymous journey was
+                # handed over at; that journey decides whether it moves the cut.
                 outputs.append(
                     LinkNotice(anonymous_person(device), customer, device, ts, watermark_ms)
                 )
     person = resolve_person(event, state, config)
+    if (
+        device
+        and not customer
+        and state is not None
+        and state.linked
+        and watermark_ms - config.revision_horizon_ms <= ts < state.linked[0]
+    ):
+        # From before the device's first login, arrived after it: the anonymous journey it
+        # belongs to was handed over at the login and is cut there again with it in its place
+        # (`journey._recut`), as if it had come first. Queries still attribute it to the
+        # customer (`person_of_device`, the retro window).
+        person = anonymous_person(device)
     outputs.append(Routed(person, event, watermark_ms, received_at_ms, source, position))
     return state, outputs
 

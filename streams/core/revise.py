@@ -107,10 +107,14 @@ def in_order(state: PersonState, w: Waiting) -> bool:
     return not history or waiting_order(history[-1]) <= waiting_order(w)
 
 
-def handover_in_order(state: PersonState, at_ms: int) -> bool:
+def handover_in_order(state: PersonState, msg: Handover) -> bool:
     """Whether taking a hand-over over now is taking it at its place in event time: before the
-    events at its own time, `at_ms`, the login's (the login event itself follows its notice)."""
+    events at its own time, the login's (the login event itself follows its notice), and not
+    in place of one taken already (the anonymous journey cut again: a replay swaps them)."""
+    at_ms = msg.at_ms
     if state.history is None or at_ms <= state.decided_ms:
+        return False
+    if any(h.from_person == msg.from_person for h in state.handed):
         return False
     if state.handed and at_ms < state.handed[-1].at_ms:
         return False
@@ -191,6 +195,8 @@ def revise(
     ts = w[0]
     if state.history is None or ts < watermark - config.revision_horizon_ms:
         return None
+    if state.handed_over is not None:
+        return None  # an anonymous journey handed over: replays only move its cut (split_at)
     event_id = w[1]
     if any(h[1] == event_id for h in state.history):
         # Re-sent after the dedup horizon forgot it, but still among the events kept here.
@@ -244,6 +250,8 @@ def _revise(
     if w is not None:
         insort(after, w, key=waiting_order)
     if handover is not None:
+        # One hand-over per anonymous journey: an earlier login's replaces a later one's.
+        handed = [h for h in handed if h.from_person != handover.from_person]
         insort(handed, handover, key=lambda h: h.at_ms)
         state.handed = tuple(h for h in state.handed if h.at_ms <= base[0]) + tuple(handed)
     new_state, new_out = _replay(state, base, after, handed, watermark, config)
@@ -269,24 +277,30 @@ def _revise(
 
 
 def split_at(
-    state: PersonState, at_ms: int, config: JourneyConfig
+    state: PersonState, at_ms: int, config: JourneyConfig, extra: Waiting | None = None
 ) -> tuple[list[Output | Retract], list[Waiting]] | None:
     """An anonymous person's journey as it was at a login `at_ms` that arrived late: what it
     concluded from its events after the login is taken back (they are the customer's, and are
     returned to be handed on), and the visit going on at the login's time is open again, to be
-    handed over. None when no replay can reach that far back.
+    handed over. With `extra`, an event of its own from before the login that arrived after
+    it: in its place. None when no replay can reach that far back.
     """
     history = state.history
     if history is None:
         return None
-    base = _start(state, at_ms + 1, config)
+    # A replay from before what changes: the login's time, or the event put in its place.
+    base = _start(state, at_ms + 1 if extra is None else min(at_ms + 1, extra[0]), config)
     if base is None:
         return None
     first = bisect_right(history, (base[0], "\U0010ffff"), key=waiting_order)
     before, after = history[:first], history[first:]
     keep = [w for w in after if w[0] <= at_ms]
     moved = [w for w in after if w[0] > at_ms]
-    old_state, old_out = _replay(state, base, after, [], state.advanced_ms, config)
+    # What was written: up to the watermark, or up to the later login that handed over.
+    until = state.advanced_ms if state.handed_over is None else state.handed_over[0]
+    old_state, old_out = _replay(state, base, after, [], until, config)
+    if extra is not None:
+        insort(keep, extra, key=waiting_order)
     new_state, new_out = _replay(state, base, keep, [], at_ms, config)
     out = [
         # A visit withdrawn here may be the customer's next, under the same id (the id comes
@@ -314,6 +328,9 @@ def split_at(
     )
     state.history = before + keep
     state.decided_ms = new_state.decided_ms
+    # The purchases of the moved events are the customer's to count (the hand-over carries
+    # this memory): only those up to the login stay remembered here.
+    state.transactions = new_state.transactions
     recent = tuple(c for c in closed.entries(state.recent_packed) if c[2] <= base[0])
     recent += closed.entries(new_state.recent_packed)
     state.recent_packed = closed.pack(
