@@ -6,7 +6,9 @@ short, time-ordered history of links, so the person of a device-only event at ti
 customer linked latest at or before t; an event from before the device's *first* link (within
 the retro window) belongs to that first customer. Two customers are never merged: a shared
 device simply re-links to whoever logged in last, from that event on, and its earlier history
-stays where it was.
+stays where it was. The journey still receives an event from before the first link that arrives
+after it (within the revision horizon) at the anonymous person: it belongs to the anonymous
+journey that the login handed over, which puts it in its place (`journey._recut`).
 
 Shared devices: a POS till or a kiosk serves one member of the public after another, so it
 says nothing about who is in front of it. An event from a shared device (`JourneyConfig.

@@ -25,6 +25,10 @@ A login's hand-over (an anonymous visit joining the customer's, `streams.core.me
 input of the journey like an event: kept (`handed`, its session as it came) and taken over
 again by a replay at its place in event time, the login's. A hand-over that arrives behind what
 was decided (the app's events loaded after the web's) is itself put in its place by a replay.
+The anonymous side keeps its journey up to the login (`PersonState.handed_over`): an anonymous
+event from before the login, or an earlier login of the same customer, that arrives after the
+hand-over cuts it again (`split_at`), and the new hand-over replaces the old one in the
+customer's replay (one hand-over per anonymous journey), so either order reads as time order.
 
 Not revised (the late event is applied as before: kept, attributed to the closest session,
 flagged `late`): an event older than the horizon or older than the person's oldest base.
