@@ -188,6 +188,7 @@ def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
         "contacts": msg.contacts,
         "watermark_ms": msg.watermark_ms,
         "cut": msg.cut,
+        "moved": [message_to_dict(from_waiting(w, msg.into_person)) for w in msg.moved],
     }
 
 
@@ -222,6 +223,7 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             contacts=tuple((int(t), str(m), str(c)) for t, m, c in data.get("contacts", ())),
             watermark_ms=int(data.get("watermark_ms", 0)),
             cut=int(data.get("cut", 0)),
+            moved=tuple(_pending(d) for d in data.get("moved", [])),
         )
     raise ValueError(f"unknown journey message kind {kind!r}")
 

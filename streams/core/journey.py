@@ -134,16 +134,9 @@ def _on_link(
                 moved = split[1]
     if state is not None:
         settle(state, at, config, out)
-    state, handed = on_link(state, msg)
-    # Handed on after the hand-over, as the customer's own events (no replay guard: they were
-    # applied once already, under the anonymous person).
-    rerouted: list[Output] = [
-        replace(
-            from_waiting(w, msg.customer_id), watermark_ms=msg.watermark_ms, source="", position=-1
-        )
-        for w in moved
-    ]
-    return state, out + handed + rerouted
+    # The events after the login go with the hand-over, as the customer's own.
+    state, handed = on_link(state, msg, moved=tuple(moved))
+    return state, out + handed
 
 
 def _on_handover(
@@ -178,7 +171,15 @@ def _on_handover(
         out.extend(take_over(state, msg, config))
         # Taken out of order, it is in no replay's history: no replay may start before it.
         revise.start_over(state)
+        # Its events after the login come back as this person's own (no replay guard: they
+        # were applied once already, under the anonymous person).
+        out.extend(_as_mine(w, msg.into_person, msg.watermark_ms) for w in msg.moved)
     return state, out
+
+
+def _as_mine(w: Waiting, person_id: str, watermark_ms: int) -> Routed:
+    """An event another person applied, routed to `person_id` as its own."""
+    return replace(from_waiting(w, person_id), watermark_ms=watermark_ms, source="", position=-1)
 
 
 def advance(
@@ -377,7 +378,7 @@ def _recut(state: PersonState, msg: Routed, config: JourneyConfig) -> list[Outpu
         split = revise.split_at(state, at, config, extra=w)
     if split is None:
         if w[0] >= at - config.retro_window_ms:
-            return [replace(from_waiting(w, customer), source="", position=-1)]
+            return [_as_mine(w, customer, msg.watermark_ms)]
         out: list[Output] = []
         apply_event(state, w, msg.watermark_ms, config, out)  # kept and flagged late
         return out

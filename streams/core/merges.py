@@ -31,6 +31,7 @@ from streams.core.person import (
     Handover,
     Output,
     PersonState,
+    Waiting,
     close_session,
     with_waiting,
 )
@@ -39,10 +40,10 @@ from streams.core.session import PUBLISHED, absorb, summarise
 
 
 def on_link(
-    state: PersonState | None, msg: LinkNotice, cut: int = 0
+    state: PersonState | None, msg: LinkNotice, cut: int = 0, moved: tuple[Waiting, ...] = ()
 ) -> tuple[PersonState | None, list[Output]]:
     """This anonymous person's device was linked: hand over at once what is still open
-    (`cut`: see `Handover.cut`).
+    (`cut`, `moved`: see `Handover`).
 
     At once, not in event-time order: the customer's side can only merge what reaches it before
     its own session closes, and the notice travels right behind the anonymous events, through
@@ -65,6 +66,7 @@ def on_link(
         contacts=state.contacts,
         watermark_ms=msg.watermark_ms,
         cut=cut,
+        moved=moved,
     )
     state.session, state.checkout, state.pending, state.contacts = None, None, (), ()
     # Its journey stops at the login: kept (events up to it, bases) so that an earlier login

@@ -129,6 +129,10 @@ class Handover:
     #: journey from before the login arrived after it), how many events that journey has up
     #: to the login now: it differs from a re-delivery (`merges.already_taken`).
     cut: int = 0
+    #: The anonymous journey's events after the login (applied there because they came before
+    #: it): the customer's, put in their place by the same replay that takes the hand-over
+    #: over, so that no state between the two is ever written.
+    moved: tuple[Waiting, ...] = ()
 
 
 #: A `Routed` among a step's outputs is an event handed on to another person (a device's events

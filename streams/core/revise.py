@@ -118,8 +118,8 @@ def handover_in_order(state: PersonState, msg: Handover) -> bool:
     at_ms = msg.at_ms
     if state.history is None or at_ms <= state.decided_ms:
         return False
-    if any(h.from_person == msg.from_person for h in state.handed):
-        return False
+    if msg.moved or any(h.from_person == msg.from_person for h in state.handed):
+        return False  # events of the customer's to put in their place too: a replay
     if state.handed and at_ms < state.handed[-1].at_ms:
         return False
     history = state.history
@@ -133,7 +133,9 @@ def remember_handover(state: PersonState, msg: Handover) -> None:
 
 
 def _kept(msg: Handover) -> Handover:
-    return replace(msg, session=deepcopy(msg.session), checkout=deepcopy(msg.checkout), pending=())
+    return replace(
+        msg, session=deepcopy(msg.session), checkout=deepcopy(msg.checkout), pending=(), moved=()
+    )
 
 
 #: Events are forgotten in steps of this much event time, not one by one: each step is a wake-up
@@ -215,7 +217,7 @@ def revise_handover(
     and the caller takes it over as it comes)."""
     if state.history is None or msg.at_ms < watermark - config.revision_horizon_ms:
         return None
-    out = _revise(state, msg.at_ms, None, _kept(msg), config)
+    out = _revise(state, msg.at_ms, None, _kept(msg), config, msg.moved)
     if out is None:
         return None
     # What the anonymous person still had waiting is this person's now, as on time.
@@ -231,6 +233,7 @@ def _revise(
     w: Waiting | None,
     handover: Handover | None,
     config: JourneyConfig,
+    moved: tuple[Waiting, ...] = (),
 ) -> list[Output | Retract] | None:
     """Replay the person's journey from the latest base before `ts` without and with the new
     input (`w` or `handover`), and write the difference.
@@ -253,6 +256,10 @@ def _revise(
     old_state, old_out = _replay(state, base, after, handed, watermark, config)
     if w is not None:
         insort(after, w, key=waiting_order)
+    known = {h[1] for h in history} if moved else set()
+    for m in moved:  # the hand-over's events after the login (none already here)
+        if m[1] not in known:
+            insort(after, m, key=waiting_order)
     if handover is not None:
         # One hand-over per anonymous journey: an earlier login's replaces a later one's.
         handed = [h for h in handed if h.from_person != handover.from_person]
