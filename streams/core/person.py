@@ -135,8 +135,9 @@ class Handover:
     moved: tuple[Waiting, ...] = ()
 
 
-#: A `Routed` among a step's outputs is an event handed on to another person (a device's events
-#: after a login that arrived late belong to the customer: `journey._on_link`).
+#: A `Routed` among a step's outputs is an event handed on to another person (an anonymous
+#: event from before a login that no replay can put in its place is the customer's:
+#: `journey._recut`; a late login's events taken over as they come: `journey._on_handover`).
 Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate | Routed
 
 
