@@ -10,6 +10,12 @@ Sessions are named by their member events (their ids are generated from the firs
 opened them, which depends on what arrived first), persons are resolved through the identity
 links and session merges, as the shipped views resolve them. Event times are distinct: two
 events of one millisecond have no time order to agree on.
+
+Not covered (README, "Logins are revisable too"): a customer logging in on a second device
+(with PEOPLE + ("d2", "c1") the property fails on a row version: d2's anonymous visit closed
+with 2 events, cut by c1's late first login on d2 and merged into c1's earlier visit, keeps its
+closed row, version 5, above its reopened and withdrawn rows, versions 2 and 4), and another
+customer's earlier login on d1 arriving after a later one.
 """
 
 from __future__ import annotations
