@@ -87,4 +87,58 @@ REVISION_STORIES: list[Story] = [
             {"bounce": 1},
         ),
     ),
+    # Logins arriving late (tests/core/test_login_order_properties.py found these). The device's
+    # anonymous journey is cut at its first login: whatever arrives later, the cut ends where
+    # time order puts it, and the visit going on there joins the customer's.
+    Story(
+        # A view on w60, then c60 on w60 half an hour later (its own visit), then, an hour late,
+        # c60's login on w60 from 2 ms before the view: the view joins the login's visit
+        # (no longer a one-view visit of its own, and no extra bounce).
+        "earlier_login_arriving_late_takes_the_anonymous_view_into_its_visit",
+        [
+            pv(0.003, "/a", device="w60"),
+            web(30 * M + 1, "page_view", "w60", "c60", page="/b"),
+            pv(3 * H, "/x", device="w61"),
+            web(0.001, "login", "w60", "c60"),
+        ],
+        Expect(
+            [
+                S("c60", 2, ("web",), bounced=True),
+                S("c60", 1, ("web",), bounced=True),
+                S("anon:w61", 1, ("web",), bounced=True),
+            ],
+            {"bounce": 3},
+            links=[("w60", "c60"), ("w60", "c60")],
+        ),
+    ),
+    Story(
+        # Two views on w64 and a login 25 min after the second: one visit. The second view
+        # arrives after the login: it still bridges the first into the login's visit.
+        "anonymous_view_arriving_after_the_login_bridges_into_its_visit",
+        [
+            pv(0, "/a", device="w64"),
+            pv(25 * M, "/b", device="w64"),
+            web(50 * M, "login", "w64", "c64"),
+            pv(3 * H, "/x", device="w65"),
+        ],
+        Expect(
+            [S("c64", 3, ("web",)), S("anon:w65", 1, ("web",), bounced=True)],
+            {"bounce": 1},
+            links=[("w64", "c64")],
+        ),
+        arrival=[0, 2, 3, 1],
+    ),
+    Story(
+        # A checkout begun anonymously 1 ms before the login, delivered a minute late, then the
+        # purchase as the customer: one visit, converted, no abandonment and no merge.
+        "checkout_begun_just_before_a_login_and_delivered_late_converts",
+        [
+            web(0, "add_to_cart", "w62", item_id="sku-1"),
+            web(30, "begin_checkout", "w62"),
+            web(30.001, "login", "w62", "c62"),
+            buy(40, "web", "c62", "w62"),
+        ],
+        Expect([S("c62", 4, ("web",), converted=True)], links=[("w62", "c62")]),
+        arrival=[0, 2, 3, 1],
+    ),
 ]
