@@ -16,6 +16,11 @@
 
     .venv/bin/python tests/perf/embedded_ingest.py [--events 1000000] [--funnel-events 10000000]
     .venv/bin/python tests/perf/embedded_ingest.py --events 20000 --funnel-events 200000  # smoke
+    .venv/bin/python tests/perf/embedded_ingest.py --keep /tmp/bench10m  # build once, then reuse
+
+With `--keep DIR` the database is built in DIR and left there; a later run with the same DIR
+(and the same --events, --funnel-events and --seed) skips the ingest and the copies, applies any
+new migration, and measures the queries only (the 10M build takes minutes).
 
 Figures, not assertions: these machines are shared; read medians and ratios of one run.
 """
@@ -114,84 +119,117 @@ def main() -> None:
     parser.add_argument("--funnel-runs", type=int, default=5)
     parser.add_argument("--before-runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--keep", metavar="DIR", help="build the database in DIR and keep it; reuse it if built"
+    )
     args = parser.parse_args()
-    directory = tempfile.mkdtemp(prefix="parcours-bench-")
+    directory = args.keep or tempfile.mkdtemp(prefix="parcours-bench-")
     try:
         client = connect(f"chdb://{directory}")
         apply_migrations(client)
-        t0 = time.perf_counter()
-        lines, start = simulated_lines(args.events, args.seed)
-        print(f"simulated {len(lines):,} lines in {time.perf_counter() - t0:.1f}s (not counted)")
-        runner = embedded_runner(client, batch_rows=50_000)  # as `parcours ingest` runs it
-        t0 = time.perf_counter()
-        runner.feed_lines(lines, source="bench")
-        stats = runner.finish()
-        elapsed = time.perf_counter() - t0
-        stored = client.query("SELECT count() FROM events").result_rows[0][0]
-        print(
-            f"ingest: {stats.events:,} events ({stats.rejected_total:,} rejected, {stored:,} stored) "
-            f"in {elapsed:.1f}s = {stats.events / elapsed:,.0f} events/s end to end into chDB (1 process)"
-        )
-        # grow the events table to the funnel size by shifted copies of what was ingested
-        copies = 0
-        while stored < args.funnel_events:
-            copies += 1
-            copy_rows(client, copies, min(args.events, args.funnel_events - stored))
+        if args.keep and _built(client, args.funnel_events):
             stored = client.query("SELECT count() FROM events").result_rows[0][0]
-        sessions = client.query("SELECT count() FROM sessions").result_rows[0][0]
-        links = client.query("SELECT count() FROM identity_links").result_rows[0][0]
-        print(
-            f"events table grown to {stored:,} rows ({copies} shifted copies made with INSERT … "
-            f"SELECT in chDB, not ingested); {sessions:,} session rows, {links:,} identity links"
-        )
-        spec = FunnelSpec(
-            tuple(Step(s) for s in ("view_item", "add_to_cart", "begin_checkout", "purchase")),
-            3600,
-            start,
-            start + timedelta(days=7 * (copies + 2)),
-            breakdown="channel",
-        )
-        shipped, plain = funnel_query(spec), Query(PLAIN_FUNNEL, funnel_query(spec).parameters)
-        before = reference_funnel_query(spec)
-        figures: dict[str, list[float]] = {"shipped": [], "plain": [], "before": []}
-        for run in range(args.funnel_runs):  # in turn, so a busy moment hits all three
-            for name, query in (("shipped", shipped), ("plain", plain), ("before", before)):
-                if name == "before" and run >= args.before_runs:
-                    continue
-                figures[name] += timed(client, query, 1)[0]
-        entered = sum(r[1] for r in run_query(client, shipped).rows)
-        plain_entered = sum(r[1] for r in run_query(client, plain).rows if r[0] >= 1)
-        med = {k: statistics.median(v) for k, v in figures.items() if v}
-        print(
-            f"4-step funnel by channel over {stored:,} events ({entered:,} resolved persons entered; "
-            f"{plain_entered:,} stored persons for plain windowFunnel), medians of "
-            f"{args.funnel_runs} runs ({args.before_runs} for the former query):"
-        )
-        for name, label in (
-            ("plain", "plain windowFunnel by stored person (floor)"),
-            ("shipped", "shipped funnel (persons resolved, times)"),
-            ("before", "funnel before issue 13 (events_resolved)"),
-        ):
-            values = figures[name]
-            print(
-                f"  {label:<46} median {med[name] * 1000:8.0f} ms  "
-                f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})  "
-                f"x{med[name] / med['plain']:.2f} of plain"
-            )
-        print(f"  shipped / plain = {med['shipped'] / med['plain']:.2f} (target <= 1.5)")
-        date_to = spec.date_to
-        print(
-            f"KPIs over {stored:,} events / {sessions:,} session rows, medians of {args.funnel_runs} runs:"
-        )
-        for name in KPIS:
-            values, _ = timed(client, kpi_query(name, start, date_to), args.funnel_runs)
-            table = "sessions" if name in ("conversion", "bounce") else "events/friction"
-            print(
-                f"  kpi {name:<15} median {statistics.median(values) * 1000:7.0f} ms "
-                f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})  [{table}]"
-            )
+            copies = client.query(
+                "SELECT max(toUInt32OrZero(extract(event_id, '#([0-9]+)$'))) FROM events"
+            ).result_rows[0][0]
+            start = SimulationConfig(
+                customers=max(500, args.events // 60), days=7, seed=args.seed
+            ).start
+            print(f"reusing the database in {directory}: {stored:,} events, {copies} copies")
+        else:
+            stored, copies, start = build(client, args)
+        measure(client, args, stored, copies, start)
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _built(client: Client, funnel_events: int) -> bool:
+    stored: int = client.query("SELECT count() FROM events").result_rows[0][0]
+    return stored >= funnel_events
+
+
+def build(client: Client, args: argparse.Namespace) -> tuple[int, int, datetime]:
+    """Ingest the simulated events, then grow `events` to the funnel size by copies."""
+    t0 = time.perf_counter()
+    lines, start = simulated_lines(args.events, args.seed)
+    print(f"simulated {len(lines):,} lines in {time.perf_counter() - t0:.1f}s (not counted)")
+    runner = embedded_runner(client, batch_rows=50_000)  # as `parcours ingest` runs it
+    t0 = time.perf_counter()
+    runner.feed_lines(lines, source="bench")
+    stats = runner.finish()
+    elapsed = time.perf_counter() - t0
+    stored = client.query("SELECT count() FROM events").result_rows[0][0]
+    print(
+        f"ingest: {stats.events:,} events ({stats.rejected_total:,} rejected, {stored:,} stored) "
+        f"in {elapsed:.1f}s = {stats.events / elapsed:,.0f} events/s end to end into chDB (1 process)"
+    )
+    # grow the events table to the funnel size by shifted copies of what was ingested
+    copies = 0
+    while stored < args.funnel_events:
+        copies += 1
+        copy_rows(client, copies, min(args.events, args.funnel_events - stored))
+        stored = client.query("SELECT count() FROM events").result_rows[0][0]
+    sessions = client.query("SELECT count() FROM sessions").result_rows[0][0]
+    links = client.query("SELECT count() FROM identity_links").result_rows[0][0]
+    print(
+        f"events table grown to {stored:,} rows ({copies} shifted copies made with INSERT … "
+        f"SELECT in chDB, not ingested); {sessions:,} session rows, {links:,} identity links"
+    )
+    return stored, copies, start
+
+
+def measure(
+    client: Client, args: argparse.Namespace, stored: int, copies: int, start: datetime
+) -> None:
+    """The funnels side by side, then the KPIs: medians of the runs."""
+    sessions = client.query("SELECT count() FROM sessions").result_rows[0][0]
+    spec = FunnelSpec(
+        tuple(Step(s) for s in ("view_item", "add_to_cart", "begin_checkout", "purchase")),
+        3600,
+        start,
+        start + timedelta(days=7 * (copies + 2)),
+        breakdown="channel",
+    )
+    shipped, plain = funnel_query(spec), Query(PLAIN_FUNNEL, funnel_query(spec).parameters)
+    before = reference_funnel_query(spec)
+    figures: dict[str, list[float]] = {"shipped": [], "plain": [], "before": []}
+    for run in range(args.funnel_runs):  # in turn, so a busy moment hits all three
+        for name, query in (("shipped", shipped), ("plain", plain), ("before", before)):
+            if name == "before" and run >= args.before_runs:
+                continue
+            figures[name] += timed(client, query, 1)[0]
+    entered = sum(r[1] for r in run_query(client, shipped).rows)
+    plain_entered = sum(r[1] for r in run_query(client, plain).rows if r[0] >= 1)
+    med = {k: statistics.median(v) for k, v in figures.items() if v}
+    print(
+        f"4-step funnel by channel over {stored:,} events ({entered:,} resolved persons entered; "
+        f"{plain_entered:,} stored persons for plain windowFunnel), medians of "
+        f"{args.funnel_runs} runs ({args.before_runs} for the former query):"
+    )
+    for name, label in (
+        ("plain", "plain windowFunnel by stored person (floor)"),
+        ("shipped", "shipped funnel (persons resolved, times)"),
+        ("before", "funnel before issue 13 (events_resolved)"),
+    ):
+        values = figures[name]
+        print(
+            f"  {label:<46} median {med[name] * 1000:8.0f} ms  "
+            f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})  "
+            f"x{med[name] / med['plain']:.2f} of plain"
+        )
+    print(f"  shipped / plain = {med['shipped'] / med['plain']:.2f} (target <= 1.5)")
+    date_to = spec.date_to
+    print(
+        f"KPIs over {stored:,} events / {sessions:,} session rows, medians of {args.funnel_runs} runs:"
+    )
+    for name in KPIS:
+        values, _ = timed(client, kpi_query(name, start, date_to), args.funnel_runs)
+        table = "sessions" if name in ("conversion", "bounce") else "events/friction"
+        print(
+            f"  kpi {name:<15} median {statistics.median(values) * 1000:7.0f} ms "
+            f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})  [{table}]"
+        )
 
 
 if __name__ == "__main__":
