@@ -10,6 +10,12 @@ resolved view and self-joined the step events three times (10x the cost of windo
 over 10M events). Exclusions are one more windowFunnel each over the same rows (the chain
 steps 1..FROM, the excluded event, step TO); a touch breakdown (utm_*) keeps the person's
 tagged events too, from a lookback before the range, and picks one at or before the entry.
+
+Persons folded into the rows (0010): the join reads `person_overrides_pending`, the overrides
+of devices touched since the last compaction (`streams/clickhouse/person_fold.py`); every other
+row already carries its resolved person. When none are pending (`join_overrides=False`, decided
+by the caller from `has_pending_overrides`), the join is left out altogether: ClickHouse's ASOF
+join costs a good part of the query even over an empty table.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ def funnel_sql(
     exclusions: list[tuple[str, int, int]],
     interval: str | None,
     touch: str | None,
+    join_overrides: bool = True,
 ) -> str:
     n = len(conditions)
     steps = [f"s{i}" for i in range(1, n + 1)]
@@ -99,9 +106,16 @@ def funnel_sql(
     outer = ",\n    ".join((["period"] if period_sql else []) + ["breakdown", *counts, *medians])
     order = "period, step_1 DESC, breakdown" if period_sql else "step_1 DESC, breakdown"
     sep = ",\n        "
+    if join_overrides:
+        person = "multiIf(e.customer_id != '', e.customer_id, o.person_id != '', o.person_id, e.person_id)"
+        join = """
+    LEFT ASOF JOIN person_overrides_pending AS o
+        ON e.device_id = o.device_id AND e.occurred_at >= o.valid_from"""
+    else:
+        person, join = "multiIf(e.customer_id != '', e.customer_id, e.person_id)", ""
     return f"""WITH base AS (
     SELECT
-        multiIf(e.customer_id != '', e.customer_id, o.person_id != '', o.person_id, e.person_id)
+        {person}
             AS person,
         toUInt64(toUnixTimestamp64Milli(e.occurred_at)) AS ts,
         e.breakdown_value AS breakdown_value,
@@ -115,9 +129,7 @@ def funnel_sql(
           AND occurred_at < {{date_to:DateTime64(3)}} + toIntervalMillisecond({{window_ms:UInt64}})
           AND ({" OR ".join(wanted)})
           AND NOT duplicate_transaction
-    ) AS e
-    LEFT ASOF JOIN person_overrides AS o
-        ON e.device_id = o.device_id AND e.occurred_at >= o.valid_from
+    ) AS e{join}
 ),
 per_person AS (
     SELECT

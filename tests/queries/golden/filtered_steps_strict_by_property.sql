@@ -21,7 +21,7 @@ WITH base AS (
           AND (s1 OR s2)
           AND NOT duplicate_transaction
     ) AS e
-    LEFT ASOF JOIN person_overrides AS o
+    LEFT ASOF JOIN person_overrides_pending AS o
         ON e.device_id = o.device_id AND e.occurred_at >= o.valid_from
 ),
 per_person AS (
