@@ -8,11 +8,15 @@
    the identity links and sessions are replicated with them (copies get new device, customer
    and session ids, so each copy resolves like the original). Side by side, R runs each, in
    turn, medians and ratios printed (issue 13's targets):
-   - the shipped funnel (`parcours funnel`, persons resolved with one join to person_overrides);
+   - the shipped funnel as `parcours funnel` runs it, after the fold that `parcours ingest`
+     does at its end (persons stored on the rows, 0010: a check for pending overrides, then the
+     funnel, with no join when none are pending);
+   - the same funnel joining every override (`person_overrides`): the cost before the fold;
    - plain `windowFunnel` over the same rows grouped by the stored person (no resolution, no
      time to convert): the floor ClickHouse sets; target: shipped within 1.5x of it;
    - the funnel before issue 13 (events_resolved + self-joins, tests/queries/funnel_reference.py);
-   - the KPIs (`parcours kpi`): the session-table ones (conversion, bounce) must stay < 200 ms.
+   - the KPIs (`parcours kpi`), beside the former queries (tests/perf/former_kpis.py), with a
+     check that both give the same rows: the session-table ones must stay < 200 ms.
 
     .venv/bin/python tests/perf/embedded_ingest.py [--events 1000000] [--funnel-events 10000000]
     .venv/bin/python tests/perf/embedded_ingest.py --events 20000 --funnel-events 200000  # smoke
@@ -32,17 +36,20 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
 from streams.clickhouse.client import connect
 from streams.clickhouse.migrations import apply_migrations
+from streams.clickhouse.person_fold import fold_persons, has_pending_overrides
 from streams.embedded.wiring import embedded_runner
-from streams.queries.funnel import FunnelSpec, Step, funnel_query
+from streams.queries.funnel import PENDING_OVERRIDES, FunnelSpec, Step, funnel_query
 from streams.queries.kpi import KPIS, kpi_query
-from streams.queries.query import Query, run_query
+from streams.queries.query import Query, QueryResult, run_query
 from streams.simulate import SimulationConfig, generate, to_ingest_line
+from tests.perf.former_kpis import FORMER_KPIS
 from tests.queries.funnel_reference import reference_funnel_query
 
 #: Plain windowFunnel over the stored person: same rows, same steps, same window, no identity
@@ -138,6 +145,7 @@ def main() -> None:
             print(f"reusing the database in {directory}: {stored:,} events, {copies} copies")
         else:
             stored, copies, start = build(client, args)
+        fold(client)
         measure(client, args, stored, copies, start)
     finally:
         if not args.keep:
@@ -179,10 +187,21 @@ def build(client: Client, args: argparse.Namespace) -> tuple[int, int, datetime]
     return stored, copies, start
 
 
+def fold(client: Client) -> None:
+    """Fold the person overrides into the rows, as `parcours ingest` does at its end (0010)."""
+    t0 = time.perf_counter()
+    stats = fold_persons(client)
+    print(
+        f"fold (parcours compact): {stats.rows_rewritten:,} rows rewritten under their resolved "
+        f"person in {time.perf_counter() - t0:.1f}s; overrides pending: "
+        f"{has_pending_overrides(client)}"
+    )
+
+
 def measure(
     client: Client, args: argparse.Namespace, stored: int, copies: int, start: datetime
 ) -> None:
-    """The funnels side by side, then the KPIs: medians of the runs."""
+    """The funnels side by side, then the KPIs (former and shipped): medians of the runs."""
     sessions = client.query("SELECT count() FROM sessions").result_rows[0][0]
     spec = FunnelSpec(
         tuple(Step(s) for s in ("view_item", "add_to_cart", "begin_checkout", "purchase")),
@@ -191,25 +210,48 @@ def measure(
         start + timedelta(days=7 * (copies + 2)),
         breakdown="channel",
     )
-    shipped, plain = funnel_query(spec), Query(PLAIN_FUNNEL, funnel_query(spec).parameters)
+    joined = funnel_query(spec)
+    plain = Query(PLAIN_FUNNEL, joined.parameters)
+    # The join over every override, as the funnel read persons before the fold existed.
+    unfolded = Query(
+        joined.sql.replace("person_overrides_pending AS o", "person_overrides AS o"),
+        joined.parameters,
+    )
     before = reference_funnel_query(spec)
-    figures: dict[str, list[float]] = {"shipped": [], "plain": [], "before": []}
-    for run in range(args.funnel_runs):  # in turn, so a busy moment hits all three
-        for name, query in (("shipped", shipped), ("plain", plain), ("before", before)):
+
+    def shipped() -> QueryResult:
+        """As `parcours funnel` runs it: is an override pending? then the funnel."""
+        pending = bool(run_query(client, PENDING_OVERRIDES).rows[0][0])
+        return run_query(client, funnel_query(spec, join_overrides=pending))
+
+    runs: dict[str, Callable[[], QueryResult]] = {
+        "shipped": shipped,
+        "plain": lambda: run_query(client, plain),
+        "unfolded": lambda: run_query(client, unfolded),
+        "before": lambda: run_query(client, before),
+    }
+    figures: dict[str, list[float]] = {name: [] for name in runs}
+    for run in range(args.funnel_runs):  # in turn, so a busy moment hits all of them
+        for name, call in runs.items():
             if name == "before" and run >= args.before_runs:
                 continue
-            figures[name] += timed(client, query, 1)[0]
-    entered = sum(r[1] for r in run_query(client, shipped).rows)
+            t0 = time.perf_counter()
+            call()
+            figures[name].append(time.perf_counter() - t0)
+    entered = sum(r[1] for r in shipped().rows)
     plain_entered = sum(r[1] for r in run_query(client, plain).rows if r[0] >= 1)
+    same = sorted(shipped().rows, key=repr) == sorted(run_query(client, before).rows, key=repr)
     med = {k: statistics.median(v) for k, v in figures.items() if v}
     print(
         f"4-step funnel by channel over {stored:,} events ({entered:,} resolved persons entered; "
         f"{plain_entered:,} stored persons for plain windowFunnel), medians of "
-        f"{args.funnel_runs} runs ({args.before_runs} for the former query):"
+        f"{args.funnel_runs} runs ({args.before_runs} for the former query); shipped answer "
+        f"{'equals' if same else 'DIFFERS FROM'} the former query's:"
     )
     for name, label in (
         ("plain", "plain windowFunnel by stored person (floor)"),
-        ("shipped", "shipped funnel (persons resolved, times)"),
+        ("shipped", "shipped funnel (folded persons, times)"),
+        ("unfolded", "same, joining every override (no fold)"),
         ("before", "funnel before issue 13 (events_resolved)"),
     ):
         values = figures[name]
@@ -221,15 +263,26 @@ def measure(
     print(f"  shipped / plain = {med['shipped'] / med['plain']:.2f} (target <= 1.5)")
     date_to = spec.date_to
     print(
-        f"KPIs over {stored:,} events / {sessions:,} session rows, medians of {args.funnel_runs} runs:"
+        f"KPIs over {stored:,} events / {sessions:,} session rows, medians of {args.funnel_runs} "
+        "runs (target < 200 ms), former queries (tests/perf/former_kpis.py) alongside:"
     )
     for name in KPIS:
-        values, _ = timed(client, kpi_query(name, start, date_to), args.funnel_runs)
-        table = "sessions" if name in ("conversion", "bounce") else "events/friction"
-        print(
-            f"  kpi {name:<15} median {statistics.median(values) * 1000:7.0f} ms "
-            f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})  [{table}]"
-        )
+        query = kpi_query(name, start, date_to)
+        former = Query(FORMER_KPIS[name], query.parameters) if name in FORMER_KPIS else None
+        now_t, old_t = [], []
+        for _ in range(args.funnel_runs):
+            now_t += timed(client, query, 1)[0]
+            if former is not None:
+                old_t += timed(client, former, 1)[0]
+        line = f"  kpi {name:<15} median {statistics.median(now_t) * 1000:7.0f} ms"
+        if former is not None:
+            same = sorted(run_query(client, query).rows) == sorted(run_query(client, former).rows)
+            line += (
+                f"   former {statistics.median(old_t) * 1000:7.0f} ms"
+                f"  x{statistics.median(old_t) / statistics.median(now_t):.1f} faster"
+                f"  answers {'equal' if same else 'DIFFER'}"
+            )
+        print(line)
 
 
 if __name__ == "__main__":
