@@ -40,7 +40,8 @@ def funnel_sql(
     flags += [f"({c}) AS x{k}" for k, (c, _, _) in enumerate(exclusions, 1)]
     wanted = steps + xs
     scan_from = RANGE_FROM
-    columns = ["device_id", "customer_id", "person_id", "occurred_at"]
+    columns = ["device_id", "customer_id"] if join_overrides else []
+    columns += ["person_id", "occurred_at"]
     columns.append(f"{breakdown} AS breakdown_value")
     if touch is not None:
         columns.append("JSONExtractString(properties, {touch_key:String}) AS touch")
@@ -66,7 +67,6 @@ def funnel_sql(
     aggregates = [
         f"{funnel} AS raw_level",
         "argMinIf(breakdown_value, ts, s1) AS first_breakdown",
-        "minIf(ts, s1) AS entry_ts",
     ]
     aggregates += [f"groupArrayIf(ts, s{k}) AS ts_{k}" for k in range(1, n + 1)]
     for k, (_, start, end) in enumerate(exclusions, 1):
@@ -97,7 +97,8 @@ def funnel_sql(
         f"toInt64(f{k}) - toInt64(arrayMax(arrayFilter(x -> x <= f{k}, ts_1))) AS t{k}"
         for k in range(2, n + 1)
     ]
-    head = [f"{breakdown_out} AS breakdown", f"{level} AS level"]
+    # The entry is the first step-1 time: the minimum of the step-1 list (one aggregate less).
+    head = ["arrayMin(ts_1) AS entry_ts", f"{breakdown_out} AS breakdown", f"{level} AS level"]
     if period_sql:
         head.insert(0, f"{period_sql} AS period")
     counts = [f"countIf(level >= {k}) AS step_{k}" for k in range(1, n + 1)]
@@ -112,7 +113,10 @@ def funnel_sql(
     LEFT ASOF JOIN person_overrides_pending AS o
         ON e.device_id = o.device_id AND e.occurred_at >= o.valid_from"""
     else:
-        person, join = "multiIf(e.customer_id != '', e.customer_id, e.person_id)", ""
+        # A row naming a customer is stored under that customer (the journey core's
+        # `resolve_person`, and the fold leaves such rows alone), so with no override the
+        # person is the stored one: grouped as it is stored, like plain windowFunnel.
+        person, join = "e.person_id", ""
     return f"""WITH base AS (
     SELECT
         {person}
@@ -137,12 +141,12 @@ per_person AS (
         {sep.join(aggregates)}
     FROM base
     GROUP BY person
-    HAVING countIf(s1) > 0
 ),
 step_times AS (
     SELECT
         {sep.join(head + firsts)}
     FROM per_person
+    WHERE notEmpty(ts_1)
 )
 SELECT
     {outer}

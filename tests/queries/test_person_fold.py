@@ -19,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from streams.clickhouse.person_fold import fold_persons, has_pending_overrides
 from streams.core.records import IdentityLink, Record
-from streams.queries.funnel import FunnelSpec, Step, funnel_query, funnel_rows
+from streams.queries.funnel import Exclusion, FunnelSpec, Step, funnel_query, funnel_rows
 from streams.queries.query import QueryResult, run_query
 from tests.queries.funnel_reference import reference_funnel_query
 from tests.queries.test_funnel import FROM, T0, TO, row, spec, store
@@ -129,8 +129,17 @@ def test_random_journeys_give_the_same_answers_before_and_after_folds(
             ts += rng.randint(1, 50 * 60_000) if rng.random() < 0.9 else rng.randint(0, 20 * DAY)
             kind, channel = rng.choice(types), rng.choice(("web", "app", "store"))
             if customers and rng.random() < 0.3:
+                tag = {"utm_source": rng.choice(("mail", "ads"))} if rng.random() < 0.4 else None
                 records.append(
-                    row(f"{device}-{i}", rng.choice(customers), ts, kind, channel, device=device)
+                    row(
+                        f"{device}-{i}",
+                        rng.choice(customers),
+                        ts,
+                        kind,
+                        channel,
+                        device=device,
+                        props=tag,
+                    )
                 )
             else:
                 records.append(anon(f"{device}-{i}", device, ts, kind, channel))
@@ -145,6 +154,19 @@ def test_random_journeys_give_the_same_answers_before_and_after_folds(
         FunnelSpec(steps, 4 * 3600, FROM.replace(month=10), TO, None, True),
         spec(["view_item[channel=app]", "purchase[channel=store]"]),
     ]
+    options = [
+        FunnelSpec(
+            steps,
+            3600,
+            FROM.replace(month=10),
+            TO,
+            "utm_source",
+            exclusions=(Exclusion(Step("page_view"), 2, 3),),
+            interval="day",
+            attribution="last",
+        ),
+        FunnelSpec(steps[:3], 7200, FROM.replace(month=10), TO, "device_type", interval="week"),
+    ]
     store(ch, records[:half], batch_rows=29)
     fold_persons(ch)
     for funnel in funnels:
@@ -156,4 +178,8 @@ def test_random_journeys_give_the_same_answers_before_and_after_folds(
     assert not has_pending_overrides(ch)
     for funnel in funnels:
         check(ch, funnel)
+    for funnel in options:  # the options' SQL without the join gives the joined answer
+        joined = run_query(ch, funnel_query(funnel))
+        alone = run_query(ch, funnel_query(funnel, join_overrides=False))
+        assert rows_of(alone) == rows_of(joined)
     assert fold_persons(ch).rows_rewritten == 0
