@@ -12,7 +12,7 @@ from streams.cli.output import error_line
 from streams.clickhouse.client import connect
 from streams.clickhouse.errors import StorageError
 from streams.clickhouse.migrations import apply_migrations
-from streams.clickhouse.person_fold import fold_persons
+from streams.clickhouse.person_fold import fold_persons, merge_versions
 from streams.settings import load_settings
 
 
@@ -23,7 +23,9 @@ def compact(
     ] = None,
 ) -> None:
     """Fold identity links into the stored events: rows a later login re-attributes are
-    rewritten under the customer, so funnels read each row's person without a join.
+    rewritten under the customer, so funnels read each row's person without a join; and the
+    versioned tables (sessions, friction) are merged to one part per partition, so the KPIs
+    that read them `FINAL` have no versions left to merge.
 
     `parcours ingest` does this at the end of every run in embedded mode. On a server fed by
     the streaming workers, run it with the sink stopped: it marks every part present when it
@@ -33,10 +35,11 @@ def compact(
         client = connect(load_settings().resolved_clickhouse_dsn(), database)
         apply_migrations(client)
         stats = fold_persons(client)
+        merge_versions(client)
     except StorageError as exc:
         console.print(error_line("storage error:", exc))
         raise typer.Exit(1) from None
     Console().print(
         f"{stats.rows_rewritten:,} event rows rewritten under their resolved person; "
-        f"{stats.partitions_marked} partitions marked folded"
+        f"{stats.partitions_marked} partitions marked folded; sessions and friction merged"
     )
