@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS person_folds
 ENGINE = ReplacingMergeTree(folded_at)
 ORDER BY (table_name, partition_id);
 
--- The rows one fold rewrites (emptied at the start of each fold): event id, stored person,
+-- The rows one fold rewrites (emptied at the start and at the end of each fold: it names
+-- persons, and must not outlive the fold for erasures' sake): event id, stored person,
 -- resolved person.
 CREATE TABLE IF NOT EXISTS person_fold_work
 (

@@ -114,6 +114,9 @@ def fold_persons(client: Client) -> FoldStats:
                 "(SELECT event_id, old_person FROM person_fold_work)",
                 settings=_SYNC,
             )
+            # The work table names persons: emptied at once, so an erasure (`parcours
+            # forget`) never has to look there.
+            client.command("TRUNCATE TABLE person_fold_work")
         client.command(_MARK, settings=_NO_DEDUP)
         marked = int(
             client.command(  # type: ignore[arg-type]

@@ -183,3 +183,16 @@ def test_random_journeys_give_the_same_answers_before_and_after_folds(
         alone = run_query(ch, funnel_query(funnel, join_overrides=False))
         assert rows_of(alone) == rows_of(joined)
     assert fold_persons(ch).rows_rewritten == 0
+
+
+def test_the_work_table_is_empty_after_a_fold(ch: Client) -> None:
+    """It names persons: an erasure must not have to look there."""
+    store(
+        ch,
+        [
+            anon("a1", "app-1", T0, "view_item", "app"),
+            IdentityLink("app-1", "c-lea", T0 + 600_000, RETRO),
+        ],
+    )
+    assert fold_persons(ch).rows_rewritten == 1
+    assert ch.query("SELECT count() FROM person_fold_work").result_rows[0][0] == 0
