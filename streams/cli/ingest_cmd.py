@@ -15,7 +15,9 @@ from schemas import TOPIC_CHANNELS
 from streams.cli.app import app
 from streams.cli.config_cmd import journey_config_or_exit
 from streams.cli.output import error_line
+from streams.clickhouse.client import connect
 from streams.clickhouse.errors import StorageError
+from streams.clickhouse.person_fold import fold_persons, merge_versions
 from streams.embedded.runner import RunStats
 from streams.embedded.wiring import open_embedded_runner
 from streams.privacy.errors import PrivacyError
@@ -87,7 +89,17 @@ def ingest_files(
                             progress.update(task, completed=fh.tell())
                     runner.delivered(key, max(done, number if fh.tell() else 0))
                     progress.update(task, completed=fh.tell())
-        return runner.finish(close=final)
+        stats = runner.finish(close=final)
+    dsn = settings.resolved_clickhouse_dsn()
+    if dsn.startswith("chdb://"):
+        # Embedded: this process is the only writer, so the overrides this run added can be
+        # folded into the rows now (migration 0010); a server's streaming sink may be writing,
+        # so there `parcours compact` is run by hand, sink stopped. Then the versioned tables
+        # are merged to one part per partition, so `FINAL` has nothing left to merge.
+        client = connect(dsn, database)
+        fold_persons(client)
+        merge_versions(client)
+    return stats
 
 
 def print_summary(stats: RunStats, out: Console) -> None:

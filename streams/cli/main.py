@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streams.cli import compact_cmd as compact_cmd
 from streams.cli import config_cmd as config_cmd
 from streams.cli import demo_cmd as demo_cmd
 from streams.cli import ingest_cmd as ingest_cmd
@@ -20,6 +21,7 @@ from streams.cli.app import app
 
 __all__ = [
     "app",
+    "compact_cmd",
     "config_cmd",
     "demo_cmd",
     "ingest_cmd",

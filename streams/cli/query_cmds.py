@@ -19,7 +19,14 @@ from streams.clickhouse.errors import ConnectionFailed, StorageError
 from streams.clickhouse.migrations import apply_migrations
 from streams.clickhouse.roles import apply_roles
 from streams.clickhouse.verify import verify_schema
-from streams.queries.funnel import Exclusion, FunnelSpec, Step, funnel_query, funnel_result
+from streams.queries.funnel import (
+    PENDING_OVERRIDES,
+    Exclusion,
+    FunnelSpec,
+    Step,
+    funnel_query,
+    funnel_result,
+)
 from streams.queries.guard import check_statement
 from streams.queries.kpi import KPIS, friction_query, kpi_query
 from streams.queries.query import Query, QueryError, run_query
@@ -221,9 +228,10 @@ def funnel(
             interval=interval,
             attribution=attribution,
         )
-        query = funnel_query(spec)
     except QueryError as exc:
         raise typer.BadParameter(str(exc)) from None
+    pending = run_or_exit(PENDING_OVERRIDES, database=database)
+    query = funnel_query(spec, join_overrides=bool(pending.rows[0][0]))  # type: ignore[attr-defined]
     result = run_or_exit(query, database=database)
     print_result(funnel_result(spec, result), fmt, "Funnel")  # type: ignore[arg-type]
 

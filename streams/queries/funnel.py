@@ -3,7 +3,8 @@
 Intuition: a person reaches step k when events matching steps 1..k happen in that order, all
 within the window from the step-1 event (windowFunnel returns the deepest step reached, over
 every possible step-1 event). Persons are resolved through identity links (the rule of
-`events_resolved`, applied with one join to `person_overrides`), so someone who browsed
+`events_resolved`: each row's stored person, folded by compaction, plus at most one join to the
+overrides not yet folded, `person_overrides_pending`), so someone who browsed
 anonymously on the app and bought logged in on the web counts once. The breakdown value is that
 of the person's first step-1 event in the range. "Time to convert" to step k is measured from
 the latest step-1 event before the person's first step-k event (after their first entry) to
@@ -36,6 +37,7 @@ __all__ = [
     "ATTRIBUTION_LOOKBACK_DAYS",
     "BREAKDOWN_COLUMNS",
     "FILTER_COLUMNS",
+    "PENDING_OVERRIDES",
     "Exclusion",
     "Filter",
     "FunnelSpec",
@@ -50,6 +52,10 @@ BREAKDOWN_COLUMNS = {"channel": "channel", "device_type": "device_type"}
 TOUCH_BREAKDOWNS = ("utm_source", "utm_medium", "utm_campaign")
 ATTRIBUTION_LOOKBACK_DAYS = 30
 INTERVALS = ("day", "week")
+
+#: One row, one column: whether some person override is not yet folded into the rows (0010).
+#: False: `funnel_query(spec, join_overrides=False)` gives the same answer without the join.
+PENDING_OVERRIDES = Query("SELECT count() > 0 FROM person_overrides_pending", {})
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,10 @@ class FunnelSpec:
     attribution: str = "first"  # first | last (utm_* breakdowns)
 
 
-def funnel_query(spec: FunnelSpec) -> Query:
+def funnel_query(spec: FunnelSpec, *, join_overrides: bool = True) -> Query:
+    """The funnel's SQL. `join_overrides=False` reads each row's stored person only: exact
+    when no person override is pending (`streams.clickhouse.person_fold.has_pending_overrides`,
+    true right after `parcours compact` or an ingest, which folds them into the rows)."""
     n = len(spec.steps)
     if not 2 <= n <= 16:
         raise QueryError("a funnel needs between 2 and 16 steps")
@@ -134,6 +143,7 @@ def funnel_query(spec: FunnelSpec) -> Query:
         exclusions=exclusions,
         interval=spec.interval,
         touch=touch,
+        join_overrides=join_overrides,
     )
     return Query(sql, params)
 

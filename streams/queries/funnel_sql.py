@@ -10,6 +10,12 @@ resolved view and self-joined the step events three times (10x the cost of windo
 over 10M events). Exclusions are one more windowFunnel each over the same rows (the chain
 steps 1..FROM, the excluded event, step TO); a touch breakdown (utm_*) keeps the person's
 tagged events too, from a lookback before the range, and picks one at or before the entry.
+
+Persons folded into the rows (0010): the join reads `person_overrides_pending`, the overrides
+of devices touched since the last compaction (`streams/clickhouse/person_fold.py`); every other
+row already carries its resolved person. When none are pending (`join_overrides=False`, decided
+by the caller from `has_pending_overrides`), the join is left out altogether: ClickHouse's ASOF
+join costs a good part of the query even over an empty table.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ def funnel_sql(
     exclusions: list[tuple[str, int, int]],
     interval: str | None,
     touch: str | None,
+    join_overrides: bool = True,
 ) -> str:
     n = len(conditions)
     steps = [f"s{i}" for i in range(1, n + 1)]
@@ -33,7 +40,8 @@ def funnel_sql(
     flags += [f"({c}) AS x{k}" for k, (c, _, _) in enumerate(exclusions, 1)]
     wanted = steps + xs
     scan_from = RANGE_FROM
-    columns = ["device_id", "customer_id", "person_id", "occurred_at"]
+    columns = ["device_id", "customer_id"] if join_overrides else []
+    columns += ["person_id", "occurred_at"]
     columns.append(f"{breakdown} AS breakdown_value")
     if touch is not None:
         columns.append("JSONExtractString(properties, {touch_key:String}) AS touch")
@@ -59,7 +67,6 @@ def funnel_sql(
     aggregates = [
         f"{funnel} AS raw_level",
         "argMinIf(breakdown_value, ts, s1) AS first_breakdown",
-        "minIf(ts, s1) AS entry_ts",
     ]
     aggregates += [f"groupArrayIf(ts, s{k}) AS ts_{k}" for k in range(1, n + 1)]
     for k, (_, start, end) in enumerate(exclusions, 1):
@@ -90,7 +97,8 @@ def funnel_sql(
         f"toInt64(f{k}) - toInt64(arrayMax(arrayFilter(x -> x <= f{k}, ts_1))) AS t{k}"
         for k in range(2, n + 1)
     ]
-    head = [f"{breakdown_out} AS breakdown", f"{level} AS level"]
+    # The entry is the first step-1 time: the minimum of the step-1 list (one aggregate less).
+    head = ["arrayMin(ts_1) AS entry_ts", f"{breakdown_out} AS breakdown", f"{level} AS level"]
     if period_sql:
         head.insert(0, f"{period_sql} AS period")
     counts = [f"countIf(level >= {k}) AS step_{k}" for k in range(1, n + 1)]
@@ -99,9 +107,19 @@ def funnel_sql(
     outer = ",\n    ".join((["period"] if period_sql else []) + ["breakdown", *counts, *medians])
     order = "period, step_1 DESC, breakdown" if period_sql else "step_1 DESC, breakdown"
     sep = ",\n        "
+    if join_overrides:
+        person = "multiIf(e.customer_id != '', e.customer_id, o.person_id != '', o.person_id, e.person_id)"
+        join = """
+    LEFT ASOF JOIN person_overrides_pending AS o
+        ON e.device_id = o.device_id AND e.occurred_at >= o.valid_from"""
+    else:
+        # A row naming a customer is stored under that customer (the journey core's
+        # `resolve_person`, and the fold leaves such rows alone), so with no override the
+        # person is the stored one: grouped as it is stored, like plain windowFunnel.
+        person, join = "e.person_id", ""
     return f"""WITH base AS (
     SELECT
-        multiIf(e.customer_id != '', e.customer_id, o.person_id != '', o.person_id, e.person_id)
+        {person}
             AS person,
         toUInt64(toUnixTimestamp64Milli(e.occurred_at)) AS ts,
         e.breakdown_value AS breakdown_value,
@@ -115,9 +133,7 @@ def funnel_sql(
           AND occurred_at < {{date_to:DateTime64(3)}} + toIntervalMillisecond({{window_ms:UInt64}})
           AND ({" OR ".join(wanted)})
           AND NOT duplicate_transaction
-    ) AS e
-    LEFT ASOF JOIN person_overrides AS o
-        ON e.device_id = o.device_id AND e.occurred_at >= o.valid_from
+    ) AS e{join}
 ),
 per_person AS (
     SELECT
@@ -125,12 +141,12 @@ per_person AS (
         {sep.join(aggregates)}
     FROM base
     GROUP BY person
-    HAVING countIf(s1) > 0
 ),
 step_times AS (
     SELECT
         {sep.join(head + firsts)}
     FROM per_person
+    WHERE notEmpty(ts_1)
 )
 SELECT
     {outer}

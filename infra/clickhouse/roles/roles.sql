@@ -42,4 +42,6 @@ GRANT SELECT ON {database}.sessions_resolved TO parcours_analyst;
 GRANT SELECT ON {database}.friction_resolved TO parcours_analyst;
 GRANT SELECT ON {database}.events_per_minute TO parcours_analyst;
 GRANT SELECT ON {database}.person_overrides TO parcours_analyst;
+GRANT SELECT ON {database}.person_overrides_pending TO parcours_analyst;
+GRANT SELECT ON {database}.person_folds TO parcours_analyst;
 GRANT SELECT ON {database}.schema_migrations TO parcours_analyst;

@@ -21,7 +21,7 @@ WITH base AS (
           AND (s1 OR s2)
           AND NOT duplicate_transaction
     ) AS e
-    LEFT ASOF JOIN person_overrides AS o
+    LEFT ASOF JOIN person_overrides_pending AS o
         ON e.device_id = o.device_id AND e.occurred_at >= o.valid_from
 ),
 per_person AS (
@@ -29,20 +29,20 @@ per_person AS (
         person,
         windowFunnel({window_ms:UInt64}, 'strict_order')(ts, s1, s2) AS raw_level,
         argMinIf(breakdown_value, ts, s1) AS first_breakdown,
-        minIf(ts, s1) AS entry_ts,
         groupArrayIf(ts, s1) AS ts_1,
         groupArrayIf(ts, s2) AS ts_2
     FROM base
     GROUP BY person
-    HAVING countIf(s1) > 0
 ),
 step_times AS (
     SELECT
+        arrayMin(ts_1) AS entry_ts,
         first_breakdown AS breakdown,
         raw_level AS level,
         arrayMin(arrayFilter(x -> x >= entry_ts, ts_2)) AS f2,
         toInt64(f2) - toInt64(arrayMax(arrayFilter(x -> x <= f2, ts_1))) AS t2
     FROM per_person
+    WHERE notEmpty(ts_1)
 )
 SELECT
     breakdown,

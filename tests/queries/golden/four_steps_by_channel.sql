@@ -23,7 +23,7 @@ WITH base AS (
           AND (s1 OR s2 OR s3 OR s4)
           AND NOT duplicate_transaction
     ) AS e
-    LEFT ASOF JOIN person_overrides AS o
+    LEFT ASOF JOIN person_overrides_pending AS o
         ON e.device_id = o.device_id AND e.occurred_at >= o.valid_from
 ),
 per_person AS (
@@ -31,17 +31,16 @@ per_person AS (
         person,
         windowFunnel({window_ms:UInt64})(ts, s1, s2, s3, s4) AS raw_level,
         argMinIf(breakdown_value, ts, s1) AS first_breakdown,
-        minIf(ts, s1) AS entry_ts,
         groupArrayIf(ts, s1) AS ts_1,
         groupArrayIf(ts, s2) AS ts_2,
         groupArrayIf(ts, s3) AS ts_3,
         groupArrayIf(ts, s4) AS ts_4
     FROM base
     GROUP BY person
-    HAVING countIf(s1) > 0
 ),
 step_times AS (
     SELECT
+        arrayMin(ts_1) AS entry_ts,
         first_breakdown AS breakdown,
         raw_level AS level,
         arrayMin(arrayFilter(x -> x >= entry_ts, ts_2)) AS f2,
@@ -51,6 +50,7 @@ step_times AS (
         arrayMin(arrayFilter(x -> x >= entry_ts, ts_4)) AS f4,
         toInt64(f4) - toInt64(arrayMax(arrayFilter(x -> x <= f4, ts_1))) AS t4
     FROM per_person
+    WHERE notEmpty(ts_1)
 )
 SELECT
     breakdown,

@@ -10,16 +10,15 @@ FROM
 (
     SELECT
         channel,
-        uniqExact(session_id) AS sessions_touching,
-        uniqExactIf(session_id, converted) AS converted_sessions_touching
+        count() AS sessions_touching,
+        countIf(converted) AS converted_sessions_touching
     FROM
     (
-        SELECT session_id, channels, converted
+        SELECT channels, converted
         FROM sessions FINAL
         WHERE {date_from:DateTime64(3)} <= started_at AND started_at < {date_to:DateTime64(3)}
-        LIMIT 1 BY session_id
     )
-    ARRAY JOIN channels AS channel
+    ARRAY JOIN arrayDistinct(channels) AS channel
     GROUP BY channel
 ) AS s
 FULL OUTER JOIN

@@ -24,7 +24,7 @@ WITH base AS (
           AND (s1 OR s2 OR x1 OR touch != '')
           AND NOT duplicate_transaction
     ) AS e
-    LEFT ASOF JOIN person_overrides AS o
+    LEFT ASOF JOIN person_overrides_pending AS o
         ON e.device_id = o.device_id AND e.occurred_at >= o.valid_from
 ),
 per_person AS (
@@ -32,23 +32,23 @@ per_person AS (
         person,
         windowFunnelIf({window_ms:UInt64})(ts, s1, s2, s1 OR s2) AS raw_level,
         argMinIf(breakdown_value, ts, s1) AS first_breakdown,
-        minIf(ts, s1) AS entry_ts,
         groupArrayIf(ts, s1) AS ts_1,
         groupArrayIf(ts, s2) AS ts_2,
         windowFunnel({window_ms:UInt64})(ts, s1, x1, s2) AS excluded_1,
         groupArrayIf((ts, touch), touch != '') AS touches
     FROM base
     GROUP BY person
-    HAVING countIf(s1) > 0
 ),
 step_times AS (
     SELECT
         toMonday(fromUnixTimestamp64Milli(toInt64(entry_ts), 'UTC')) AS period,
+        arrayMin(ts_1) AS entry_ts,
         if(empty(arrayFilter(t -> t.1 <= entry_ts, touches)), '(none)', arraySort(arrayFilter(t -> t.1 <= entry_ts, touches))[-1].2) AS breakdown,
         least(raw_level, if(excluded_1 >= 3, 1, 2)) AS level,
         arrayMin(arrayFilter(x -> x >= entry_ts, ts_2)) AS f2,
         toInt64(f2) - toInt64(arrayMax(arrayFilter(x -> x <= f2, ts_1))) AS t2
     FROM per_person
+    WHERE notEmpty(ts_1)
 )
 SELECT
     period,
