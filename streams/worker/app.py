@@ -153,7 +153,11 @@ def create_app(
     # changelogs a worker can purge after an erasure (streams/worker/topic_purge.py)
     big = {"max.message.bytes": str(MAX_RECORD_BYTES), **PURGEABLE_CHANGELOG}
     devices = app.Table("devices", default=None, partitions=k, extra_topic_configs=big)
-    persons = app.Table("persons", default=None, partitions=n, extra_topic_configs=big)
+    # values of raw bytes: the journey stage writes MessagePack (streams/core/wire.py) and
+    # decodes what it restores itself, including the JSON of earlier versions
+    persons = app.Table(
+        "persons", default=None, partitions=n, value_type=bytes, extra_topic_configs=big
+    )
     partitioner = DefaultPartitioner()
 
     def partition_of(key: str) -> int:

@@ -42,22 +42,16 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+import msgspec
 
-from streams.core.codec import (
-    aggregates_from_parts,
-    aggregates_meta,
-    minute_buckets,
-    person_from_dict,
-    person_to_dict,
-)
+from streams.core import wire
+from streams.core.codec import aggregates_from_parts, aggregates_meta, minute_buckets
 from streams.core.config import JourneyConfig
 from streams.core.pipeline import JourneyPipeline
 from streams.core.watermarks import WatermarkTracker
 
 #: Keys of the partition's own records start with NUL, which no person id does in practice.
 INTERNAL = "\0"
-NON_STR = orjson.OPT_NON_STR_KEYS
 
 
 def checkpoint_key(partition: int) -> str:
@@ -140,11 +134,11 @@ def commit(part: JourneyPartition) -> tuple[dict[str, bytes | None], bytes]:
     touched = logic.touched if logic.touched is not None else set()
     for key in touched:
         state = logic.persons.get(key)
-        entries[key] = None if state is None else orjson.dumps(person_to_dict(state))
+        entries[key] = None if state is None else wire.person_to_bytes(state)
     aggregates = logic.aggregates
     for m in part.touched_minutes | aggregates.dirty.keys():
         rows = minute_buckets(aggregates, m)
-        entries[minute_key(p, m)] = None if rows is None else orjson.dumps(rows)
+        entries[minute_key(p, m)] = None if rows is None else wire.encode(rows)
     spill = {k: v for k, v in part.last_entries.items() if k not in entries}
     record = _record(part, entries)
     touched.clear()
@@ -162,8 +156,9 @@ def full_commit(
     its changelog partition can be deleted (an erasure, streams/worker/erasure.py). The
     `erased` persons get no deletion record: its key would name them; the older records
     are deleted instead, and if that does not happen (a crash), the next start erases
-    them again. `persons`: the persons as plain data when the caller has them already
-    (serialising a person is most of the cost). Empties the touched sets, like `commit`."""
+    them again. `persons`: the persons as plain data (`codec.person_to_dict`) when the caller
+    has them, possibly cleaned (they are what is written). Empties the touched sets, like
+    `commit`."""
     logic, p = part.logic, part.partition
     # deletions not written under their own keys yet, in case the older records stay after all
     gone = set(logic.touched or ()) | set(part.last_entries)
@@ -171,11 +166,12 @@ def full_commit(
     entries: dict[str, bytes | None] = {key: None for key in sorted(gone - erased)}
     for key, state in logic.persons.items():
         plain = persons.get(key) if persons is not None else None
-        entries[key] = orjson.dumps(plain if plain is not None else person_to_dict(state))
+        written = state if plain is None else wire.person_from_plain(plain)
+        entries[key] = wire.person_to_bytes(written)
     for m in logic.aggregates.minutes:
         rows = minute_buckets(logic.aggregates, m)
         if rows is not None:
-            entries[minute_key(p, m)] = orjson.dumps(rows)
+            entries[minute_key(p, m)] = wire.encode(rows)
     if logic.touched is not None:
         logic.touched.clear()
     part.touched_minutes.clear()
@@ -185,7 +181,8 @@ def full_commit(
 
 
 def _record(part: JourneyPartition, entries: dict[str, bytes | None]) -> bytes:
-    """The checkpoint record of `part` carrying `entries`."""
+    """The checkpoint record of `part` carrying `entries` (MessagePack, each entry embedded
+    as the bytes it was encoded to, so it is serialised once)."""
     logic = part.logic
     record = {
         "applied": part.applied,
@@ -195,9 +192,9 @@ def _record(part: JourneyPartition, entries: dict[str, bytes | None]) -> bytes:
         "peers": tracker_to_dict(part.peers),
         "held": part.held,
         "suppressions": part.suppressions,
-        "entries": {k: None if v is None else orjson.Fragment(v) for k, v in entries.items()},
+        "entries": {k: None if v is None else msgspec.Raw(v) for k, v in entries.items()},
     }
-    return orjson.dumps(record, option=NON_STR)
+    return wire.encode(record)
 
 
 def restore_partition(
@@ -212,8 +209,8 @@ def restore_partition(
     store): the latest checkpoint's entries over the own-key values. Takes p's keys out of
     `data`: from here on the runtime holds them."""
     saved = data.pop(checkpoint_key(p), None)
-    if isinstance(saved, bytes):
-        saved = orjson.loads(saved)
+    if isinstance(saved, bytes):  # MessagePack, or the JSON of earlier versions
+        saved = wire.decode(saved)
     prefix = minute_key(p, 0)[:-1]
     values: dict[str, Any] = {}
     for key in list(data.keys()):
@@ -235,13 +232,13 @@ def restore_partition(
     minutes: dict[int, Any] = {}
     for key, value in values.items():
         if isinstance(value, bytes):
-            value = orjson.loads(value)
+            value = wire.decode(value)
         if value is None:
             continue
         if key.startswith(prefix):
             minutes[int(key[len(prefix) :])] = value
         else:
-            logic.persons[key] = person_from_dict(value)
+            logic.persons[key] = wire.person_from_plain(value)
     logic.aggregates = aggregates_from_parts(saved["aggregates"], minutes)
     logic.watermark_ms = saved["advanced_to"]
     logic.reschedule()
@@ -256,8 +253,17 @@ def restore_partition(
     )
     # the checkpoint's entries may not be under their own keys yet: written at the next commit
     part.last_entries = {
-        k: None if v is None else (v if isinstance(v, bytes) else orjson.dumps(v))
-        for k, v in entries.items()
+        k: None if v is None else _entry_bytes(k, v, prefix) for k, v in entries.items()
     }
     part.changed = True
     return part
+
+
+def _entry_bytes(key: str, value: Any, minute_prefix: str) -> bytes:
+    """A restored checkpoint entry as the bytes to write under its own key (in this version's
+    form, whichever form the checkpoint held it in)."""
+    if isinstance(value, bytes):
+        value = wire.decode(value)
+    if key.startswith(minute_prefix):
+        return wire.encode(value)
+    return wire.person_to_bytes(wire.person_from_plain(value))

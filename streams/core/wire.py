@@ -1,0 +1,184 @@
+"""A person's state and the checkpoint's other entries as compact bytes (MessagePack), for the
+journey changelog; and back, from these bytes or from the JSON that earlier versions wrote.
+
+Intuition: a Kafka Streams-like changelog writes every touched person's state at each commit,
+so the bytes of one serialised person are multiplied by the number of commits that touch
+them. Most of a person's bytes are the events kept for the revision horizon (`history`,
+about nine events of ~400 bytes each in JSON: every event a dict repeating its field names,
+wrapped in a journey message repeating the person's id). Here a person is one MessagePack
+array in the order of `PersonState`'s fields, and every waiting or applied event is its
+`Waiting` tuple as it is in memory (a flat array of plain values, the person's id left
+out), the session a flat array in `session_to_dict`'s key order, the dedup and transaction
+memories and the closed sessions their packed bytes. That is about 2.6 times fewer bytes
+than the JSON form (`tests/perf/kafka_e2e.py` prints the bytes per topic), and decoding
+skips rebuilding and re-validating every event.
+
+The bytes say which form they are: MessagePack arrays and maps start with a byte >= 0x80,
+JSON with an ASCII one, so what an older worker wrote (JSON) is still read, as
+`streams.core.codec` reads its older dicts. A person's array starts with `PERSON_FORMAT`;
+one of another format is refused, never guessed at.
+
+The embedded runner's snapshots stay the JSON dicts of `streams.core.snapshot` (a file written
+once per run: bytes do not matter there, and existing snapshots stay readable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple
+from typing import Any
+
+import msgspec
+import orjson
+
+from streams.core.checkout import CheckoutAttempt
+from streams.core.codec import message_from_dict, message_to_dict, person_from_dict
+from streams.core.person import Handover, PersonState
+from streams.core.session import (
+    DEVICE_TYPES,
+    SessionState,
+    open_session,
+    session_from_dict,
+    session_to_dict,
+)
+from streams.core.strings import shared_page
+from streams.core.waiting import EVENT_TYPES, Waiting
+
+#: The first element of a person's array; changes when an older array can no longer be read.
+PERSON_FORMAT = 2
+
+#: The session's fields, in the order `session_to_dict` writes them (one list, not a second
+#: copy of the field names that could drift from it).
+SESSION_KEYS = tuple(session_to_dict(open_session("", 0)))
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder()
+
+
+class WireFormatError(ValueError):
+    """Bytes that are no state this version can read (another format, or damaged)."""
+
+
+def encode(value: Any) -> bytes:
+    """Plain data (and `msgspec.Raw` of entries encoded already) as MessagePack."""
+    return _encoder.encode(value)
+
+
+def decode(data: bytes) -> Any:
+    """Plain data from MessagePack, or from the JSON earlier versions wrote."""
+    if not data:
+        raise WireFormatError("empty value")
+    if data[0] < 0x80:  # JSON starts with an ASCII byte, MessagePack containers never do
+        return orjson.loads(data)
+    try:
+        return _decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise WireFormatError(f"not MessagePack: {exc}") from exc
+
+
+def person_to_bytes(state: PersonState) -> bytes:
+    return _encoder.encode(_person_array(state))
+
+
+def person_from_bytes(data: bytes) -> PersonState:
+    return person_from_plain(decode(data))
+
+
+def person_from_plain(value: Any) -> PersonState:
+    """A person from its decoded array, or from the dict of `codec.person_to_dict`."""
+    if isinstance(value, dict):
+        return person_from_dict(value)
+    if not isinstance(value, list) or not value or value[0] != PERSON_FORMAT:
+        found = value[0] if isinstance(value, list) and value else type(value).__name__
+        raise WireFormatError(f"person state of format {found!r}; this version reads 2")
+    (
+        _,
+        person_id,
+        session,
+        recent,
+        checkout,
+        contacts,
+        seen,
+        pending,
+        sources,
+        handovers,
+        history,
+        bases,
+        decided_ms,
+        transactions,
+        handed,
+        advanced_ms,
+    ) = value
+    return PersonState(
+        person_id=person_id,
+        session=None if session is None else _session(session),
+        recent_packed=recent,
+        checkout=None if checkout is None else CheckoutAttempt(*checkout),
+        contacts=tuple((t, m, c) for t, m, c in contacts),
+        seen=seen,
+        pending=tuple(_waiting(w) for w in pending),
+        sources=tuple((s, p, t) for s, p, t in sources),
+        handovers=tuple((f, at) for f, at in handovers),
+        history=None if history is None else [_waiting(w) for w in history],
+        bases=tuple(
+            (
+                at,
+                None if c is None else CheckoutAttempt(*c),
+                tuple((t, m, ch) for t, m, ch in cs),
+                tx,
+            )
+            for at, c, cs, tx in bases
+        ),
+        decided_ms=decided_ms,
+        transactions=transactions,
+        handed=tuple(_handover(h) for h in handed),
+        advanced_ms=advanced_ms,
+    )
+
+
+def _person_array(s: PersonState) -> list[Any]:
+    return [
+        PERSON_FORMAT,
+        s.person_id,
+        None if s.session is None else list(session_to_dict(s.session).values()),
+        s.recent_packed,
+        None if s.checkout is None else astuple(s.checkout),
+        s.contacts,
+        s.seen,
+        s.pending,
+        s.sources,
+        s.handovers,
+        s.history,
+        [(at, None if c is None else astuple(c), cs, tx) for at, c, cs, tx in s.bases],
+        s.decided_ms,
+        s.transactions,
+        [message_to_dict(h) for h in s.handed],
+        s.advanced_ms,
+    ]
+
+
+def _session(values: list[Any]) -> SessionState:
+    if len(values) != len(SESSION_KEYS):
+        raise WireFormatError(
+            f"session of {len(values)} fields; this version has {len(SESSION_KEYS)}"
+        )
+    return session_from_dict(dict(zip(SESSION_KEYS, values, strict=True)))
+
+
+def _waiting(values: list[Any]) -> Waiting:
+    """A waiting tuple again, sharing the strings many events hold (as `to_waiting` does)."""
+    values[2] = EVENT_TYPES.get(values[2], values[2])
+    for i in range(11, len(values) - 1, 2):
+        key, value = values[i], values[i + 1]
+        if type(value) is str:
+            if key == "device_type":
+                values[i + 1] = DEVICE_TYPES.get(value, value)
+            elif key == "page" or key == "screen":
+                values[i + 1] = shared_page(value)
+    return tuple(values)
+
+
+def _handover(data: dict[str, Any]) -> Handover:
+    msg = message_from_dict(data)
+    if not isinstance(msg, Handover):
+        raise WireFormatError("handed entries are hand-overs")
+    return msg
