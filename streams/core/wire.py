@@ -50,6 +50,7 @@ PERSON_FORMAT = 2
 #: copy of the field names that could drift from it).
 SESSION_KEYS = tuple(session_to_dict(open_session("", 0)))
 
+_PERSON_FIELDS = 16
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
 
@@ -75,21 +76,33 @@ def decode(data: bytes) -> Any:
         raise WireFormatError(f"not MessagePack: {exc}") from exc
 
 
-def person_to_bytes(state: PersonState) -> bytes:
-    return _encoder.encode(_person_array(state))
+def person_to_bytes(state: PersonState, history_ref: dict[str, Any] | None = None) -> bytes:
+    """The person's array; with `history_ref`, that map stands where the history's events
+    would be (the worker keeps them apart, streams/worker/history_log.py)."""
+    return _encoder.encode(_person_array(state, history_ref))
 
 
 def person_from_bytes(data: bytes) -> PersonState:
     return person_from_plain(decode(data))
 
 
+def history_ref(value: Any) -> dict[str, Any] | None:
+    """The history reference a decoded person's array holds instead of its events, if any."""
+    if isinstance(value, list) and len(value) > 10 and isinstance(value[10], dict):
+        return value[10]
+    return None
+
+
 def person_from_plain(value: Any) -> PersonState:
-    """A person from its decoded array, or from the dict of `codec.person_to_dict`."""
+    """A person from its decoded array, or from the dict of `codec.person_to_dict`. An array
+    holding a history reference gives an empty history, for the caller to fill."""
     if isinstance(value, dict):
         return person_from_dict(value)
     if not isinstance(value, list) or not value or value[0] != PERSON_FORMAT:
         found = value[0] if isinstance(value, list) and value else type(value).__name__
         raise WireFormatError(f"person state of format {found!r}; this version reads 2")
+    if len(value) != _PERSON_FIELDS:
+        raise WireFormatError(f"person state of {len(value)} fields; format 2 has 16")
     (
         _,
         person_id,
@@ -118,7 +131,11 @@ def person_from_plain(value: Any) -> PersonState:
         pending=tuple(_waiting(w) for w in pending),
         sources=tuple((s, p, t) for s, p, t in sources),
         handovers=tuple((f, at) for f, at in handovers),
-        history=None if history is None else [_waiting(w) for w in history],
+        history=None
+        if history is None
+        else []
+        if isinstance(history, dict)
+        else [_waiting(w) for w in history],
         bases=tuple(
             (
                 at,
@@ -135,7 +152,12 @@ def person_from_plain(value: Any) -> PersonState:
     )
 
 
-def _person_array(s: PersonState) -> list[Any]:
+def waiting_list(value: list[Any]) -> list[Waiting]:
+    """Events as `Waiting` tuples again, from their decoded arrays."""
+    return [_waiting(w) for w in value]
+
+
+def _person_array(s: PersonState, history_ref: dict[str, Any] | None = None) -> list[Any]:
     return [
         PERSON_FORMAT,
         s.person_id,
@@ -147,7 +169,7 @@ def _person_array(s: PersonState) -> list[Any]:
         s.pending,
         s.sources,
         s.handovers,
-        s.history,
+        s.history if history_ref is None or s.history is None else history_ref,
         [(at, None if c is None else astuple(c), cs, tx) for at, c, cs, tx in s.bases],
         s.decided_ms,
         s.transactions,

@@ -49,6 +49,8 @@ from streams.core.codec import aggregates_from_parts, aggregates_meta, minute_bu
 from streams.core.config import JourneyConfig
 from streams.core.pipeline import JourneyPipeline
 from streams.core.watermarks import WatermarkTracker
+from streams.worker import history_log
+from streams.worker.history_log import Chunks
 
 #: Keys of the partition's own records start with NUL, which no person id does in practice.
 INTERNAL = "\0"
@@ -99,6 +101,8 @@ class JourneyPartition:
     #: The entries of the last checkpoint (key -> serialised value, None: deleted), written
     #: under their own keys at the next commit unless it carries them again (module doc).
     last_entries: dict[str, bytes | None] = field(default_factory=dict)
+    #: Where each person's history is in the changelog (streams/worker/history_log.py).
+    histories: dict[str, Chunks] = field(default_factory=dict)
     #: How many suppressed subjects the partition's state and changelog are clean of
     #: (streams/worker/erasure.py); kept in the checkpoint, so a restart does not redo it.
     suppressions: int = 0
@@ -133,8 +137,7 @@ def commit(part: JourneyPartition) -> tuple[dict[str, bytes | None], bytes]:
     entries: dict[str, bytes | None] = {}
     touched = logic.touched if logic.touched is not None else set()
     for key in touched:
-        state = logic.persons.get(key)
-        entries[key] = None if state is None else wire.person_to_bytes(state)
+        _person_entries(part, key, entries)
     aggregates = logic.aggregates
     for m in part.touched_minutes | aggregates.dirty.keys():
         rows = minute_buckets(aggregates, m)
@@ -148,13 +151,27 @@ def commit(part: JourneyPartition) -> tuple[dict[str, bytes | None], bytes]:
     return spill, record
 
 
+def _person_entries(part: JourneyPartition, key: str, entries: dict[str, bytes | None]) -> None:
+    """A touched person's head, and the chunks of their history this commit adds or drops."""
+    p, state = part.partition, part.logic.persons.get(key)
+    before = part.histories.pop(key, None)
+    if state is None or state.history is None:
+        entries.update(history_log.deletions(p, key, before))
+        entries[key] = None if state is None else wire.person_to_bytes(state)
+        return
+    chunks, changes = history_log.write(p, key, state.history, before)
+    entries.update(changes)
+    entries[key] = wire.person_to_bytes(state, chunks.ref())
+    part.histories[key] = chunks
+
+
 def full_commit(
     part: JourneyPartition, erased: set[str], persons: dict[str, Any] | None = None
 ) -> tuple[dict[str, bytes | None], bytes]:
     """Every live entry of `part` under its own key and a checkpoint carrying no entries:
     written in that order, they are the partition's whole state, so every older record of
     its changelog partition can be deleted (an erasure, streams/worker/erasure.py). The
-    `erased` persons get no deletion record: its key would name them; the older records
+    `erased` persons get no deletion record (nor do their history chunks): its key would name them; the older records
     are deleted instead, and if that does not happen (a crash), the next start erases
     them again. `persons`: the persons as plain data (`codec.person_to_dict`) when the caller
     has them, possibly cleaned (they are what is written). Empties the touched sets, like
@@ -163,7 +180,16 @@ def full_commit(
     # deletions not written under their own keys yet, in case the older records stay after all
     gone = set(logic.touched or ()) | set(part.last_entries)
     gone |= {minute_key(p, m) for m in part.touched_minutes}
-    entries: dict[str, bytes | None] = {key: None for key in sorted(gone - erased)}
+    # persons are written whole here (their history inline): their chunks are not needed
+    for key, chunks in part.histories.items():
+        gone.update(history_log.deletions(p, key, chunks))
+    part.histories = {}
+    chunk_prefix = history_log.chunk_prefix(p)
+    entries: dict[str, bytes | None] = {
+        key: None
+        for key in sorted(gone)
+        if (history_log.person_of(p, key) if key.startswith(chunk_prefix) else key) not in erased
+    }
     for key, state in logic.persons.items():
         plain = persons.get(key) if persons is not None else None
         written = state if plain is None else wire.person_from_plain(plain)
@@ -212,11 +238,13 @@ def restore_partition(
     if isinstance(saved, bytes):  # MessagePack, or the JSON of earlier versions
         saved = wire.decode(saved)
     prefix = minute_key(p, 0)[:-1]
+    chunk_prefix = history_log.chunk_prefix(p)
     values: dict[str, Any] = {}
     for key in list(data.keys()):
         if not isinstance(key, str):
             continue
-        if key.startswith(prefix) or (not is_internal_key(key) and owns(key)):
+        internal = is_internal_key(key)
+        if (internal and key.startswith((prefix, chunk_prefix))) or (not internal and owns(key)):
             values[key] = data.pop(key)
     logic = JourneyPipeline(config, shard=f"journey-{p}")
     logic.touched = set()
@@ -230,6 +258,8 @@ def restore_partition(
     entries.update({minute_key(p, int(m)): v for m, v in saved.get("minutes", {}).items()})
     values.update(entries)
     minutes: dict[int, Any] = {}
+    chunks: dict[str, Any] = {}
+    heads: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, bytes):
             value = wire.decode(value)
@@ -237,8 +267,16 @@ def restore_partition(
             continue
         if key.startswith(prefix):
             minutes[int(key[len(prefix) :])] = value
+        elif key.startswith(chunk_prefix):
+            chunks[key] = value
         else:
-            logic.persons[key] = wire.person_from_plain(value)
+            heads[key] = value
+    histories: dict[str, Chunks] = {}
+    for key, value in heads.items():
+        state = logic.persons[key] = wire.person_from_plain(value)
+        ref = wire.history_ref(value)
+        if ref is not None:
+            state.history, histories[key] = history_log.restore(p, key, ref, chunks)
     logic.aggregates = aggregates_from_parts(saved["aggregates"], minutes)
     logic.watermark_ms = saved["advanced_to"]
     logic.reschedule()
@@ -250,6 +288,7 @@ def restore_partition(
         peers=tracker_from_dict(saved["peers"], now_s) if "peers" in saved else WatermarkTracker(),
         held=[(int(h[0]), int(h[1]), int(h[2]), h[3]) for h in saved.get("held", [])],
         suppressions=int(saved.get("suppressions", 0)),
+        histories=histories,
     )
     # the checkpoint's entries may not be under their own keys yet: written at the next commit
     part.last_entries = {
@@ -264,6 +303,6 @@ def _entry_bytes(key: str, value: Any, minute_prefix: str) -> bytes:
     form, whichever form the checkpoint held it in)."""
     if isinstance(value, bytes):
         value = wire.decode(value)
-    if key.startswith(minute_prefix):
+    if key.startswith(minute_prefix) or isinstance(value, list):  # rows, chunk, person array
         return wire.encode(value)
-    return wire.person_to_bytes(wire.person_from_plain(value))
+    return wire.person_to_bytes(wire.person_from_plain(value))  # a person dict (JSON)
