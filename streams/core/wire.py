@@ -42,6 +42,7 @@ from streams.core.session import (
 )
 from streams.core.strings import shared_page
 from streams.core.waiting import EVENT_TYPES, Waiting
+from streams.errors import ParcoursError
 
 #: The first element of a person's array; changes when an older array can no longer be read.
 PERSON_FORMAT = 2
@@ -55,8 +56,9 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
 
 
-class WireFormatError(ValueError):
-    """Bytes that are no state this version can read (another format, or damaged)."""
+class WireFormatError(ParcoursError):
+    """Bytes that are no state this version can read (another format, or damaged):
+    permanent, reading them again cannot help."""
 
 
 def encode(value: Any) -> bytes:
