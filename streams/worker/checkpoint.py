@@ -42,22 +42,18 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+import msgspec
 
-from streams.core.codec import (
-    aggregates_from_parts,
-    aggregates_meta,
-    minute_buckets,
-    person_from_dict,
-    person_to_dict,
-)
+from streams.core import wire
+from streams.core.codec import aggregates_from_parts, aggregates_meta, minute_buckets
 from streams.core.config import JourneyConfig
 from streams.core.pipeline import JourneyPipeline
 from streams.core.watermarks import WatermarkTracker
+from streams.worker import history_log
+from streams.worker.history_log import Chunks
 
 #: Keys of the partition's own records start with NUL, which no person id does in practice.
 INTERNAL = "\0"
-NON_STR = orjson.OPT_NON_STR_KEYS
 
 
 def checkpoint_key(partition: int) -> str:
@@ -105,6 +101,8 @@ class JourneyPartition:
     #: The entries of the last checkpoint (key -> serialised value, None: deleted), written
     #: under their own keys at the next commit unless it carries them again (module doc).
     last_entries: dict[str, bytes | None] = field(default_factory=dict)
+    #: Where each person's history is in the changelog (streams/worker/history_log.py).
+    histories: dict[str, Chunks] = field(default_factory=dict)
     #: How many suppressed subjects the partition's state and changelog are clean of
     #: (streams/worker/erasure.py); kept in the checkpoint, so a restart does not redo it.
     suppressions: int = 0
@@ -139,12 +137,11 @@ def commit(part: JourneyPartition) -> tuple[dict[str, bytes | None], bytes]:
     entries: dict[str, bytes | None] = {}
     touched = logic.touched if logic.touched is not None else set()
     for key in touched:
-        state = logic.persons.get(key)
-        entries[key] = None if state is None else orjson.dumps(person_to_dict(state))
+        _person_entries(part, key, entries)
     aggregates = logic.aggregates
     for m in part.touched_minutes | aggregates.dirty.keys():
         rows = minute_buckets(aggregates, m)
-        entries[minute_key(p, m)] = None if rows is None else orjson.dumps(rows)
+        entries[minute_key(p, m)] = None if rows is None else wire.encode(rows)
     spill = {k: v for k, v in part.last_entries.items() if k not in entries}
     record = _record(part, entries)
     touched.clear()
@@ -154,28 +151,53 @@ def commit(part: JourneyPartition) -> tuple[dict[str, bytes | None], bytes]:
     return spill, record
 
 
+def _person_entries(part: JourneyPartition, key: str, entries: dict[str, bytes | None]) -> None:
+    """A touched person's head, and the chunks of their history this commit adds or drops."""
+    p, state = part.partition, part.logic.persons.get(key)
+    before = part.histories.pop(key, None)
+    if state is None or state.history is None:
+        entries.update(history_log.deletions(p, key, before))
+        entries[key] = None if state is None else wire.person_to_bytes(state)
+        return
+    chunks, changes = history_log.write(p, key, state.history, before)
+    entries.update(changes)
+    entries[key] = wire.person_to_bytes(state, chunks.ref())
+    part.histories[key] = chunks
+
+
 def full_commit(
     part: JourneyPartition, erased: set[str], persons: dict[str, Any] | None = None
 ) -> tuple[dict[str, bytes | None], bytes]:
     """Every live entry of `part` under its own key and a checkpoint carrying no entries:
     written in that order, they are the partition's whole state, so every older record of
     its changelog partition can be deleted (an erasure, streams/worker/erasure.py). The
-    `erased` persons get no deletion record: its key would name them; the older records
+    `erased` persons get no deletion record (nor do their history chunks): its key would name them; the older records
     are deleted instead, and if that does not happen (a crash), the next start erases
-    them again. `persons`: the persons as plain data when the caller has them already
-    (serialising a person is most of the cost). Empties the touched sets, like `commit`."""
+    them again. `persons`: the persons as plain data (`codec.person_to_dict`) when the caller
+    has them, possibly cleaned (they are what is written). Empties the touched sets, like
+    `commit`."""
     logic, p = part.logic, part.partition
     # deletions not written under their own keys yet, in case the older records stay after all
     gone = set(logic.touched or ()) | set(part.last_entries)
     gone |= {minute_key(p, m) for m in part.touched_minutes}
-    entries: dict[str, bytes | None] = {key: None for key in sorted(gone - erased)}
+    # persons are written whole here (their history inline): their chunks are not needed
+    for key, chunks in part.histories.items():
+        gone.update(history_log.deletions(p, key, chunks))
+    part.histories = {}
+    chunk_prefix = history_log.chunk_prefix(p)
+    entries: dict[str, bytes | None] = {
+        key: None
+        for key in sorted(gone)
+        if (history_log.person_of(p, key) if key.startswith(chunk_prefix) else key) not in erased
+    }
     for key, state in logic.persons.items():
         plain = persons.get(key) if persons is not None else None
-        entries[key] = orjson.dumps(plain if plain is not None else person_to_dict(state))
+        written = state if plain is None else wire.person_from_plain(plain)
+        entries[key] = wire.person_to_bytes(written)
     for m in logic.aggregates.minutes:
         rows = minute_buckets(logic.aggregates, m)
         if rows is not None:
-            entries[minute_key(p, m)] = orjson.dumps(rows)
+            entries[minute_key(p, m)] = wire.encode(rows)
     if logic.touched is not None:
         logic.touched.clear()
     part.touched_minutes.clear()
@@ -185,7 +207,8 @@ def full_commit(
 
 
 def _record(part: JourneyPartition, entries: dict[str, bytes | None]) -> bytes:
-    """The checkpoint record of `part` carrying `entries`."""
+    """The checkpoint record of `part` carrying `entries` (MessagePack, each entry embedded
+    as the bytes it was encoded to, so it is serialised once)."""
     logic = part.logic
     record = {
         "applied": part.applied,
@@ -195,9 +218,9 @@ def _record(part: JourneyPartition, entries: dict[str, bytes | None]) -> bytes:
         "peers": tracker_to_dict(part.peers),
         "held": part.held,
         "suppressions": part.suppressions,
-        "entries": {k: None if v is None else orjson.Fragment(v) for k, v in entries.items()},
+        "entries": {k: None if v is None else msgspec.Raw(v) for k, v in entries.items()},
     }
-    return orjson.dumps(record, option=NON_STR)
+    return wire.encode(record)
 
 
 def restore_partition(
@@ -212,14 +235,16 @@ def restore_partition(
     store): the latest checkpoint's entries over the own-key values. Takes p's keys out of
     `data`: from here on the runtime holds them."""
     saved = data.pop(checkpoint_key(p), None)
-    if isinstance(saved, bytes):
-        saved = orjson.loads(saved)
+    if isinstance(saved, bytes):  # MessagePack, or the JSON of earlier versions
+        saved = wire.decode(saved)
     prefix = minute_key(p, 0)[:-1]
+    chunk_prefix = history_log.chunk_prefix(p)
     values: dict[str, Any] = {}
     for key in list(data.keys()):
         if not isinstance(key, str):
             continue
-        if key.startswith(prefix) or (not is_internal_key(key) and owns(key)):
+        internal = is_internal_key(key)
+        if (internal and key.startswith((prefix, chunk_prefix))) or (not internal and owns(key)):
             values[key] = data.pop(key)
     logic = JourneyPipeline(config, shard=f"journey-{p}")
     logic.touched = set()
@@ -233,15 +258,25 @@ def restore_partition(
     entries.update({minute_key(p, int(m)): v for m, v in saved.get("minutes", {}).items()})
     values.update(entries)
     minutes: dict[int, Any] = {}
+    chunks: dict[str, Any] = {}
+    heads: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, bytes):
-            value = orjson.loads(value)
+            value = wire.decode(value)
         if value is None:
             continue
         if key.startswith(prefix):
             minutes[int(key[len(prefix) :])] = value
+        elif key.startswith(chunk_prefix):
+            chunks[key] = value
         else:
-            logic.persons[key] = person_from_dict(value)
+            heads[key] = value
+    histories: dict[str, Chunks] = {}
+    for key, value in heads.items():
+        state = logic.persons[key] = wire.person_from_plain(value)
+        ref = wire.history_ref(value)
+        if ref is not None:
+            state.history, histories[key] = history_log.restore(p, key, ref, chunks)
     logic.aggregates = aggregates_from_parts(saved["aggregates"], minutes)
     logic.watermark_ms = saved["advanced_to"]
     logic.reschedule()
@@ -253,11 +288,21 @@ def restore_partition(
         peers=tracker_from_dict(saved["peers"], now_s) if "peers" in saved else WatermarkTracker(),
         held=[(int(h[0]), int(h[1]), int(h[2]), h[3]) for h in saved.get("held", [])],
         suppressions=int(saved.get("suppressions", 0)),
+        histories=histories,
     )
     # the checkpoint's entries may not be under their own keys yet: written at the next commit
     part.last_entries = {
-        k: None if v is None else (v if isinstance(v, bytes) else orjson.dumps(v))
-        for k, v in entries.items()
+        k: None if v is None else _entry_bytes(k, v, prefix) for k, v in entries.items()
     }
     part.changed = True
     return part
+
+
+def _entry_bytes(key: str, value: Any, minute_prefix: str) -> bytes:
+    """A restored checkpoint entry as the bytes to write under its own key (in this version's
+    form, whichever form the checkpoint held it in)."""
+    if isinstance(value, bytes):
+        value = wire.decode(value)
+    if key.startswith(minute_prefix) or isinstance(value, list):  # rows, chunk, person array
+        return wire.encode(value)
+    return wire.person_to_bytes(wire.person_from_plain(value))  # a person dict (JSON)

@@ -88,6 +88,8 @@ class Table:
         default_factory=lambda: defaultdict(list)
     )
     bytes_sent: int = 0
+    #: values kept as bytes on recovery (a Faust table with `value_type=bytes`), else JSON
+    raw: bool = False
 
     def send_changelog(
         self,
@@ -108,7 +110,7 @@ class Table:
                 if value is None:
                     self.data.pop(key, None)
                 else:
-                    self.data[key] = orjson.loads(value)
+                    self.data[key] = value if self.raw else orjson.loads(value)
 
 
 class Producer:
@@ -155,7 +157,7 @@ class InMemoryWorker:
         self.records = Topic("parcours-records", partitions)
         self.dlq = Topic("parcours-dlq", 1)
         self.devices = Table()
-        self.persons = Table()
+        self.persons = Table(raw=True)
         self.app = App()
         self.wiring = Wiring(
             self.app, self.journey, self.records, self.dlq, partitions, self.config, partition_of
