@@ -52,6 +52,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from streams.core.config import HOUR_MS, MINUTE_MS
+from streams.core.spike_scan import strongest_window
 
 #: What each friction type is a rate of: the per-minute aggregate (metric, key) that counts
 #: the things it can happen to. Documented in the README ("Friction spikes").
@@ -85,6 +86,10 @@ class SpikeSettings:
       error).
     - `min_count`, `min_ratio`: a spike needs at least this many signals and this ratio of
       observed to expected over its steps.
+    - `scan_threshold`, `scan_min_steps`, `scan_max_steps`: the multi-scale scan
+      (`streams.core.spike_scan`): a window of 15 min to 2 h whose likelihood ratio at the rise
+      it shows reaches this many nats, with at least `target_ratio` times what was expected,
+      opens a spike too (0: the CUSUM alone).
     - `weeks`, `rolling_days`, `prior_hours`, `fold_lag_hours`: the baseline (module docstring).
     - `min_baseline_count`: signals the baseline must rest on before anything is decided.
     - `rewind_ms`: how far back late data may still change a decision (26 h: as long as the
@@ -96,6 +101,9 @@ class SpikeSettings:
     threshold: float = 8.0
     min_count: int = 5
     min_ratio: float = 1.5
+    scan_threshold: float = 8.0
+    scan_min_steps: int = 3
+    scan_max_steps: int = 24
     weeks: int = 4
     rolling_days: int = 7
     prior_hours: float = 6.0
@@ -108,6 +116,8 @@ class SpikeSettings:
             raise ValueError("step_ms must divide an hour")
         if self.target_ratio <= 1 or self.threshold <= 0 or self.min_ratio < 1:
             raise ValueError("target_ratio must be > 1, threshold > 0, min_ratio >= 1")
+        if self.scan_threshold < 0 or not 1 <= self.scan_min_steps <= self.scan_max_steps:
+            raise ValueError("scan_threshold >= 0, 1 <= scan_min_steps <= scan_max_steps")
         if self.weeks < 0 or self.rolling_days < 1 or self.fold_lag_hours < 1:
             raise ValueError("weeks >= 0, rolling_days >= 1, fold_lag_hours >= 1")
 
@@ -182,6 +192,8 @@ class SeriesState:
     rewind_to: int | None = None
     rate_hour: int | None = None
     rate: float | None = None
+    #: Hour -> its expected rate, for the scan's look back (not saved: a function of `hours`).
+    rates: dict[int, float | None] = field(default_factory=dict)
     #: Expected count and signals of the last step judged (for the ratio gauge).
     last_e: float = 0.0
     last_x: int = 0
@@ -254,20 +266,23 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
             d.up_from, d.up_x, d.up_e, d.up_n, d.rise = step, 0, 0.0, 0, []
         if d.up + llr <= 0:
             d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
-            return
-        d.up += llr
-        d.up_x += x
-        d.up_e += e
-        d.up_n += n
-        d.rise.append((x, e, n))
-        if (
-            d.up >= settings.threshold
-            and d.up_x >= settings.min_count
-            and d.up_x >= settings.min_ratio * d.up_e
-        ):
-            d.spike = _open(d, settings)
-            d.rise = []
-            d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up
+        else:
+            d.up += llr
+            d.up_x += x
+            d.up_e += e
+            d.up_n += n
+            d.rise.append((x, e, n))
+            if (
+                d.up >= settings.threshold
+                and d.up_x >= settings.min_count
+                and d.up_x >= settings.min_ratio * d.up_e
+            ):
+                d.spike = _open(d, settings)
+                d.rise = []
+                d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up
+                return
+        if settings.scan_threshold > 0:
+            _scan(state, step, settings)
         return
     d.up = max(0.0, d.up + llr)
     d.peak = max(d.peak, d.up)
@@ -280,6 +295,43 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
         state.closed.append(_close(d, settings))
         d.spike, d.tail = None, []
         d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
+
+
+def _scan(state: SeriesState, step: int, settings: SpikeSettings) -> None:
+    """Open a spike on the strongest window ending at `step` if it is strong enough
+    (`streams.core.spike_scan`); it never reaches back into a spike already closed nor into
+    hours without a baseline."""
+    sph = settings.steps_per_hour
+    floor = step - settings.scan_max_steps + 1
+    if state.closed:
+        floor = max(floor, state.closed[-1].end_step + 1)
+    recent: list[tuple[int, float, int]] = []
+    for s in range(floor, step + 1):
+        rate = _rate_at(state, s // sph, settings)
+        if rate is None:
+            recent = []
+            continue
+        x, n = state.counts.get(s, (0, 0))
+        recent.append((x, rate * n, n))
+    found = strongest_window(
+        recent,
+        min_steps=settings.scan_min_steps,
+        threshold=settings.scan_threshold,
+        min_count=settings.min_count,
+        min_ratio=max(settings.min_ratio, settings.target_ratio),
+    )
+    if found is None:
+        return
+    length, score = found
+    window = recent[-length:]
+    while window[0][0] == 0:  # the window's quiet first steps (kept for its least length)
+        window = window[1:]
+    d = state.decision
+    x, e, n = sum(t[0] for t in window), sum(t[1] for t in window), sum(t[2] for t in window)
+    d.spike = (step - len(window) + 1, x, e, n, score)
+    d.rise = []
+    d.up = max(d.up, score)
+    d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up
 
 
 def _open(d: Decision, settings: SpikeSettings) -> tuple[int, int, float, int, float]:
@@ -354,6 +406,16 @@ def baseline_rate(state: SeriesState, hour: int, settings: SpikeSettings) -> flo
     return state.rate
 
 
+def _rate_at(state: SeriesState, hour: int, settings: SpikeSettings) -> float | None:
+    """The expected rate of an hour already judged or being judged: the same as when it was
+    judged, as it rests only on hours folded before it (`fold_lag_hours`)."""
+    if hour == state.rate_hour:
+        return state.rate
+    if hour not in state.rates:
+        state.rates[hour] = _compute_rate(state, hour, settings)
+    return state.rates[hour]
+
+
 def _compute_rate(state: SeriesState, hour: int, settings: SpikeSettings) -> float | None:
     last = hour - settings.fold_lag_hours  # newest hour folded
     daily: list[float] = []
@@ -420,6 +482,7 @@ def _rewind(state: SeriesState, step: int, settings: SpikeSettings) -> None:
     for h in [h for h in state.hours if h >= back - settings.fold_lag_hours]:
         del state.hours[h]
     state.rate_hour = state.rate = None
+    state.rates.clear()
     state.next_step = back * sph
 
 
@@ -429,6 +492,8 @@ def _forget(state: SeriesState, settings: SpikeSettings) -> None:
     assert state.next_step is not None
     sph = settings.steps_per_hour
     now_hour = state.next_step // sph
+    for h in [h for h in state.rates if h < now_hour - settings.scan_max_steps // sph - 2]:
+        del state.rates[h]
     keep_from = now_hour - settings.rewind_ms // HOUR_MS - settings.fold_lag_hours - 1
     if len(state.checkpoints) > settings.rewind_ms // HOUR_MS + 24:
         for h in [h for h in state.checkpoints if h < keep_from]:
