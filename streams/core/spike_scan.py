@@ -34,6 +34,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from streams.core.spike_baseline import rate_at
+
+if TYPE_CHECKING:
+    from streams.core.spikes import SeriesState, SpikeSettings
 
 
 def glr(x: int, e: float) -> float:
@@ -67,3 +73,40 @@ def strongest_window(
         if score >= threshold and (best is None or score > best[1]):
             best = (length, score)
     return best
+
+
+def scan(state: SeriesState, step: int, settings: SpikeSettings) -> None:
+    """Open a spike on the strongest window ending at `step` if it is strong enough
+    (`streams.core.spike_scan`); it never reaches back into a spike already closed nor into
+    hours without a baseline."""
+    sph = settings.steps_per_hour
+    floor = step - settings.scan_max_steps + 1
+    if state.closed:
+        floor = max(floor, state.closed[-1].end_step + 1)
+    recent: list[tuple[int, float, int]] = []
+    for s in range(floor, step + 1):
+        rate = rate_at(state, s // sph, settings)
+        if rate is None:
+            recent = []
+            continue
+        x, n = state.counts.get(s, (0, 0))
+        recent.append((x, rate * n, n))
+    found = strongest_window(
+        recent,
+        min_steps=settings.scan_min_steps,
+        threshold=settings.scan_threshold,
+        min_count=settings.min_count,
+        min_ratio=max(settings.min_ratio, settings.target_ratio),
+    )
+    if found is None:
+        return
+    length, score = found
+    window = recent[-length:]
+    while window[0][0] == 0:  # the window's quiet first steps (kept for its least length)
+        window = window[1:]
+    d = state.decision
+    x, e, n = sum(t[0] for t in window), sum(t[1] for t in window), sum(t[2] for t in window)
+    d.spike = (step - len(window) + 1, x, e, n, score)
+    d.rise = []
+    d.up = max(d.up, score)
+    d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up

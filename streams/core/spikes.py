@@ -24,21 +24,12 @@ step at which S last left 0: the CUSUM's own change-point estimate), not where i
 While open, the mirror CUSUM `D = max(0, D - llr)` asks "is the rate back?"; when D crosses `h`
 the spike closes, and its end is the last step before D's excursion began.
 
-The baseline (`baseline_rate`), per hour of event time, only from hours outside any spike:
-- a **robust rolling rate**: the median of the daily rates of the last `rolling_days` days
-  (each day pooled: its signals over its denominator), so one bad day does not move it; while
-  less than a day is known, everything known so far, pooled;
-- a **week-aware rate**: the same hour of the week in the last `weeks` weeks, pooled, shrunk
-  towards the rolling rate by `prior_hours` hours of it (a gamma-Poisson posterior mean), so
-  that Saturday evening is compared with Saturday evenings once there are some, and a thin
-  hour of the week does not make the baseline noisy. Each week's hour is counted in hours of
-  its own day's traffic (its denominator over the mean hourly denominator of the 24 hours up
-  to it), so the weights are the same whatever the volume: when traffic doubles at the same
-  rates, last weeks' evenings still weigh what they did against the prior, and the expected
-  rate does not move (weighed against today's traffic they counted for half as much, pulling
-  an evening's baseline towards the day's rate).
-Hours are folded into the baseline `fold_lag_hours` after they end, once a spike that covers
-them has had time to be decided (and so to be left out).
+A spike also opens when a window of 15 minutes to 2 hours ending at the step holds a rise the
+CUSUM's fixed weight undervalues (a few signals, many times the expected): the multi-scale
+scan, `streams.core.spike_scan`.
+
+The baseline (`streams.core.spike_baseline`) is the rate of the same hour of the week in the
+last weeks, blended with a robust rolling rate, only from hours outside any spike.
 
 Late data: a step's counts may change after it was judged (a revision of the minute
 aggregates). The series keeps a checkpoint of its decision state at each hour for
@@ -52,7 +43,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 from streams.core.config import HOUR_MS, MINUTE_MS
-from streams.core.spike_scan import strongest_window
+from streams.core.spike_baseline import baseline_rate, fold
+from streams.core.spike_scan import scan
 
 #: What each friction type is a rate of: the per-minute aggregate (metric, key) that counts
 #: the things it can happen to. Documented in the README ("Friction spikes").
@@ -240,7 +232,7 @@ def judge_until(state: SeriesState, until_step: int, settings: SpikeSettings) ->
     while step < until_step:
         if step % sph == 0:
             hour = step // sph
-            _fold(state, hour - settings.fold_lag_hours, settings)
+            fold(state, hour - settings.fold_lag_hours, settings)
             d = state.decision
             snap = replace(d, closed=len(state.closed), tail=list(d.tail), rise=list(d.rise))
             state.checkpoints[hour] = snap
@@ -282,7 +274,7 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
                 d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up
                 return
         if settings.scan_threshold > 0:
-            _scan(state, step, settings)
+            scan(state, step, settings)
         return
     d.up = max(0.0, d.up + llr)
     d.peak = max(d.peak, d.up)
@@ -295,43 +287,6 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
         state.closed.append(_close(d, settings))
         d.spike, d.tail = None, []
         d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
-
-
-def _scan(state: SeriesState, step: int, settings: SpikeSettings) -> None:
-    """Open a spike on the strongest window ending at `step` if it is strong enough
-    (`streams.core.spike_scan`); it never reaches back into a spike already closed nor into
-    hours without a baseline."""
-    sph = settings.steps_per_hour
-    floor = step - settings.scan_max_steps + 1
-    if state.closed:
-        floor = max(floor, state.closed[-1].end_step + 1)
-    recent: list[tuple[int, float, int]] = []
-    for s in range(floor, step + 1):
-        rate = _rate_at(state, s // sph, settings)
-        if rate is None:
-            recent = []
-            continue
-        x, n = state.counts.get(s, (0, 0))
-        recent.append((x, rate * n, n))
-    found = strongest_window(
-        recent,
-        min_steps=settings.scan_min_steps,
-        threshold=settings.scan_threshold,
-        min_count=settings.min_count,
-        min_ratio=max(settings.min_ratio, settings.target_ratio),
-    )
-    if found is None:
-        return
-    length, score = found
-    window = recent[-length:]
-    while window[0][0] == 0:  # the window's quiet first steps (kept for its least length)
-        window = window[1:]
-    d = state.decision
-    x, e, n = sum(t[0] for t in window), sum(t[1] for t in window), sum(t[2] for t in window)
-    d.spike = (step - len(window) + 1, x, e, n, score)
-    d.rise = []
-    d.up = max(d.up, score)
-    d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up
 
 
 def _open(d: Decision, settings: SpikeSettings) -> tuple[int, int, float, int, float]:
@@ -371,98 +326,6 @@ def _close(d: Decision, settings: SpikeSettings) -> Spike:
     for sx, se, sn in d.tail[: end_at + 1]:
         x, e, n = x + sx, e + se, n + sn
     return Spike(start, d.opened + end_at + 1, x, e, n, max(evidence, d.peak), False)
-
-
-def _in_spike(state: SeriesState, step: int) -> bool:
-    d = state.decision
-    if d.spike is not None and step >= d.spike[0]:
-        return True
-    for spike in reversed(state.closed):
-        if spike.start_step <= step <= spike.end_step:
-            return True
-        if spike.end_step < step - 10_000:
-            break
-    return False
-
-
-def _fold(state: SeriesState, hour: int, settings: SpikeSettings) -> None:
-    """Add an hour's steps outside spikes to the baseline."""
-    sph = settings.steps_per_hour
-    x = n = 0
-    for step in range(hour * sph, (hour + 1) * sph):
-        cell = state.counts.get(step)
-        if cell is not None and not _in_spike(state, step):
-            x += cell[0]
-            n += cell[1]
-    if n or x:
-        state.hours[hour] = (x, n)
-
-
-def baseline_rate(state: SeriesState, hour: int, settings: SpikeSettings) -> float | None:
-    """The expected rate for `hour` (cached per hour), or None while too little is known."""
-    if state.rate_hour == hour:
-        return state.rate
-    state.rate_hour, state.rate = hour, _compute_rate(state, hour, settings)
-    return state.rate
-
-
-def _rate_at(state: SeriesState, hour: int, settings: SpikeSettings) -> float | None:
-    """The expected rate of an hour already judged or being judged: the same as when it was
-    judged, as it rests only on hours folded before it (`fold_lag_hours`)."""
-    if hour == state.rate_hour:
-        return state.rate
-    if hour not in state.rates:
-        state.rates[hour] = _compute_rate(state, hour, settings)
-    return state.rates[hour]
-
-
-def _compute_rate(state: SeriesState, hour: int, settings: SpikeSettings) -> float | None:
-    last = hour - settings.fold_lag_hours  # newest hour folded
-    daily: list[float] = []
-    pooled_x = pooled_n = hours_known = 0
-    for day in range(settings.rolling_days):
-        dx = dn = known = 0
-        for h in range(last - 24 * (day + 1) + 1, last - 24 * day + 1):
-            cell = state.hours.get(h)
-            if cell is not None:
-                dx += cell[0]
-                dn += cell[1]
-                known += 1
-        pooled_x += dx
-        pooled_n += dn
-        hours_known += known
-        if known >= 20 and dn > 0:  # a (nearly) whole day outside spikes
-            daily.append(dx / dn)
-    if pooled_x < settings.min_baseline_count or pooled_n == 0:
-        return None
-    if daily and pooled_x >= settings.min_baseline_count * len(daily):
-        daily.sort()
-        mid = len(daily) // 2
-        rolling = daily[mid] if len(daily) % 2 else (daily[mid - 1] + daily[mid]) / 2
-    else:  # under a day known, or too few signals a day for a median to be fair
-        rolling = pooled_x / pooled_n
-    # Each week's cell in hours of its own day's traffic (the 24 hours up to it), and the
-    # prior in hours too: a gamma-Poisson mean whose weights no change of volume moves (twice
-    # the traffic since last week at the same rates leaves the expected rate where it was).
-    week_x = week_n = 0.0
-    for week in range(1, settings.weeks + 1):
-        at = hour - 168 * week
-        cell = state.hours.get(at)
-        if cell is None:
-            continue
-        day_n = day_hours = 0
-        for h in range(at - 23, at + 1):
-            around = state.hours.get(h)
-            if around is not None:
-                day_n += around[1]
-                day_hours += 1
-        if day_n > 0:
-            per_hour = day_n / day_hours
-            week_x += cell[0] / per_hour
-            week_n += cell[1] / per_hour
-    if week_n == 0:
-        return rolling
-    return (week_x + rolling * settings.prior_hours) / (week_n + settings.prior_hours)
 
 
 def _rewind(state: SeriesState, step: int, settings: SpikeSettings) -> None:
