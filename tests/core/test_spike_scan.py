@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from streams.core.config import MINUTE_MS
 from streams.core.records import MinuteAggregate
 from streams.core.spike_scan import glr, strongest_window
-from streams.core.spike_tracker import SpikeTracker
+from streams.core.spike_tracker import SpikeTracker, restore_tracker, snapshot_tracker
 from streams.core.spikes import SpikeSettings
 from tests.core.test_spikes import DAY_MIN, T0, replay
 
@@ -64,6 +64,23 @@ def test_normal_quiet_traffic_gives_no_spike_with_the_scan() -> None:
 def test_the_scan_gives_the_same_spikes_whatever_the_speed(every: int) -> None:
     rows = quiet_shop(11, BURST)
     assert replay(rows, every).spikes() == replay(rows, 5).spikes()
+
+
+@pytest.mark.parametrize("into_burst_min", [10, 50, 70])
+def test_a_tracker_restored_inside_the_burst_finds_the_same_spike(into_burst_min: int) -> None:
+    """Cut while the burst is being judged (steps are judged 32 min behind the input). The scan
+    looks back up to 2 hours at rates that are not saved: a restored tracker
+    computes them again from the hours it has, and finds what the uninterrupted one found."""
+    rows = quiet_shop(11, BURST)
+    cut_ms = T0 + (BURST[0] + into_burst_min) * MINUTE_MS
+    head = SpikeTracker()
+    head.observe([r for r in rows if r.minute_ms < cut_ms])
+    head.advance(cut_ms)
+    restored = restore_tracker(snapshot_tracker(head), SpikeSettings(), head.journey)
+    restored.observe([r for r in rows if r.minute_ms >= cut_ms])
+    restored.advance(rows[-1].minute_ms + MINUTE_MS, final=True)
+    expected = replay(rows, 5).spikes()
+    assert len(expected) == 1 and restored.spikes() == expected
 
 
 def _poisson_sf(x: int, mean: float) -> float:
