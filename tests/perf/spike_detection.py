@@ -388,8 +388,8 @@ def evaluate(
     weeks = seeds * DAYS / 7
     print(f"\n{title}: {seeds} seeds x {DAYS} days ({time.perf_counter() - began:.0f} s)")
     print("signals the baseline expects over the incident (median), on the series it hits:")
-    for kind in sorted({k for k, _, _ in adds}):
-        cells = " | ".join(f"{statistics.median(adds[(kind, 2.0, d)]):6.1f}" for d in DURATIONS_MIN)
+    for kind in sorted({k for k, _ in adds}):
+        cells = " | ".join(f"{statistics.median(adds[(kind, d)]):6.1f}" for d in DURATIONS_MIN)
         print(f"  {kind:<15} {cells}   (x size - 1 = the excess)")
     head = " | ".join(f"{d:>4} min (bound)" for d in DURATIONS_MIN)
     big = [(s, d) for s in SIZES if s >= 3 for d in DURATIONS_MIN]
