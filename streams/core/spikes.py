@@ -24,21 +24,12 @@ step at which S last left 0: the CUSUM's own change-point estimate), not where i
 While open, the mirror CUSUM `D = max(0, D - llr)` asks "is the rate back?"; when D crosses `h`
 the spike closes, and its end is the last step before D's excursion began.
 
-The baseline (`baseline_rate`), per hour of event time, only from hours outside any spike:
-- a **robust rolling rate**: the median of the daily rates of the last `rolling_days` days
-  (each day pooled: its signals over its denominator), so one bad day does not move it; while
-  less than a day is known, everything known so far, pooled;
-- a **week-aware rate**: the same hour of the week in the last `weeks` weeks, pooled, shrunk
-  towards the rolling rate by `prior_hours` hours of it (a gamma-Poisson posterior mean), so
-  that Saturday evening is compared with Saturday evenings once there are some, and a thin
-  hour of the week does not make the baseline noisy. Each week's hour is counted in hours of
-  its own day's traffic (its denominator over the mean hourly denominator of the 24 hours up
-  to it), so the weights are the same whatever the volume: when traffic doubles at the same
-  rates, last weeks' evenings still weigh what they did against the prior, and the expected
-  rate does not move (weighed against today's traffic they counted for half as much, pulling
-  an evening's baseline towards the day's rate).
-Hours are folded into the baseline `fold_lag_hours` after they end, once a spike that covers
-them has had time to be decided (and so to be left out).
+A spike also opens when a window of 15 minutes to 2 hours ending at the step holds a rise the
+CUSUM's fixed weight undervalues (a few signals, many times the expected): the multi-scale
+scan, `streams.core.spike_scan`.
+
+The baseline (`streams.core.spike_baseline`) is the rate of the same hour of the week in the
+last weeks, blended with a robust rolling rate, only from hours outside any spike.
 
 Late data: a step's counts may change after it was judged (a revision of the minute
 aggregates). The series keeps a checkpoint of its decision state at each hour for
@@ -52,6 +43,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 from streams.core.config import HOUR_MS, MINUTE_MS
+from streams.core.spike_baseline import baseline_rate, fold
+from streams.core.spike_scan import scan
 
 #: What each friction type is a rate of: the per-minute aggregate (metric, key) that counts
 #: the things it can happen to. Documented in the README ("Friction spikes").
@@ -85,6 +78,10 @@ class SpikeSettings:
       error).
     - `min_count`, `min_ratio`: a spike needs at least this many signals and this ratio of
       observed to expected over its steps.
+    - `scan_threshold`, `scan_min_steps`, `scan_max_steps`: the multi-scale scan
+      (`streams.core.spike_scan`): a window of 15 min to 2 h whose likelihood ratio at the rise
+      it shows reaches this many nats, with at least `target_ratio` times what was expected,
+      opens a spike too (0: the CUSUM alone).
     - `weeks`, `rolling_days`, `prior_hours`, `fold_lag_hours`: the baseline (module docstring).
     - `min_baseline_count`: signals the baseline must rest on before anything is decided.
     - `rewind_ms`: how far back late data may still change a decision (26 h: as long as the
@@ -96,6 +93,9 @@ class SpikeSettings:
     threshold: float = 8.0
     min_count: int = 5
     min_ratio: float = 1.5
+    scan_threshold: float = 8.0
+    scan_min_steps: int = 3
+    scan_max_steps: int = 24
     weeks: int = 4
     rolling_days: int = 7
     prior_hours: float = 6.0
@@ -108,6 +108,8 @@ class SpikeSettings:
             raise ValueError("step_ms must divide an hour")
         if self.target_ratio <= 1 or self.threshold <= 0 or self.min_ratio < 1:
             raise ValueError("target_ratio must be > 1, threshold > 0, min_ratio >= 1")
+        if self.scan_threshold < 0 or not 1 <= self.scan_min_steps <= self.scan_max_steps:
+            raise ValueError("scan_threshold >= 0, 1 <= scan_min_steps <= scan_max_steps")
         if self.weeks < 0 or self.rolling_days < 1 or self.fold_lag_hours < 1:
             raise ValueError("weeks >= 0, rolling_days >= 1, fold_lag_hours >= 1")
 
@@ -182,6 +184,8 @@ class SeriesState:
     rewind_to: int | None = None
     rate_hour: int | None = None
     rate: float | None = None
+    #: Hour -> its expected rate, for the scan's look back (not saved: a function of `hours`).
+    rates: dict[int, float | None] = field(default_factory=dict)
     #: Expected count and signals of the last step judged (for the ratio gauge).
     last_e: float = 0.0
     last_x: int = 0
@@ -228,7 +232,7 @@ def judge_until(state: SeriesState, until_step: int, settings: SpikeSettings) ->
     while step < until_step:
         if step % sph == 0:
             hour = step // sph
-            _fold(state, hour - settings.fold_lag_hours, settings)
+            fold(state, hour - settings.fold_lag_hours, settings)
             d = state.decision
             snap = replace(d, closed=len(state.closed), tail=list(d.tail), rise=list(d.rise))
             state.checkpoints[hour] = snap
@@ -254,20 +258,23 @@ def _judge(state: SeriesState, step: int, settings: SpikeSettings) -> None:
             d.up_from, d.up_x, d.up_e, d.up_n, d.rise = step, 0, 0.0, 0, []
         if d.up + llr <= 0:
             d.up, d.up_from, d.up_x, d.up_e, d.up_n = 0.0, step + 1, 0, 0.0, 0
-            return
-        d.up += llr
-        d.up_x += x
-        d.up_e += e
-        d.up_n += n
-        d.rise.append((x, e, n))
-        if (
-            d.up >= settings.threshold
-            and d.up_x >= settings.min_count
-            and d.up_x >= settings.min_ratio * d.up_e
-        ):
-            d.spike = _open(d, settings)
-            d.rise = []
-            d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up
+        else:
+            d.up += llr
+            d.up_x += x
+            d.up_e += e
+            d.up_n += n
+            d.rise.append((x, e, n))
+            if (
+                d.up >= settings.threshold
+                and d.up_x >= settings.min_count
+                and d.up_x >= settings.min_ratio * d.up_e
+            ):
+                d.spike = _open(d, settings)
+                d.rise = []
+                d.down, d.down_from, d.tail, d.opened, d.peak = 0.0, step + 1, [], step, d.up
+                return
+        if settings.scan_threshold > 0:
+            scan(state, step, settings)
         return
     d.up = max(0.0, d.up + llr)
     d.peak = max(d.peak, d.up)
@@ -321,88 +328,6 @@ def _close(d: Decision, settings: SpikeSettings) -> Spike:
     return Spike(start, d.opened + end_at + 1, x, e, n, max(evidence, d.peak), False)
 
 
-def _in_spike(state: SeriesState, step: int) -> bool:
-    d = state.decision
-    if d.spike is not None and step >= d.spike[0]:
-        return True
-    for spike in reversed(state.closed):
-        if spike.start_step <= step <= spike.end_step:
-            return True
-        if spike.end_step < step - 10_000:
-            break
-    return False
-
-
-def _fold(state: SeriesState, hour: int, settings: SpikeSettings) -> None:
-    """Add an hour's steps outside spikes to the baseline."""
-    sph = settings.steps_per_hour
-    x = n = 0
-    for step in range(hour * sph, (hour + 1) * sph):
-        cell = state.counts.get(step)
-        if cell is not None and not _in_spike(state, step):
-            x += cell[0]
-            n += cell[1]
-    if n or x:
-        state.hours[hour] = (x, n)
-
-
-def baseline_rate(state: SeriesState, hour: int, settings: SpikeSettings) -> float | None:
-    """The expected rate for `hour` (cached per hour), or None while too little is known."""
-    if state.rate_hour == hour:
-        return state.rate
-    state.rate_hour, state.rate = hour, _compute_rate(state, hour, settings)
-    return state.rate
-
-
-def _compute_rate(state: SeriesState, hour: int, settings: SpikeSettings) -> float | None:
-    last = hour - settings.fold_lag_hours  # newest hour folded
-    daily: list[float] = []
-    pooled_x = pooled_n = hours_known = 0
-    for day in range(settings.rolling_days):
-        dx = dn = known = 0
-        for h in range(last - 24 * (day + 1) + 1, last - 24 * day + 1):
-            cell = state.hours.get(h)
-            if cell is not None:
-                dx += cell[0]
-                dn += cell[1]
-                known += 1
-        pooled_x += dx
-        pooled_n += dn
-        hours_known += known
-        if known >= 20 and dn > 0:  # a (nearly) whole day outside spikes
-            daily.append(dx / dn)
-    if pooled_x < settings.min_baseline_count or pooled_n == 0:
-        return None
-    if daily and pooled_x >= settings.min_baseline_count * len(daily):
-        daily.sort()
-        mid = len(daily) // 2
-        rolling = daily[mid] if len(daily) % 2 else (daily[mid - 1] + daily[mid]) / 2
-    else:  # under a day known, or too few signals a day for a median to be fair
-        rolling = pooled_x / pooled_n
-    # Each week's cell in hours of its own day's traffic (the 24 hours up to it), and the
-    # prior in hours too: a gamma-Poisson mean whose weights no change of volume moves (twice
-    # the traffic since last week at the same rates leaves the expected rate where it was).
-    week_x = week_n = 0.0
-    for week in range(1, settings.weeks + 1):
-        at = hour - 168 * week
-        cell = state.hours.get(at)
-        if cell is None:
-            continue
-        day_n = day_hours = 0
-        for h in range(at - 23, at + 1):
-            around = state.hours.get(h)
-            if around is not None:
-                day_n += around[1]
-                day_hours += 1
-        if day_n > 0:
-            per_hour = day_n / day_hours
-            week_x += cell[0] / per_hour
-            week_n += cell[1] / per_hour
-    if week_n == 0:
-        return rolling
-    return (week_x + rolling * settings.prior_hours) / (week_n + settings.prior_hours)
-
-
 def _rewind(state: SeriesState, step: int, settings: SpikeSettings) -> None:
     """Go back to the checkpoint at or before `step`'s hour and forget what followed it."""
     state.rewind_to = None
@@ -420,6 +345,7 @@ def _rewind(state: SeriesState, step: int, settings: SpikeSettings) -> None:
     for h in [h for h in state.hours if h >= back - settings.fold_lag_hours]:
         del state.hours[h]
     state.rate_hour = state.rate = None
+    state.rates.clear()
     state.next_step = back * sph
 
 
@@ -429,6 +355,8 @@ def _forget(state: SeriesState, settings: SpikeSettings) -> None:
     assert state.next_step is not None
     sph = settings.steps_per_hour
     now_hour = state.next_step // sph
+    for h in [h for h in state.rates if h < now_hour - settings.scan_max_steps // sph - 2]:
+        del state.rates[h]
     keep_from = now_hour - settings.rewind_ms // HOUR_MS - settings.fold_lag_hours - 1
     if len(state.checkpoints) > settings.rewind_ms // HOUR_MS + 24:
         for h in [h for h in state.checkpoints if h < keep_from]:

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from streams.core.config import HOUR_MS, MINUTE_MS
 from streams.core.records import FrictionSpike, MinuteAggregate
+from streams.core.spike_baseline import baseline_rate
 from streams.core.spike_tracker import SpikeTracker, restore_tracker, snapshot_tracker
-from streams.core.spikes import SpikeSettings, baseline_rate
+from streams.core.spikes import SpikeSettings
 
 pytestmark = pytest.mark.unit
 

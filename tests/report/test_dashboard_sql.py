@@ -83,7 +83,7 @@ def test_spike_annotations_run_and_give_regions(simulated: Simulated) -> None:
     assert result.column_names[:3] == ("time", "timeEnd", "text")
     spikes = simulated.client.query(
         "SELECT count() FROM friction_spikes FINAL WHERE started_at < {e:DateTime64(3)} "
-        "AND ended_at > {s:DateTime64(3)}",
+        "AND ended_at > {s:DateTime64(3)} AND device_type = ''",  # annotations: channels
         parameters={"s": START, "e": END},
     ).result_rows[0][0]
     assert len(result.result_rows) == spikes
