@@ -52,7 +52,7 @@ PERSON_FORMAT = 2
 #: copy of the field names that could drift from it).
 SESSION_KEYS = tuple(session_to_dict(open_session("", 0)))
 
-_PERSON_FIELDS = 17
+_PERSON_FIELDS = 16
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
 
@@ -105,7 +105,7 @@ def person_from_plain(value: Any) -> PersonState:
         found = value[0] if isinstance(value, list) and value else type(value).__name__
         raise WireFormatError(f"person state of format {found!r}; this version reads 2")
     if len(value) != _PERSON_FIELDS:
-        raise WireFormatError(f"person state of {len(value)} fields; format 2 has {_PERSON_FIELDS}")
+        raise WireFormatError(f"person state of {len(value)} fields; format 2 has 16")
     (
         _,
         person_id,
@@ -123,7 +123,6 @@ def person_from_plain(value: Any) -> PersonState:
         transactions,
         handed,
         advanced_ms,
-        handed_over,
     ) = value
     return PersonState(
         person_id=person_id,
@@ -153,7 +152,6 @@ def person_from_plain(value: Any) -> PersonState:
         transactions=transactions,
         handed=tuple(_handover(h) for h in handed),
         advanced_ms=advanced_ms,
-        handed_over=None if handed_over is None else (handed_over[0], handed_over[1]),
     )
 
 
@@ -180,7 +178,6 @@ def _person_array(s: PersonState, history_ref: dict[str, Any] | None = None) -> 
         s.transactions,
         [_handover_array(h) for h in s.handed],
         s.advanced_ms,
-        s.handed_over,
     ]
 
 
@@ -216,8 +213,6 @@ def _handover_array(h: Handover) -> list[Any]:
         h.transactions,
         h.contacts,
         h.watermark_ms,
-        h.cut,
-        h.moved,
     ]
 
 
@@ -227,7 +222,7 @@ def _handover(value: list[Any] | dict[str, Any]) -> Handover:
         if not isinstance(msg, Handover):
             raise WireFormatError("handed entries are hand-overs")
         return msg
-    into, source, session, checkout, at_ms, pending, transactions, contacts, wm, cut, moved = value
+    into, source, session, checkout, at_ms, pending, transactions, contacts, wm = value
     return Handover(
         into_person=into,
         from_person=source,
@@ -238,6 +233,4 @@ def _handover(value: list[Any] | dict[str, Any]) -> Handover:
         transactions=transactions,
         contacts=tuple((t, m, c) for t, m, c in contacts),
         watermark_ms=wm,
-        cut=cut,
-        moved=tuple(_waiting(w) for w in moved),
     )
