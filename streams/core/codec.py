@@ -82,7 +82,6 @@ def person_to_dict(state: PersonState) -> dict[str, Any]:
         "transactions": dedup.to_wire(state.transactions),
         "handed": [message_to_dict(h) for h in state.handed],
         "advanced_ms": state.advanced_ms,
-        "handed_over": None if state.handed_over is None else list(state.handed_over),
     }
 
 
@@ -104,12 +103,7 @@ def person_from_dict(data: dict[str, Any]) -> PersonState:
         transactions=dedup.from_wire(data.get("transactions", "")),
         handed=tuple(_handover(m) for m in data.get("handed", [])),
         advanced_ms=int(data.get("advanced_ms", 0)),
-        handed_over=_handed_over(data.get("handed_over")),
     )
-
-
-def _handed_over(data: list[Any] | None) -> tuple[int, str] | None:
-    return None if data is None else (int(data[0]), str(data[1]))
 
 
 def _base(data: list[Any]) -> Base:
@@ -187,8 +181,6 @@ def message_to_dict(msg: Routed | LinkNotice | Handover) -> dict[str, Any]:
         "transactions": dedup.to_wire(msg.transactions),
         "contacts": msg.contacts,
         "watermark_ms": msg.watermark_ms,
-        "cut": msg.cut,
-        "moved": [message_to_dict(from_waiting(w, msg.into_person)) for w in msg.moved],
     }
 
 
@@ -222,8 +214,6 @@ def message_from_dict(data: dict[str, Any]) -> Routed | LinkNotice | Handover:
             transactions=dedup.from_wire(data.get("transactions", "")),
             contacts=tuple((int(t), str(m), str(c)) for t, m, c in data.get("contacts", ())),
             watermark_ms=int(data.get("watermark_ms", 0)),
-            cut=int(data.get("cut", 0)),
-            moved=tuple(_pending(d) for d in data.get("moved", [])),
         )
     raise ValueError(f"unknown journey message kind {kind!r}")
 

@@ -6,9 +6,7 @@ short, time-ordered history of links, so the person of a device-only event at ti
 customer linked latest at or before t; an event from before the device's *first* link (within
 the retro window) belongs to that first customer. Two customers are never merged: a shared
 device simply re-links to whoever logged in last, from that event on, and its earlier history
-stays where it was. The journey still receives an event from before the first link that arrives
-after it (within the revision horizon) at the anonymous person: it belongs to the anonymous
-journey that the login handed over, which puts it in its place (`journey._recut`).
+stays where it was.
 
 Shared devices: a POS till or a kiosk serves one member of the public after another, so it
 says nothing about who is in front of it. An event from a shared device (`JourneyConfig.
@@ -231,25 +229,11 @@ def identity_step(
                 del links[1]
             state.linked = flat_links(links)
             outputs.append(IdentityLink(device, customer, ts, config.retro_window_ms))
-            if first_link or earliest:
-                # Earliest: a login that arrived late, before the one the anonymous journey was
-                # handed over at; that journey decides whether it moves the cut.
+            if first_link:
                 outputs.append(
                     LinkNotice(anonymous_person(device), customer, device, ts, watermark_ms)
                 )
     person = resolve_person(event, state, config)
-    if (
-        device
-        and not customer
-        and state is not None
-        and state.linked
-        and watermark_ms - config.revision_horizon_ms <= ts < state.linked[0]
-    ):
-        # From before the device's first login, arrived after it: the anonymous journey it
-        # belongs to was handed over at the login and is cut there again with it in its place
-        # (`journey._recut`), as if it had come first. Queries still attribute it to the
-        # customer (`person_of_device`, the retro window).
-        person = anonymous_person(device)
     outputs.append(Routed(person, event, watermark_ms, received_at_ms, source, position))
     return state, outputs
 

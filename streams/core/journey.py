@@ -102,41 +102,31 @@ def _on_link(
     out: list[Output] = []
     at = msg.linked_at_ms
     moved: list[Waiting] = []
-    if state is not None and state.handed_over is not None:
-        # Handed over already, at a later login: an earlier one of the same customer that
-        # arrived late moves the cut back to its own time, when a replay can reach it.
-        # Otherwise the links alone re-attribute the rows (another customer's earlier login
-        # would take back what the later one was handed: not revised).
-        at_ms, customer = state.handed_over
-        if (
-            at >= at_ms
-            or msg.customer_id != customer
-            or not ts_reachable(at, msg.watermark_ms, config)
-        ):
-            return state, out
-        split = revise.split_at(state, at, config)
-        if split is None:
-            return state, out
-        out.extend(split[0])  # type: ignore[arg-type]
-        moved = split[1]
-    elif state is not None:
+    if state is not None:
         state, out = advance(state, min(msg.watermark_ms, at), config)
-        if state is not None and state.pending:
+    if state is not None:
+        if state.pending:
             # Its events up to the login are the visit's own: they go over inside the session.
             _release(state, at, config, out)
-        history = None if state is None else state.history
-        if state is not None and history and (history[-1][0] > at or state.decided_ms >= at):
+        history = state.history
+        if history and (history[-1][0] > at or state.decided_ms >= at):
             # The login arrived after what this device did next: as of the login, that is the
             # customer's, and the visit then going on goes over (`revise.split_at`).
             split = revise.split_at(state, at, config)
             if split is not None:
                 out.extend(split[0])  # type: ignore[arg-type]
                 moved = split[1]
-    if state is not None:
         settle(state, at, config, out)
-    # The events after the login go with the hand-over, as the customer's own.
-    state, handed = on_link(state, msg, moved=tuple(moved))
-    return state, out + handed
+    state, handed = on_link(state, msg)
+    # Handed on after the hand-over, as the customer's own events (no replay guard: they were
+    # applied once already, under the anonymous person).
+    rerouted: list[Output] = [
+        replace(
+            from_waiting(w, msg.customer_id), watermark_ms=msg.watermark_ms, source="", position=-1
+        )
+        for w in moved
+    ]
+    return state, out + handed + rerouted
 
 
 def _on_handover(
@@ -156,7 +146,7 @@ def _on_handover(
         return state, []
     out: list[Output] = []
     at = msg.at_ms
-    if revise.handover_in_order(state, msg):
+    if revise.handover_in_order(state, at):
         if state.pending and state.pending[0][0] < at:
             _release(state, at - 1, config, out)
         settle(state, at, config, out)
@@ -171,15 +161,7 @@ def _on_handover(
         out.extend(take_over(state, msg, config))
         # Taken out of order, it is in no replay's history: no replay may start before it.
         revise.start_over(state)
-        # Its events after the login come back as this person's own (no replay guard: they
-        # were applied once already, under the anonymous person).
-        out.extend(_as_mine(w, msg.into_person, msg.watermark_ms) for w in msg.moved)
     return state, out
-
-
-def _as_mine(w: Waiting, person_id: str, watermark_ms: int) -> Routed:
-    """An event another person applied, routed to `person_id` as its own."""
-    return replace(from_waiting(w, person_id), watermark_ms=watermark_ms, source="", position=-1)
 
 
 def advance(
@@ -208,7 +190,6 @@ def advance(
         or state.history
         or state.handed
         or state.transactions
-        or state.handed_over
     ):
         return None, out
     return state, out
@@ -228,8 +209,6 @@ def _forget(state: PersonState, watermark_ms: int, config: JourneyConfig) -> Non
     oldest = revise.oldest(state)
     if oldest is not None and revise.forget_due(oldest, config) <= watermark_ms:
         revise.forget(state, revise.forget_from(watermark_ms, config))
-    if state.handed_over and revise.forget_due(state.handed_over[0], config) <= watermark_ms:
-        state.handed_over = None  # no replay reaches the login any more
     contacts_from = watermark_ms - contacts_kept_ms(state, config)
     if state.contacts and min(c[0] for c in state.contacts) < contacts_from:
         state.contacts = tuple(c for c in state.contacts if c[0] >= contacts_from)
@@ -297,10 +276,6 @@ def memory_deadline(state: PersonState, config: JourneyConfig) -> int | None:
         d = min(c[0] for c in state.contacts) + contacts_kept_ms(state, config) + 1
         if best is None or d < best:
             best = d
-    if state.handed_over:
-        d = revise.forget_due(state.handed_over[0], config)
-        if best is None or d < best:
-            best = d
     history = state.history
     if history or state.handed:  # revise.forget_due, inlined: this runs after every step
         oldest = history[0][0] if history else state.handed[0].at_ms
@@ -321,8 +296,6 @@ def _on_event(
     ev = msg.event
     out: list[Output] = []
     ts = ev.ts_ms
-    if state.handed_over is not None and ts < state.handed_over[0]:
-        return state, _recut(state, msg, config)
     if ev.device_id is None:
         key = event_key(ev.event_id)
         if dedup.contains(state.seen, key):
@@ -360,38 +333,6 @@ def _on_event(
     if state.pending and state.pending[0][0] <= watermark:
         _release(state, watermark, config, out)
     return state, out
-
-
-def _recut(state: PersonState, msg: Routed, config: JourneyConfig) -> list[Output]:
-    """An event of this anonymous journey from before the login that handed it over, arrived
-    after it: the journey is cut at the login again with the event in its place, and the visit
-    then going on is handed over once more, replacing the first hand-over (as if the event had
-    come before the login). Beyond what a replay can reach, the event goes to the customer
-    (the first login's retro attribution, `identity.person_of_device`)."""
-    assert state.handed_over is not None
-    at, customer = state.handed_over
-    w = to_waiting(msg, state)
-    if state.history is not None and any(h[1] == w[1] for h in state.history):
-        return [Duplicate(w[1], state.person_id)]
-    split = None
-    if ts_reachable(w[0], msg.watermark_ms, config):
-        split = revise.split_at(state, at, config, extra=w)
-    if split is None:
-        if w[0] >= at - config.retro_window_ms:
-            return [_as_mine(w, customer, msg.watermark_ms)]
-        out: list[Output] = []
-        apply_event(state, w, msg.watermark_ms, config, out)  # kept and flagged late
-        return out
-    out = list(split[0])  # type: ignore[arg-type]
-    settle(state, at, config, out)
-    notice = LinkNotice(state.person_id, customer, w[4] or "", at, msg.watermark_ms)
-    _, handed = on_link(state, notice, cut=len(state.history or ()))
-    return out + handed
-
-
-def ts_reachable(ts: int, watermark_ms: int, config: JourneyConfig) -> bool:
-    """Whether a revision can still put an event at `ts` in its place (the revision horizon)."""
-    return ts >= watermark_ms - config.revision_horizon_ms
 
 
 def release_waiting(state: PersonState, config: JourneyConfig) -> list[Output]:

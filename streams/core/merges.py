@@ -27,11 +27,9 @@ from streams.core import dedup, revise
 from streams.core.config import JourneyConfig
 from streams.core.identity import LinkNotice
 from streams.core.person import (
-    NEW_PERSON,
     Handover,
     Output,
     PersonState,
-    Waiting,
     close_session,
     with_waiting,
 )
@@ -39,22 +37,15 @@ from streams.core.records import SessionMerge
 from streams.core.session import PUBLISHED, absorb, summarise
 
 
-def on_link(
-    state: PersonState | None, msg: LinkNotice, cut: int = 0, moved: tuple[Waiting, ...] = ()
-) -> tuple[PersonState | None, list[Output]]:
-    """This anonymous person's device was linked: hand over at once what is still open
-    (`cut`, `moved`: see `Handover`).
+def on_link(state: PersonState | None, msg: LinkNotice) -> tuple[PersonState | None, list[Output]]:
+    """This anonymous person's device was linked: hand over at once what is still open.
 
     At once, not in event-time order: the customer's side can only merge what reaches it before
     its own session closes, and the notice travels right behind the anonymous events, through
     the same partition. Waiting events go along and are applied by the customer, in order.
     """
     if state is None:
-        # Nothing to hand over yet; kept, so the device's earlier events arriving after the
-        # login are cut at it as if they had come first (`journey._recut`).
-        state = PersonState(msg.anon_person_id, history=[], bases=(NEW_PERSON,))
-        state.handed_over = (msg.linked_at_ms, msg.customer_id)
-        return state, []
+        return None, []
     handover = Handover(
         into_person=msg.customer_id,
         from_person=state.person_id,
@@ -65,23 +56,17 @@ def on_link(
         transactions=state.transactions,
         contacts=state.contacts,
         watermark_ms=msg.watermark_ms,
-        cut=cut,
-        moved=moved,
     )
     state.session, state.checkout, state.pending, state.contacts = None, None, (), ()
-    # Its journey stops at the login: kept (events up to it, bases) so that an earlier login
-    # arriving late can move the cut back (`revise.split_at`), unless it holds events after it.
-    history = state.history
-    if history and history[-1][0] > msg.linked_at_ms:
-        revise.start_over(state)
-    state.handed_over = (msg.linked_at_ms, msg.customer_id)
+    # What was handed over is the customer's now: no replay of this person may redo it.
+    revise.start_over(state)
     state.transactions = dedup.EMPTY
     return state, [handover]
 
 
 def already_taken(state: PersonState, msg: Handover) -> bool:
     """Whether `msg` was applied before (a re-delivery); if not, it is marked applied now."""
-    mark = (f"{msg.from_person}#{msg.cut}" if msg.cut else msg.from_person, msg.at_ms)
+    mark = (msg.from_person, msg.at_ms)
     if mark in state.handovers:  # delivered again (a replay): applied once already
         return True
     state.handovers = (*state.handovers, mark)

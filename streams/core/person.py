@@ -94,12 +94,6 @@ class PersonState:
     handed: tuple[Handover, ...] = ()
     #: The latest watermark this person was advanced to: a revision replays up to at least it.
     advanced_ms: int = 0
-    #: An anonymous person whose device was linked: (the login's time, the customer), when it
-    #: handed its open visit over (None: not linked). Its journey stops there, and is kept for
-    #: the revision horizon: the device's events from before the login that arrive after it
-    #: still come here, and they or an earlier login arriving late cut it again, handing the
-    #: visit then going on over once more (`journey._recut`).
-    handed_over: tuple[int, str] | None = None
 
     @property
     def recent(self) -> tuple[closed.Closed, ...]:
@@ -125,19 +119,10 @@ class Handover:
     #: The watermark when the link was made: a hand-over that arrives behind what the customer
     #: has decided is put in its place by a replay up to (at least) this watermark.
     watermark_ms: int = 0
-    #: 0, or for a hand-over that replaces one of the same login (an event of the anonymous
-    #: journey from before the login arrived after it), how many events that journey has up
-    #: to the login now: it differs from a re-delivery (`merges.already_taken`).
-    cut: int = 0
-    #: The anonymous journey's events after the login (applied there because they came before
-    #: it): the customer's, put in their place by the same replay that takes the hand-over
-    #: over, so that no state between the two is ever written.
-    moved: tuple[Waiting, ...] = ()
 
 
-#: A `Routed` among a step's outputs is an event handed on to another person (an anonymous
-#: event from before a login that no replay can put in its place is the customer's:
-#: `journey._recut`; a late login's events taken over as they come: `journey._on_handover`).
+#: A `Routed` among a step's outputs is an event handed on to another person (a device's events
+#: after a login that arrived late belong to the customer: `journey._on_link`).
 Output = EventRow | SessionSummary | FrictionSignal | SessionMerge | Handover | Duplicate | Routed
 
 

@@ -127,10 +127,10 @@ class JourneyPipeline:
         self, msg: JourneyInput, at_ms: int | None = None
     ) -> tuple[list[Record], list[Handover | Routed]]:
         """One journey input whose identity was resolved elsewhere (the Faust journey stage,
-        where identity runs in another stage keyed by device). Onward messages (a hand-over, an
-        event handed on to its customer) come back to the caller, in order, instead of being
-        applied: their person may live on another partition, and even on this one the caller
-        decides when they apply. `at_ms`, for a hand-over: the
+        where identity runs in another stage keyed by device). Onward messages (a hand-over,
+        then the events a late login moves to the customer) come back to the caller, in
+        order, instead of being applied: their person may live on another partition, and even
+        on this one the caller decides when they apply. `at_ms`, for a hand-over: the
         receiving person is first advanced to that watermark (the link's), so that the merge
         is decided on its state as of the link, as `process` decides it in one ordered run."""
         out: list[Record] = []

@@ -25,10 +25,6 @@ A login's hand-over (an anonymous visit joining the customer's, `streams.core.me
 input of the journey like an event: kept (`handed`, its session as it came) and taken over
 again by a replay at its place in event time, the login's. A hand-over that arrives behind what
 was decided (the app's events loaded after the web's) is itself put in its place by a replay.
-The anonymous side keeps its journey up to the login (`PersonState.handed_over`): an anonymous
-event from before the login, or an earlier login of the same customer, that arrives after the
-hand-over cuts it again (`split_at`), and the new hand-over replaces the old one in the
-customer's replay (one hand-over per anonymous journey), so either order reads as time order.
 
 Not revised (the late event is applied as before: kept, attributed to the closest session,
 flagged `late`): an event older than the horizon or older than the person's oldest base.
@@ -111,15 +107,11 @@ def in_order(state: PersonState, w: Waiting) -> bool:
     return not history or waiting_order(history[-1]) <= waiting_order(w)
 
 
-def handover_in_order(state: PersonState, msg: Handover) -> bool:
+def handover_in_order(state: PersonState, at_ms: int) -> bool:
     """Whether taking a hand-over over now is taking it at its place in event time: before the
-    events at its own time, the login's (the login event itself follows its notice), and not
-    in place of one taken already (the anonymous journey cut again: a replay swaps them)."""
-    at_ms = msg.at_ms
+    events at its own time, `at_ms`, the login's (the login event itself follows its notice)."""
     if state.history is None or at_ms <= state.decided_ms:
         return False
-    if msg.moved or any(h.from_person == msg.from_person for h in state.handed):
-        return False  # events of the customer's to put in their place too: a replay
     if state.handed and at_ms < state.handed[-1].at_ms:
         return False
     history = state.history
@@ -133,9 +125,7 @@ def remember_handover(state: PersonState, msg: Handover) -> None:
 
 
 def _kept(msg: Handover) -> Handover:
-    return replace(
-        msg, session=deepcopy(msg.session), checkout=deepcopy(msg.checkout), pending=(), moved=()
-    )
+    return replace(msg, session=deepcopy(msg.session), checkout=deepcopy(msg.checkout), pending=())
 
 
 #: Events are forgotten in steps of this much event time, not one by one: each step is a wake-up
@@ -201,8 +191,6 @@ def revise(
     ts = w[0]
     if state.history is None or ts < watermark - config.revision_horizon_ms:
         return None
-    if state.handed_over is not None:
-        return None  # an anonymous journey handed over: replays only move its cut (split_at)
     event_id = w[1]
     if any(h[1] == event_id for h in state.history):
         # Re-sent after the dedup horizon forgot it, but still among the events kept here.
@@ -217,7 +205,7 @@ def revise_handover(
     and the caller takes it over as it comes)."""
     if state.history is None or msg.at_ms < watermark - config.revision_horizon_ms:
         return None
-    out = _revise(state, msg.at_ms, None, _kept(msg), config, msg.moved)
+    out = _revise(state, msg.at_ms, None, _kept(msg), config)
     if out is None:
         return None
     # What the anonymous person still had waiting is this person's now, as on time.
@@ -233,7 +221,6 @@ def _revise(
     w: Waiting | None,
     handover: Handover | None,
     config: JourneyConfig,
-    moved: tuple[Waiting, ...] = (),
 ) -> list[Output | Retract] | None:
     """Replay the person's journey from the latest base before `ts` without and with the new
     input (`w` or `handover`), and write the difference.
@@ -256,13 +243,7 @@ def _revise(
     old_state, old_out = _replay(state, base, after, handed, watermark, config)
     if w is not None:
         insort(after, w, key=waiting_order)
-    known = {h[1] for h in history} if moved else set()
-    for m in moved:  # the hand-over's events after the login (none already here)
-        if m[1] not in known:
-            insort(after, m, key=waiting_order)
     if handover is not None:
-        # One hand-over per anonymous journey: an earlier login's replaces a later one's.
-        handed = [h for h in handed if h.from_person != handover.from_person]
         insort(handed, handover, key=lambda h: h.at_ms)
         state.handed = tuple(h for h in state.handed if h.at_ms <= base[0]) + tuple(handed)
     new_state, new_out = _replay(state, base, after, handed, watermark, config)
@@ -288,30 +269,24 @@ def _revise(
 
 
 def split_at(
-    state: PersonState, at_ms: int, config: JourneyConfig, extra: Waiting | None = None
+    state: PersonState, at_ms: int, config: JourneyConfig
 ) -> tuple[list[Output | Retract], list[Waiting]] | None:
     """An anonymous person's journey as it was at a login `at_ms` that arrived late: what it
     concluded from its events after the login is taken back (they are the customer's, and are
     returned to be handed on), and the visit going on at the login's time is open again, to be
-    handed over. With `extra`, an event of its own from before the login that arrived after
-    it: in its place. None when no replay can reach that far back.
+    handed over. None when no replay can reach that far back.
     """
     history = state.history
     if history is None:
         return None
-    # A replay from before what changes: the login's time, or the event put in its place.
-    base = _start(state, at_ms + 1 if extra is None else min(at_ms + 1, extra[0]), config)
+    base = _start(state, at_ms + 1, config)
     if base is None:
         return None
     first = bisect_right(history, (base[0], "\U0010ffff"), key=waiting_order)
     before, after = history[:first], history[first:]
     keep = [w for w in after if w[0] <= at_ms]
     moved = [w for w in after if w[0] > at_ms]
-    # What was written: up to the watermark, or up to the later login that handed over.
-    until = state.advanced_ms if state.handed_over is None else state.handed_over[0]
-    old_state, old_out = _replay(state, base, after, [], until, config)
-    if extra is not None:
-        insort(keep, extra, key=waiting_order)
+    old_state, old_out = _replay(state, base, after, [], state.advanced_ms, config)
     new_state, new_out = _replay(state, base, keep, [], at_ms, config)
     out = [
         # A visit withdrawn here may be the customer's next, under the same id (the id comes
@@ -339,9 +314,6 @@ def split_at(
     )
     state.history = before + keep
     state.decided_ms = new_state.decided_ms
-    # The purchases of the moved events are the customer's to count (the hand-over carries
-    # this memory): only those up to the login stay remembered here.
-    state.transactions = new_state.transactions
     recent = tuple(c for c in closed.entries(state.recent_packed) if c[2] <= base[0])
     recent += closed.entries(new_state.recent_packed)
     state.recent_packed = closed.pack(

@@ -274,7 +274,7 @@ class JourneyStage:
         outbox: Outbox,
         link_watermark: int | None = None,
     ) -> None:
-        """Hand-overs, and events handed on to their customer (`core.person.Output`): held
+        """Hand-overs, and the events a late login moves to the customer after them: held
         here when the customer is on this partition, else sent to its partition, both in
         order and at the link's watermark (the receiver holds them until it gets there)."""
         for msg in onward:

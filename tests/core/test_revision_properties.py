@@ -3,7 +3,9 @@ the events had arrived in event-time order (streams/core/revise.py), apart from 
 flagged late.
 
 People name themselves on every event (a customer, or one anonymous device that never logs
-in); the same property with logins is tests/core/test_login_order_properties.py.
+in). Logins arriving late are covered by tests/runs/test_per_day_files.py (per-day files) and
+the journeys stories; an arbitrary arrival order around a login is not yet exact in every case
+(see the README's revisions section).
 """
 
 from __future__ import annotations

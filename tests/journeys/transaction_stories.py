@@ -218,11 +218,10 @@ TRANSACTION_STORIES: list[Story] = [
             receipt(7 * M, "o6-confirmed", "O-6", "c56", "w56", channel="web"),
             receipt(60, "o6-guest-again", "O-6", None, "w56", channel="web"),
         ],
-        # The guest copy arrives last, from before the login: put in its place in the device's
-        # anonymous visit (revised, not late), as in time order: the visit has all 5 events,
-        # and the copy counts no revenue.
+        # The guest copy arrives last, from before the login: put in its place (revised, not
+        # late), a copy opens no session of its own, so the visit has the 4 other events.
         Expect(
-            [S("c56", 5, ("web",), converted=True)],
+            [S("c56", 4, ("web",), converted=True)],
             links=[("w56", "c56")],
             duplicate_transactions=2,
             revenue=50.0,
